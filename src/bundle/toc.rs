@@ -1,0 +1,78 @@
+//! `airlock.json`, the bundle's table of contents.
+//!
+//! Written as the second entry of every bundle (after `oci-layout`), so `ls` and the
+//! start of `push` learn everything about a bundle from its first few kilobytes. It
+//! describes; it does not replace: the OCI layout and the blobs stay the truth, and
+//! `verify` checks that this table agrees with them. The format is documented in
+//! `docs/bundle-format.md`; bump [`FORMAT_VERSION`] on any incompatible change.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// The TOC format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The name of the TOC entry in the bundle.
+pub const TOC_NAME: &str = "airlock.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Toc {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// `airlock <version>`.
+    pub tool: String,
+    /// RFC 3339 UTC time the bundle was written.
+    pub created: String,
+    /// The platform chosen for the `docker load` side (`manifest.json`), e.g. `linux/amd64`.
+    pub docker_platform: String,
+    /// Every image (one entry per name: a tag, or a digest when saved by digest only).
+    pub images: Vec<TocImage>,
+    /// Every blob in the bundle (manifests, indexes, configs, layers), each once.
+    pub blobs: Vec<TocBlob>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TocImage {
+    /// Full normalized name: `docker.io/library/nginx:1.25`, or `registry/repo@sha256:…`
+    /// for an image saved by digest only.
+    pub name: String,
+    /// What the user asked for, as typed (`nginx:1.25`, `oci:fixtures/hello:1.0`).
+    pub source: String,
+    /// Digest of the manifest or index this name points to in the bundle.
+    pub digest: Digest,
+    /// Media type of that manifest or index.
+    pub media_type: String,
+    /// `os/arch[/variant]` of every image manifest under this name (one for a single-platform image).
+    pub platforms: Vec<String>,
+    /// Total size of the unique blobs this name reaches (manifests, configs, layers).
+    pub size: u64,
+    /// Set when `digest` is not the digest the source serves for this name, with the
+    /// source's digest (for example after `--platform` dropped children of an index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<Digest>,
+    /// Why `digest` differs from the source, or anything else an operator must know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// What `manifest.json` holds for this name, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<TocDocker>,
+    /// Why this name has no `manifest.json` entry (no manifest for the Docker platform, zstd layers, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_skipped: Option<String>,
+}
+
+/// The image manifest chosen for `docker load` under a name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TocDocker {
+    pub manifest: Digest,
+    /// The config digest, which is the image ID Docker will show.
+    pub config: Digest,
+    pub platform: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TocBlob {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+}

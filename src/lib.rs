@@ -1,0 +1,15 @@
+//! airlock: carry container images across an air gap.
+//!
+//! The library holds everything; `main.rs` only parses the command line and maps
+//! errors to exit codes. See `docs/bundle-format.md` for the bundle and the README for
+//! the trip.
+
+pub mod bundle;
+pub mod cli;
+pub mod digest;
+pub mod export;
+pub mod oci;
+pub mod progress;
+pub mod reference;
+pub mod registry;
+pub mod source;

@@ -1,0 +1,297 @@
+//! Progress reporting for long work, behind one trait.
+//!
+//! Pipelines only talk to [`Progress`]; which implementation they get is decided once
+//! by the binary from the output mode: [`Bars`] (indicatif, per-blob bars plus an
+//! overall bar with rate and ETA) on a terminal, [`Lines`] (one line per finished
+//! item, for logs and CI) when stderr is not a terminal, and [`Silent`] with `--quiet`,
+//! `--json` or `--no-progress`. Every method has a do-nothing default, so a reporter
+//! only implements what it shows. All output goes to stderr; stdout is for results.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Receives progress events. Implementations must be cheap: `advance` is called for
+/// every buffer read.
+pub trait Progress: Send + Sync {
+    /// A new phase of work starts (`"fetching"`, `"verifying"`), with the bytes and items it will cover.
+    fn phase(&self, _name: &str, _total_bytes: u64, _total_items: u64) {}
+    /// One item (a blob) within the current phase starts.
+    fn item(&self, _label: &str, _size: u64) -> Box<dyn Item> {
+        Box::new(NoItem)
+    }
+    /// A line of information for the operator (not an error; those are returned).
+    fn message(&self, _msg: &str) {}
+    /// The current phase is over.
+    fn finish_phase(&self) {}
+}
+
+/// Progress of one item.
+pub trait Item: Send {
+    fn advance(&self, _bytes: u64) {}
+    /// The item is complete (or abandoned; drop without calling `done` to abandon).
+    fn done(self: Box<Self>) {}
+}
+
+struct NoItem;
+impl Item for NoItem {}
+
+/// Reports nothing (quiet, JSON and no-progress modes, and tests).
+pub struct Silent;
+impl Progress for Silent {}
+
+/// How the binary wants progress shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Silent,
+    Lines,
+    Bars,
+}
+
+impl Mode {
+    /// Bars on a terminal, lines otherwise, nothing when asked for quiet.
+    pub fn detect(quiet: bool) -> Mode {
+        if quiet {
+            Mode::Silent
+        } else if io::stderr().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        }
+    }
+
+    pub fn reporter(self) -> Box<dyn Progress> {
+        match self {
+            Mode::Silent => Box::new(Silent),
+            Mode::Lines => Box::new(Lines::new()),
+            Mode::Bars => Box::new(Bars::new()),
+        }
+    }
+}
+
+/// A line per event on stderr, for logs.
+pub struct Lines {
+    state: Arc<Mutex<LineState>>,
+}
+
+struct LineState {
+    phase: String,
+    started: Instant,
+    items: u64,
+    bytes: u64,
+}
+
+impl Lines {
+    pub fn new() -> Lines {
+        Lines {
+            state: Arc::new(Mutex::new(LineState {
+                phase: String::new(),
+                started: Instant::now(),
+                items: 0,
+                bytes: 0,
+            })),
+        }
+    }
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines::new()
+    }
+}
+
+impl Progress for Lines {
+    fn phase(&self, name: &str, total_bytes: u64, total_items: u64) {
+        let mut s = self.state.lock().unwrap();
+        *s = LineState {
+            phase: name.to_string(),
+            started: Instant::now(),
+            items: 0,
+            bytes: 0,
+        };
+        eprintln!(
+            "{name}: {total_items} item(s), {}",
+            human_bytes(total_bytes)
+        );
+    }
+    fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
+        Box::new(LineItem {
+            label: label.to_string(),
+            size,
+            state: Arc::clone(&self.state),
+        })
+    }
+    fn message(&self, msg: &str) {
+        eprintln!("{msg}");
+    }
+    fn finish_phase(&self) {
+        let s = self.state.lock().unwrap();
+        let secs = s.started.elapsed().as_secs_f64();
+        eprintln!(
+            "{}: done, {} item(s), {} in {:.1}s ({}/s)",
+            s.phase,
+            s.items,
+            human_bytes(s.bytes),
+            secs,
+            human_bytes((s.bytes as f64 / secs.max(0.001)) as u64)
+        );
+    }
+}
+
+struct LineItem {
+    label: String,
+    size: u64,
+    state: Arc<Mutex<LineState>>,
+}
+
+impl Item for LineItem {
+    fn done(self: Box<Self>) {
+        let mut s = self.state.lock().unwrap();
+        s.items += 1;
+        s.bytes += self.size;
+        let _ = writeln!(
+            io::stderr(),
+            "{} {} ({})",
+            s.phase,
+            self.label,
+            human_bytes(self.size)
+        );
+    }
+}
+
+/// indicatif bars: an overall bar and one bar per item in flight.
+pub struct Bars {
+    multi: MultiProgress,
+    overall: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new() -> Bars {
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)),
+            overall: Mutex::new(None),
+        }
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Bars::new()
+    }
+}
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total_bytes: u64, total_items: u64) {
+        let bar = self.multi.add(ProgressBar::new(total_bytes));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>10.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        bar.set_message(format!("{total_items} item(s)"));
+        bar.enable_steady_tick(Duration::from_millis(250));
+        *self.overall.lock().unwrap() = Some(bar);
+    }
+    fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
+        let bar = self.multi.add(ProgressBar::new(size));
+        bar.set_style(
+            ProgressStyle::with_template("  {msg:<24} [{bar:20}] {bytes:>10}/{total_bytes:<10}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(label.chars().take(24).collect::<String>());
+        let overall = self.overall.lock().unwrap().clone();
+        Box::new(BarItem {
+            bar,
+            overall,
+            multi: self.multi.clone(),
+        })
+    }
+    fn message(&self, msg: &str) {
+        let _ = self.multi.println(msg);
+    }
+    fn finish_phase(&self) {
+        if let Some(bar) = self.overall.lock().unwrap().take() {
+            bar.finish();
+        }
+    }
+}
+
+struct BarItem {
+    bar: ProgressBar,
+    overall: Option<ProgressBar>,
+    multi: MultiProgress,
+}
+
+impl Item for BarItem {
+    fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+        if let Some(o) = &self.overall {
+            o.inc(bytes);
+        }
+    }
+    fn done(self: Box<Self>) {
+        self.bar.finish_and_clear();
+        self.multi.remove(&self.bar);
+    }
+}
+
+impl Drop for BarItem {
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+            self.multi.remove(&self.bar);
+        }
+    }
+}
+
+/// A reader that reports every read to an [`Item`].
+pub struct ProgressReader<'a, R> {
+    inner: R,
+    item: &'a dyn Item,
+}
+
+impl<'a, R: Read> ProgressReader<'a, R> {
+    pub fn new(inner: R, item: &'a dyn Item) -> Self {
+        ProgressReader { inner, item }
+    }
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.item.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// `1.5 MiB`-style sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

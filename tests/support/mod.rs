@@ -1,0 +1,9 @@
+//! Shared helpers for the integration tests: real components started on loopback
+//! (`docker-registry`, `dockerd`), test images built as OCI layouts, and a runner for
+//! the airlock binary. Each test file that needs them says `mod support;`.
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod dockerd;
+pub mod images;
+pub mod registry;
