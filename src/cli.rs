@@ -1,1 +1,201 @@
-//! Command-line definitions (STUB).
+//! Command-line definitions (clap derive). Only the shape of the command line lives
+//! here; [`crate::settings`] turns parsed arguments into validated settings before
+//! any work starts, and [`crate::app`] runs them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str =
+    "Carry container images across an air gap, with every byte verified and every digest kept.";
+
+const LONG_ABOUT: &str = "\
+Carry container images across an air gap, with every byte verified and every digest kept.
+
+On the connected side, `airlock save` pulls a set of images into one bundle file. The bundle
+is at once an OCI image layout and a `docker save` archive, so `docker load -i bundle.tar`
+works too. Carry it across, check it with `airlock verify`, look inside with `airlock ls`.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  airlock save nginx:1.25 ghcr.io/org/api@sha256:<digest> -o release.tar.zst
+  airlock save -f images.txt --platform linux/amd64 -o release.tar.zst
+  airlock verify release.tar.zst
+  airlock ls release.tar.zst
+
+Exit codes: 0 success, 1 the job failed (registry error, bad bundle), 2 usage error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print nothing but errors (and the result of `ls`/`verify --json`).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more about what happens (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Do not show progress bars or progress lines.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull images into one verified bundle file (connected side).
+    #[command(after_help = SAVE_HELP)]
+    Save(SaveArgs),
+    /// Check a bundle offline: rehash every blob and check the whole image graph.
+    #[command(
+        after_help = "Exit status 0 only when every blob and reference is sound.\n\nExample:\n  airlock verify release.tar.zst --json"
+    )]
+    Verify(VerifyArgs),
+    /// List the images in a bundle (names, digests, platforms, sizes) without unpacking it.
+    #[command(
+        after_help = "Example:\n  airlock ls release.tar.zst\n  airlock ls release.tar.zst --json | jq '.images[].name'"
+    )]
+    Ls(LsArgs),
+}
+
+const SAVE_HELP: &str = "\
+IMAGE forms:
+  nginx, nginx:1.25, ghcr.io/org/app@sha256:<hex>   an image in a registry (Docker-style name)
+  localhost:5000/app:1                              loopback registries are spoken to over plain HTTP
+  oci:DIR[:REF]                                     an OCI image layout directory (REF: a ref.name in its index.json)
+  docker-archive:FILE[:IMAGE]                       a `docker save` tar (Docker 20.10 legacy or 25+ format)
+  docker-daemon:IMAGE                               an image in the local Docker engine (DOCKER_HOST honoured)
+
+The images file holds one IMAGE per line; blank lines and `#` comments are ignored.
+The output name decides the format: BUNDLE.tar is a plain tar, BUNDLE.tar.zst is zstd-compressed
+(seekable: every blob can be reached without decompressing the whole file).
+Credentials come from Docker's config.json (`docker login`), including credential helpers.
+
+Examples:
+  airlock save nginx:1.25 redis:7 -o base.tar.zst
+  airlock save -f images.txt --platform linux/amd64,linux/arm64 -o release.tar.zst
+  airlock save oci:./build/layout:1.0 docker-archive:app.tar -o local.tar";
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Images to save (see IMAGE forms below).
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Read more images from FILE, one per line.
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub images_file: Vec<PathBuf>,
+    /// The bundle to write: NAME.tar or NAME.tar.zst.
+    #[arg(short, long, value_name = "BUNDLE")]
+    pub output: PathBuf,
+    /// Keep only these platforms of multi-platform images (os/arch[/variant], comma-separated).
+    /// Tags of filtered images then no longer carry the source's index digest; `ls` says so.
+    #[arg(
+        long,
+        value_name = "PLATFORMS",
+        value_delimiter = ',',
+        conflicts_with = "all_platforms"
+    )]
+    pub platform: Vec<String>,
+    /// Keep every platform of multi-platform images (the default; the index digest is kept).
+    #[arg(long)]
+    pub all_platforms: bool,
+    /// The platform whose manifest `docker load` of the bundle gets.
+    #[arg(long, value_name = "PLATFORM", default_value = "linux/amd64")]
+    pub docker_platform: String,
+    /// How many blobs to fetch at once.
+    #[arg(short, long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// zstd level for .tar.zst bundles (1-19; layers are already compressed, so low is fast and nearly as small).
+    #[arg(long, value_name = "LEVEL", default_value_t = 3)]
+    pub zstd_level: i32,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this registry (host[:port]); repeat for several. Loopback is always plain HTTP.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Also trust the CA certificates in this PEM file (in addition to the system store).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Read credentials from DIR/config.json instead of $DOCKER_CONFIG or ~/.docker.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "DOCKER_CONFIG",
+        hide_env_values = true
+    )]
+    pub docker_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle to check.
+    pub bundle: PathBuf,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The bundle to list.
+    pub bundle: PathBuf,
+    /// Print the listing as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_save() {
+        let cli = Cli::try_parse_from([
+            "airlock",
+            "save",
+            "nginx",
+            "-f",
+            "a.txt",
+            "-o",
+            "b.tar.zst",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ])
+        .unwrap();
+        let Command::Save(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.images, ["nginx"]);
+        assert_eq!(s.platform, ["linux/amd64", "linux/arm64"]);
+        assert!(
+            Cli::try_parse_from([
+                "airlock",
+                "save",
+                "x",
+                "-o",
+                "b.tar",
+                "--platform",
+                "linux/amd64",
+                "--all-platforms"
+            ])
+            .is_err()
+        );
+    }
+}

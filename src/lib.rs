@@ -4,12 +4,16 @@
 //! errors to exit codes. See `docs/bundle-format.md` for the bundle and the README for
 //! the trip.
 
+pub mod app;
 pub mod bundle;
 pub mod cli;
 pub mod digest;
+pub mod engine;
 pub mod export;
+pub mod inspect;
 pub mod oci;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod settings;
 pub mod source;

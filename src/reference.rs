@@ -169,6 +169,19 @@ impl Reference {
         }
     }
 
+    /// Docker's short repository name: `docker.io/library/nginx` → `nginx`.
+    pub fn familiar_name(&self) -> String {
+        if self.registry == DOCKER_HUB {
+            self.repository
+                .strip_prefix("library/")
+                .filter(|r| !r.contains('/'))
+                .unwrap_or(&self.repository)
+                .to_string()
+        } else {
+            self.name()
+        }
+    }
+
     /// Docker's short form: `docker.io/library/nginx:1.25` → `nginx:1.25`,
     /// `docker.io/org/app:1` → `org/app:1`; other registries unchanged.
     pub fn familiar(&self) -> String {

@@ -21,6 +21,7 @@ use crate::reference::{Reference, ReferenceError};
 use crate::registry::Client;
 
 pub mod archive;
+pub mod convert;
 pub mod daemon;
 pub mod layout;
 pub mod registry;

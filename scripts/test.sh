@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The README's TEST command: everything CI checks, on a fresh Debian 12 machine.
+#
+#   bash scripts/test.sh
+#
+# 1. Installs the real components the integration tests drive (Debian packages), when
+#    one is missing and we are root: docker-registry, docker.io (dockerd 20.10),
+#    skopeo, umoci, apache2-utils (htpasswd), zstd, ca-certificates. Re-runs with
+#    everything present skip apt entirely.
+# 2. cargo fmt --check, cargo clippy (warnings are errors), then the whole test suite
+#    (cargo test --all-targets, plus doc tests). The tests start and stop their own
+#    registries and dockerd on 127.0.0.1 / private unix sockets.
+# 3. Makes sure nothing a test started outlives the run: a leftover dockerd, containerd
+#    or docker-registry from a test's temp dir is killed (by pid) with a warning.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates)
+
+# tool path -> Debian package
+declare -A tools=(
+    [/usr/bin/docker-registry]=docker-registry
+    [/usr/sbin/dockerd]=docker.io
+    [/usr/bin/containerd]=docker.io
+    [skopeo]=skopeo
+    [umoci]=umoci
+    [htpasswd]=apache2-utils
+    [zstd]=zstd
+    [docker]=docker.io
+    [/etc/ssl/certs/ca-certificates.crt]=ca-certificates
+)
+
+missing=()
+for t in "${!tools[@]}"; do
+    if [[ $t == /* ]]; then
+        [[ -e $t ]] || missing+=("${tools[$t]}")
+    else
+        command -v "$t" >/dev/null 2>&1 || missing+=("${tools[$t]}")
+    fi
+done
+
+if ((${#missing[@]})); then
+    echo "test.sh: missing: $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: run as root on Debian, or install: apt-get install ${packages[*]}" >&2
+        exit 1
+    fi
+    # Keep package scripts from starting services (a system dockerd or registry on
+    # port 5000 would outlive the run); restore whatever policy was there.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod +x "$policy"
+        made_policy=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q </dev/null
+    apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null
+    if ((made_policy)); then rm -f "$policy"; fi
+fi
+
+# Every process the tests start inherits this marker, so leftovers are found exactly
+# (and nobody else's processes are touched) even after they were re-parented.
+export AIRLOCK_TEST_RUN="airlock-test-$$-$RANDOM$RANDOM"
+
+# Kills what the tests started and left running (dockerd, containerd, docker-registry,
+# ...), by pid, with a warning: a leftover holding an inherited stdout would hang CI.
+reap_leftovers() {
+    local pids=() env pid comm
+    for env in /proc/[0-9]*/environ; do
+        pid=${env#/proc/}
+        pid=${pid%/environ}
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+        case $comm in
+        dockerd | containerd | containerd-shim* | docker-registry | docker-proxy | runc | skopeo | umoci | airlock) ;;
+        *) continue ;;
+        esac
+        if tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "AIRLOCK_TEST_RUN=$AIRLOCK_TEST_RUN"; then
+            pids+=("$pid")
+        fi
+    done
+    if ((${#pids[@]})); then
+        echo "test.sh: WARNING: processes started by the tests outlived them; killing them:" >&2
+        ps -o pid=,args= -p "$(IFS=,; echo "${pids[*]}")" >&2 || true
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        sleep 2
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+}
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+status=0
+cargo test --locked --all-targets --no-fail-fast </dev/null || status=$?
+if ((status == 0)); then
+    cargo test --locked --doc </dev/null || status=$?
+fi
+reap_leftovers
+exit "$status"

@@ -1,0 +1,443 @@
+//! Reading a bundle with random access.
+//!
+//! [`Bundle::open`] detects plain tar or zstd by the magic bytes, reads the zstd seek
+//! table from the end of the file, and walks the tar headers once, seeking over entry
+//! data, to build an index of entry name → (offset in the tar stream, size). Because
+//! the writer starts every entry in a new zstd frame, reaching a header decodes only
+//! the first block of its frame, never the blob data before it. A `.zst` without a seek
+//! table (recompressed by hand) still opens, at the cost of one sequential pass now and
+//! a decode from the start for every later read.
+//!
+//! The index is the place where hostile archives are refused: absolute paths, `..`,
+//! links, devices and duplicate names make `open` fail, so nothing downstream (push,
+//! load, a later extract) ever sees them. A [`Bundle`] is `Send + Sync`; every
+//! [`Bundle::blob`] call opens its own file handle, so many threads can read at once.
+//! Reads are not verified here: callers wrap blobs in a `VerifyingReader`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::seekable::{
+    Frame, SKIPPABLE_MAGIC, TableProblem, ZSTD_MAGIC, ZstdSeekReader, read_seek_table,
+};
+use super::toc::{FORMAT_VERSION, TOC_NAME, Toc};
+use super::{BundleError, MAX_TOC_SIZE, name_problem};
+use crate::digest::Digest;
+
+/// One entry of the bundle's tar stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name, without a trailing `/` for directories.
+    pub name: String,
+    /// Offset of the entry's data in the (decompressed) tar stream.
+    pub offset: u64,
+    pub size: u64,
+    pub is_dir: bool,
+}
+
+/// How the tar stream is stored in the file.
+#[derive(Debug, Clone)]
+pub(crate) enum Storage {
+    Plain,
+    Zstd {
+        /// From the seek table, or one frame of unknown size when there is none.
+        frames: Arc<[Frame]>,
+        /// Where the zstd data ends (the seek table starts).
+        data_end: u64,
+        /// Whether a valid seek table was found.
+        seekable: bool,
+    },
+}
+
+/// `Read + Seek` over the tar stream, whatever its storage.
+pub(crate) trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// What [`probe`] learns about a file before reading any entry.
+pub(crate) struct Probe {
+    pub file_size: u64,
+    pub storage: Storage,
+    /// Why a zstd file has no usable seek table, if it has none.
+    pub table_problem: Option<TableProblem>,
+}
+
+/// Detects the storage of the file at `path` by its first bytes and, for zstd, reads
+/// the seek table.
+pub(crate) fn probe(path: &Path) -> Result<Probe, BundleError> {
+    let open_err = |source| BundleError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let read_err = |source| BundleError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(open_err)?;
+    let file_size = file.metadata().map_err(open_err)?.len();
+    let mut head = [0u8; 512];
+    let mut got = 0;
+    while got < head.len() {
+        match file.read(&mut head[got..]).map_err(read_err)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    let magic4 = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
+    if got >= 4
+        && (head[0..4] == ZSTD_MAGIC || magic4 & 0xFFFF_FFF0 == SKIPPABLE_MAGIC & 0xFFFF_FFF0)
+    {
+        let (storage, table_problem) =
+            match read_seek_table(&mut file, file_size).map_err(read_err)? {
+                Ok(table) => (
+                    Storage::Zstd {
+                        data_end: file_size - table.table_size,
+                        frames: Arc::from(table.frames),
+                        seekable: true,
+                    },
+                    None,
+                ),
+                Err(problem) => (
+                    Storage::Zstd {
+                        frames: ZstdSeekReader::whole_file(file_size),
+                        data_end: file_size,
+                        seekable: false,
+                    },
+                    Some(problem),
+                ),
+            };
+        return Ok(Probe {
+            file_size,
+            storage,
+            table_problem,
+        });
+    }
+    if got == 512 && &head[257..262] == b"ustar" {
+        return Ok(Probe {
+            file_size,
+            storage: Storage::Plain,
+            table_problem: None,
+        });
+    }
+    Err(BundleError::NotTar {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Opens a fresh `Read + Seek` view of the tar stream of the file at `path`.
+pub(crate) fn open_stream(
+    path: &Path,
+    storage: &Storage,
+    buffer: usize,
+) -> io::Result<Box<dyn ReadSeek>> {
+    let file = File::open(path)?;
+    Ok(match storage {
+        Storage::Plain => Box::new(BufReader::with_capacity(buffer, file)),
+        Storage::Zstd {
+            frames, data_end, ..
+        } => Box::new(
+            ZstdSeekReader::new(file, Arc::clone(frames), *data_end).with_buffer_size(buffer),
+        ),
+    })
+}
+
+/// What a tar entry is, as far as a bundle cares.
+pub(crate) enum EntryCheck {
+    /// A file or directory with an acceptable name (trailing `/` removed).
+    Ok { name: String, is_dir: bool },
+    /// A header to pass over silently (PAX global header).
+    Ignore,
+    /// Something a bundle never holds; `name` as found, `reason` why it is refused.
+    Hostile { name: String, reason: String },
+}
+
+/// Classifies a tar entry: only regular files and directories with plain relative
+/// names are accepted.
+pub(crate) fn check_entry<R: Read>(entry: &tar::Entry<'_, R>) -> EntryCheck {
+    let raw = entry.path_bytes();
+    let Ok(name) = std::str::from_utf8(&raw) else {
+        return EntryCheck::Hostile {
+            name: String::from_utf8_lossy(&raw).into_owned(),
+            reason: "name is not UTF-8".to_string(),
+        };
+    };
+    let kind = entry.header().entry_type();
+    if kind.is_pax_global_extensions() {
+        return EntryCheck::Ignore;
+    }
+    let name = name.strip_prefix("./").unwrap_or(name);
+    let hostile = |reason: &str| EntryCheck::Hostile {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if kind.is_symlink() {
+        return hostile("symbolic link");
+    }
+    if kind.is_hard_link() {
+        return hostile("hard link");
+    }
+    if !kind.is_file() && !kind.is_dir() {
+        return hostile("not a regular file or directory");
+    }
+    if let Some(reason) = name_problem(name) {
+        return hostile(reason);
+    }
+    EntryCheck::Ok {
+        name: name.trim_end_matches('/').to_string(),
+        is_dir: kind.is_dir(),
+    }
+}
+
+/// An opened bundle: its entry index and its table of contents.
+#[derive(Debug)]
+pub struct Bundle {
+    path: PathBuf,
+    file_size: u64,
+    storage: Storage,
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+    toc: Toc,
+}
+
+impl Bundle {
+    /// Opens and indexes the bundle at `path`; fails on anything that is not a sound,
+    /// readable airlock bundle of a format this build understands.
+    pub fn open(path: &Path) -> Result<Bundle, BundleError> {
+        let probe = probe(path)?;
+        let read_err = |source| BundleError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let stream = open_stream(path, &probe.storage, 64 * 1024).map_err(read_err)?;
+        let mut archive = tar::Archive::new(stream);
+        let mut entries = Vec::new();
+        let mut by_name = HashMap::new();
+        for entry in archive.entries_with_seek().map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let (name, is_dir) = match check_entry(&entry) {
+                EntryCheck::Ok { name, is_dir } => (name, is_dir),
+                EntryCheck::Ignore => continue,
+                EntryCheck::Hostile { name, reason } => {
+                    return Err(BundleError::Hostile {
+                        path: path.to_path_buf(),
+                        entry: name,
+                        reason,
+                    });
+                }
+            };
+            if by_name.contains_key(&name) {
+                return Err(BundleError::Hostile {
+                    path: path.to_path_buf(),
+                    entry: name,
+                    reason: "the name appears twice".to_string(),
+                });
+            }
+            by_name.insert(name.clone(), entries.len());
+            entries.push(Entry {
+                name,
+                offset: entry.raw_file_position(),
+                size: entry.size(),
+                is_dir,
+            });
+        }
+        let mut bundle = Bundle {
+            path: path.to_path_buf(),
+            file_size: probe.file_size,
+            storage: probe.storage,
+            entries,
+            by_name,
+            toc: Toc {
+                format_version: 0,
+                tool: String::new(),
+                created: String::new(),
+                docker_platform: String::new(),
+                images: Vec::new(),
+                blobs: Vec::new(),
+            },
+        };
+        if !bundle.by_name.contains_key(TOC_NAME) {
+            return Err(BundleError::NotAirlock {
+                path: path.to_path_buf(),
+            });
+        }
+        let bytes = bundle.read_entry(TOC_NAME, MAX_TOC_SIZE)?;
+        bundle.toc = parse_toc(path, &bytes)?;
+        Ok(bundle)
+    }
+
+    pub fn toc(&self) -> &Toc {
+        &self.toc
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the tar stream is zstd-compressed.
+    pub fn compressed(&self) -> bool {
+        matches!(self.storage, Storage::Zstd { .. })
+    }
+
+    /// Whether the file has a zstd seek table (always false for plain tar).
+    pub fn seekable(&self) -> bool {
+        matches!(self.storage, Storage::Zstd { seekable: true, .. })
+    }
+
+    /// Size of the bundle file on disk.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Every entry, in tar order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.by_name.contains_key(&digest.blob_path())
+    }
+
+    /// Reads a small entry into memory; fails if it is larger than `limit`.
+    pub fn read_entry(&self, name: &str, limit: u64) -> Result<Vec<u8>, BundleError> {
+        let entry = self.entry(name).ok_or_else(|| BundleError::MissingEntry {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        if entry.size > limit {
+            return Err(BundleError::TooLarge {
+                path: self.path.clone(),
+                name: name.to_string(),
+                size: entry.size,
+                limit,
+            });
+        }
+        let mut out = Vec::with_capacity(entry.size as usize);
+        self.open_entry(entry, 64 * 1024)?
+            .read_to_end(&mut out)
+            .map_err(|source| self.read_error(source))?;
+        if out.len() as u64 != entry.size {
+            return Err(self.read_error(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "entry `{name}` ends after {} of {} bytes",
+                    out.len(),
+                    entry.size
+                ),
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The bytes of blob `digest`, read from its own file handle. Not verified: wrap
+    /// the reader in a `VerifyingReader` with the blob's digest and size.
+    pub fn blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, BundleError> {
+        let entry = self
+            .entry(&digest.blob_path())
+            .ok_or_else(|| BundleError::MissingBlob {
+                path: self.path.clone(),
+                digest: digest.clone(),
+            })?;
+        self.open_entry(entry, 256 * 1024)
+    }
+
+    /// The size of blob `digest` as stored, if present.
+    pub fn blob_size(&self, digest: &Digest) -> Option<u64> {
+        self.entry(&digest.blob_path()).map(|e| e.size)
+    }
+
+    fn open_entry(
+        &self,
+        entry: &Entry,
+        buffer: usize,
+    ) -> Result<Box<dyn Read + Send + '_>, BundleError> {
+        let mut stream =
+            open_stream(&self.path, &self.storage, buffer).map_err(|source| BundleError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        stream
+            .seek(SeekFrom::Start(entry.offset))
+            .map_err(|source| self.read_error(source))?;
+        Ok(Box::new(stream.take(entry.size)))
+    }
+
+    fn read_error(&self, source: io::Error) -> BundleError {
+        BundleError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Parses `airlock.json`, refusing unknown format versions before the full parse.
+pub(crate) fn parse_toc(path: &Path, bytes: &[u8]) -> Result<Toc, BundleError> {
+    #[derive(Deserialize)]
+    struct VersionProbe {
+        format_version: Option<u32>,
+    }
+    let probe: VersionProbe =
+        serde_json::from_slice(bytes).map_err(|source| BundleError::BadToc {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    match probe.format_version {
+        None | Some(0) => Err(BundleError::NotAirlock {
+            path: path.to_path_buf(),
+        }),
+        Some(v) if v > FORMAT_VERSION => Err(BundleError::Newer {
+            path: path.to_path_buf(),
+            found: v,
+            supported: FORMAT_VERSION,
+        }),
+        Some(_) => serde_json::from_slice(bytes).map_err(|source| BundleError::BadToc {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toc_versions() {
+        let p = Path::new("b.tar");
+        assert!(matches!(
+            parse_toc(p, br#"{"format_version":99}"#),
+            Err(BundleError::Newer { found: 99, .. })
+        ));
+        assert!(matches!(
+            parse_toc(p, br#"{"x":1}"#),
+            Err(BundleError::NotAirlock { .. })
+        ));
+        assert!(matches!(
+            parse_toc(p, b"nope"),
+            Err(BundleError::BadToc { .. })
+        ));
+        let ok = br#"{"format_version":1,"tool":"airlock 0.1.0","created":"2024-01-01T00:00:00Z","docker_platform":"linux/amd64","images":[],"blobs":[]}"#;
+        assert_eq!(parse_toc(p, ok).unwrap().format_version, 1);
+    }
+
+    #[test]
+    fn not_a_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.tar");
+        std::fs::write(&p, b"hello").unwrap();
+        assert!(matches!(Bundle::open(&p), Err(BundleError::NotTar { .. })));
+    }
+
+    #[test]
+    fn bundle_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Bundle>();
+    }
+}

@@ -1,0 +1,595 @@
+//! Writing a bundle: a tar stream, optionally cut into independent zstd frames that are
+//! compressed in parallel, with a seek table at the end.
+//!
+//! The writer only knows tar entries; which entries a bundle holds and in what order is
+//! the save pipeline's business (see `docs/bundle-format.md`). What it guarantees:
+//!
+//! - Nothing half-written ever sits under the final name: bytes go to a temporary file
+//!   in the same directory (`.<name>.partial-XXXXXX`), which [`BundleWriter::finish`]
+//!   fsyncs and renames into place; dropping the writer deletes it.
+//! - Every blob is hashed while it streams ([`VerifyingReader`]); a mismatch fails the
+//!   call and poisons the writer, so a bundle with a wrong blob is never finished.
+//! - For zstd, each entry (header, data, padding) starts a new frame and big entries are
+//!   cut into frames of at most [`FRAME_INPUT`] bytes. Frames are compressed on a rayon
+//!   pool with a bounded number in flight (memory stays flat) and written in order,
+//!   recording sizes for the seek table. One frame per chunk costs a little ratio but
+//!   buys random access, and layers are mostly compressed already.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tempfile::TempPath;
+
+use super::seekable::encode_seek_table;
+use super::{BundleError, name_problem};
+use crate::digest::{Digest, Mismatch, VerifyingReader};
+
+/// Most bytes of tar stream one zstd frame holds.
+pub const FRAME_INPUT: usize = 4 * 1024 * 1024;
+
+/// How the tar stream is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd { level: i32 },
+}
+
+impl Compression {
+    /// The zstd level used unless asked otherwise: fast on already-compressed layers.
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+    /// zstd for `*.tar.zst`, `*.tzst` and `*.zst`, none otherwise (`*.tar`).
+    pub fn from_path(path: &Path) -> Compression {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".zst") || name.ends_with(".tzst") {
+            Compression::Zstd {
+                level: Self::DEFAULT_ZSTD_LEVEL,
+            }
+        } else {
+            Compression::None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    pub compression: Compression,
+    /// Compression threads; 0 means one per core.
+    pub threads: usize,
+}
+
+impl WriteOptions {
+    /// Compression chosen from the output name, one thread per core.
+    pub fn for_path(path: &Path) -> WriteOptions {
+        WriteOptions {
+            compression: Compression::from_path(path),
+            threads: 0,
+        }
+    }
+}
+
+/// What [`BundleWriter::finish`] wrote.
+#[derive(Debug, Clone)]
+pub struct WriteSummary {
+    pub path: PathBuf,
+    /// Size of the file on disk.
+    pub bytes: u64,
+    /// Size of the tar stream.
+    pub uncompressed: u64,
+    /// Tar entries written (files and directories).
+    pub entries: usize,
+}
+
+/// Writes one bundle; see the module docs.
+pub struct BundleWriter {
+    path: PathBuf,
+    temp: Option<TempPath>,
+    tar: Option<tar::Builder<Sink>>,
+    names: HashSet<String>,
+    blobs: HashSet<Digest>,
+    mtime: u64,
+    entries: usize,
+    poisoned: bool,
+}
+
+impl BundleWriter {
+    /// Starts a bundle that will appear at `path` when [`finish`](Self::finish) succeeds.
+    pub fn create(path: &Path, opts: WriteOptions) -> Result<BundleWriter, BundleError> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bundle".to_string());
+        let create_err = |source| BundleError::Create {
+            path: path.to_path_buf(),
+            source,
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempfile_in(&dir)
+            .map_err(create_err)?;
+        let (file, temp) = temp.into_parts();
+        let out = Counting {
+            inner: BufWriter::with_capacity(1024 * 1024, file),
+            written: 0,
+        };
+        let sink = match opts.compression {
+            Compression::None => Sink::Plain(out),
+            Compression::Zstd { level } => {
+                Sink::Zstd(ZstdSink::new(out, level, opts.threads).map_err(create_err)?)
+            }
+        };
+        let tar = tar::Builder::new(sink);
+        let mtime = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(BundleWriter {
+            path: path.to_path_buf(),
+            temp: Some(temp),
+            tar: Some(tar),
+            names: HashSet::new(),
+            blobs: HashSet::new(),
+            mtime,
+            entries: 0,
+            poisoned: false,
+        })
+    }
+
+    /// The final path of the bundle.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether blob `digest` has been written already.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.blobs.contains(digest)
+    }
+
+    /// Adds a small file entry (layout, TOC, `index.json`, …) from memory.
+    pub fn add_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        self.check_name(name)?;
+        let mut header = self.header(tar::EntryType::Regular, bytes.len() as u64, 0o644);
+        self.append(name, &mut header, &mut &bytes[..])
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    /// Adds a directory entry (`blobs/`); a trailing `/` is optional.
+    pub fn add_dir(&mut self, name: &str) -> Result<(), BundleError> {
+        let name = name.trim_end_matches('/');
+        self.check_name(name)?;
+        let mut header = self.header(tar::EntryType::Directory, 0, 0o755);
+        self.append(&format!("{name}/"), &mut header, &mut io::empty())
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    /// Streams blob `digest` of `size` bytes from `reader` into `blobs/sha256/<hex>`,
+    /// hashing as it goes. Fails (and poisons the writer) when the bytes do not match.
+    /// A blob already in the bundle is not written again and `reader` is not read.
+    pub fn add_blob(
+        &mut self,
+        digest: &Digest,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> Result<(), BundleError> {
+        if self.poisoned {
+            return Err(self.poisoned_error());
+        }
+        if self.blobs.contains(digest) {
+            return Ok(());
+        }
+        let name = digest.blob_path();
+        self.check_name(&name)?;
+        let mut header = self.header(tar::EntryType::Regular, size, 0o644);
+        // Large reads from the source; the VerifyingReader never asks for more than the blob.
+        let mut verifying = io::BufReader::with_capacity(
+            1024 * 1024,
+            VerifyingReader::new(reader, digest.clone(), size),
+        );
+        match self.append(&name, &mut header, &mut verifying) {
+            Ok(()) => {
+                self.blobs.insert(digest.clone());
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                if let Some(m) = Mismatch::from_io(&e) {
+                    return Err(BundleError::BlobMismatch {
+                        path: self.path.clone(),
+                        digest: digest.clone(),
+                        source: m.clone(),
+                    });
+                }
+                if e.kind() == io::ErrorKind::Other && is_sink_error(&e) {
+                    return Err(self.write_error(e));
+                }
+                Err(BundleError::BlobSource {
+                    path: self.path.clone(),
+                    digest: digest.clone(),
+                    source: e,
+                })
+            }
+        }
+    }
+
+    /// Ends the tar stream, writes the seek table, fsyncs and renames the temporary file
+    /// to the final name (and fsyncs the directory).
+    pub fn finish(mut self) -> Result<WriteSummary, BundleError> {
+        if self.poisoned {
+            return Err(self.poisoned_error());
+        }
+        let mut tar = self.tar.take().expect("writer not finished twice");
+        let res = (|| {
+            tar.get_mut().cut()?;
+            let sink = tar.into_inner()?;
+            let (out, uncompressed) = sink.finish()?;
+            let bytes = out.written;
+            let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok::<_, io::Error>((bytes, uncompressed))
+        })();
+        let (bytes, uncompressed) = res.map_err(|e| self.write_error(e))?;
+        let temp = self.temp.take().expect("temporary file present");
+        temp.persist(&self.path).map_err(|e| BundleError::Write {
+            path: self.path.clone(),
+            source: e.error,
+        })?;
+        if let Some(dir) = self.path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            // Make the rename durable; not every platform can open a directory.
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(WriteSummary {
+            path: self.path.clone(),
+            bytes,
+            uncompressed,
+            entries: self.entries,
+        })
+    }
+
+    fn check_name(&mut self, name: &str) -> Result<(), BundleError> {
+        if self.poisoned {
+            return Err(self.poisoned_error());
+        }
+        if name_problem(name).is_some() {
+            return Err(BundleError::BadName {
+                path: self.path.clone(),
+                name: name.to_string(),
+            });
+        }
+        if self.names.contains(name) {
+            return Err(BundleError::DuplicateName {
+                path: self.path.clone(),
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn header(&self, kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.mtime);
+        h
+    }
+
+    fn append(
+        &mut self,
+        name: &str,
+        header: &mut tar::Header,
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
+        let tar = self.tar.as_mut().expect("writer not finished");
+        let res = tar
+            .get_mut()
+            .cut()
+            .and_then(|()| tar.append_data(header, name, data));
+        if res.is_ok() {
+            self.names.insert(name.trim_end_matches('/').to_string());
+            self.entries += 1;
+        } else {
+            self.poisoned = true;
+        }
+        res
+    }
+
+    fn write_error(&self, source: io::Error) -> BundleError {
+        BundleError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn poisoned_error(&self) -> BundleError {
+        BundleError::Poisoned {
+            path: self.path.clone(),
+        }
+    }
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        // Drop the stream first (its tar end blocks go nowhere useful), then the
+        // temporary file, which deletes it.
+        if let Some(tar) = self.tar.take()
+            && let Ok(sink) = tar.into_inner()
+        {
+            drop(sink);
+        }
+        self.temp.take();
+    }
+}
+
+/// Marks io errors that came from writing the output rather than reading a blob.
+#[derive(Debug, thiserror::Error)]
+#[error("writing the bundle file failed")]
+struct SinkError(#[source] io::Error);
+
+fn sink_error(e: io::Error) -> io::Error {
+    io::Error::other(SinkError(e))
+}
+
+fn is_sink_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<SinkError>())
+}
+
+/// The file writer, counting what reaches the disk.
+struct Counting {
+    inner: BufWriter<File>,
+    written: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf).map_err(sink_error)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(sink_error)
+    }
+}
+
+/// What the tar builder writes into.
+enum Sink {
+    Plain(Counting),
+    Zstd(ZstdSink),
+}
+
+impl Sink {
+    /// Ends the current zstd frame (an entry boundary); nothing for plain tar.
+    fn cut(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(_) => Ok(()),
+            Sink::Zstd(z) => z.cut(),
+        }
+    }
+
+    /// Flushes everything; returns the file writer and the uncompressed size.
+    fn finish(self) -> io::Result<(Counting, u64)> {
+        match self {
+            Sink::Plain(mut out) => {
+                out.flush()?;
+                let n = out.written;
+                Ok((out, n))
+            }
+            Sink::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(out) => out.write(buf),
+            Sink::Zstd(z) => z.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        // Frames are cut only at entry boundaries and at FRAME_INPUT; a flush from the
+        // tar builder must not create tiny frames.
+        match self {
+            Sink::Plain(out) => out.flush(),
+            Sink::Zstd(_) => Ok(()),
+        }
+    }
+}
+
+type FrameResult = io::Result<(Vec<u8>, usize)>;
+
+/// Cuts the stream into chunks, compresses them on a pool, writes frames in order.
+struct ZstdSink {
+    out: Counting,
+    level: i32,
+    pool: Arc<rayon::ThreadPool>,
+    chunk: Vec<u8>,
+    in_flight: VecDeque<Receiver<FrameResult>>,
+    max_in_flight: usize,
+    frames: Vec<(u32, u32)>,
+    uncompressed: u64,
+}
+
+impl ZstdSink {
+    fn new(out: Counting, level: i32, threads: usize) -> io::Result<ZstdSink> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("airlock-zstd-{i}"))
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(ZstdSink {
+            out,
+            level,
+            pool: Arc::new(pool),
+            chunk: Vec::with_capacity(FRAME_INPUT),
+            in_flight: VecDeque::new(),
+            max_in_flight: threads * 2,
+            frames: Vec::new(),
+            uncompressed: 0,
+        })
+    }
+
+    fn cut(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        while self.in_flight.len() >= self.max_in_flight {
+            self.write_oldest()?;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(FRAME_INPUT));
+        let (tx, rx) = sync_channel(1);
+        let level = self.level;
+        self.pool.spawn(move || {
+            let res = compress_frame(&chunk, level).map(|z| (z, chunk.len()));
+            let _ = tx.send(res);
+        });
+        self.in_flight.push_back(rx);
+        Ok(())
+    }
+
+    fn write_oldest(&mut self) -> io::Result<()> {
+        let Some(rx) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let (frame, input) = rx
+            .recv()
+            .map_err(|_| io::Error::other("a zstd compression thread died"))??;
+        self.out.write_all(&frame)?;
+        self.frames.push((frame.len() as u32, input as u32));
+        self.uncompressed += input as u64;
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<(Counting, u64)> {
+        self.cut()?;
+        while !self.in_flight.is_empty() {
+            self.write_oldest()?;
+        }
+        self.out.write_all(&encode_seek_table(&self.frames))?;
+        self.out.flush()?;
+        Ok((self.out, self.uncompressed))
+    }
+}
+
+impl Write for ZstdSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.chunk.len() >= FRAME_INPUT {
+            self.cut()?;
+        }
+        let n = buf.len().min(FRAME_INPUT - self.chunk.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One complete zstd frame (with content size and checksum) for `input`.
+fn compress_frame(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    COMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                let mut c = zstd::bulk::Compressor::new(level)?;
+                c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+                *slot = Some((level, c));
+            }
+            let (_, c) = slot.as_mut().expect("compressor set");
+            c.compress(input)
+        })
+        .map_err(sink_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_from_name() {
+        assert_eq!(
+            Compression::from_path(Path::new("x/b.tar.zst")),
+            Compression::Zstd { level: 3 }
+        );
+        assert_eq!(
+            Compression::from_path(Path::new("b.TZST")),
+            Compression::Zstd { level: 3 }
+        );
+        assert_eq!(
+            Compression::from_path(Path::new("b.tar")),
+            Compression::None
+        );
+    }
+
+    #[test]
+    fn mismatch_poisons_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.zst");
+        let mut w = BundleWriter::create(&path, WriteOptions::for_path(&path)).unwrap();
+        w.add_file("oci-layout", b"{}").unwrap();
+        let d = Digest::of(b"good");
+        let err = w.add_blob(&d, 4, &mut &b"evil"[..]).unwrap_err();
+        assert!(matches!(err, BundleError::BlobMismatch { .. }), "{err}");
+        assert!(matches!(
+            w.add_file("x", b""),
+            Err(BundleError::Poisoned { .. })
+        ));
+        assert!(w.finish().is_err());
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn duplicate_names_and_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar");
+        let mut w = BundleWriter::create(&path, WriteOptions::for_path(&path)).unwrap();
+        w.add_file("a", b"1").unwrap();
+        assert!(matches!(
+            w.add_file("a", b"2"),
+            Err(BundleError::DuplicateName { .. })
+        ));
+        assert!(matches!(
+            w.add_file("../a", b"2"),
+            Err(BundleError::BadName { .. })
+        ));
+        let d = Digest::of(b"blob");
+        w.add_blob(&d, 4, &mut &b"blob"[..]).unwrap();
+        assert!(w.contains(&d));
+        w.add_blob(&d, 4, &mut &b"never read"[..]).unwrap();
+        let s = w.finish().unwrap();
+        assert_eq!(s.entries, 2);
+        assert_eq!(s.bytes, std::fs::metadata(&path).unwrap().len());
+    }
+}

@@ -1,1 +1,0 @@
-//! The save pipeline (STUB).

@@ -1,0 +1,233 @@
+//! The bundle's small documents, composed from the walked images: `index.json` (OCI
+//! side), `manifest.json` and `repositories` (`docker load` side), and `airlock.json`.
+//!
+//! These are new documents about the images, not image content, so they are built
+//! with serde; the manifests and indexes they point at are stored byte-exact.
+//! The Docker side gets, for every tagged name, the manifest for the chosen Docker
+//! platform, and only when Docker 20.10 can load it (gzip or plain layers, a config
+//! whose `diff_ids` match the layers); otherwise the TOC says why it was left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::plan::{PlannedManifest, WalkedImage};
+use crate::bundle::toc::{FORMAT_VERSION, Toc, TocBlob, TocDocker, TocImage};
+use crate::digest::Digest;
+use crate::oci::{Descriptor, ImageIndex, Platform, media};
+use crate::reference::Reference;
+
+/// One name in the bundle and the walked image it points at.
+pub struct Named<'a> {
+    pub name: Reference,
+    pub input: &'a str,
+    pub image: &'a WalkedImage,
+}
+
+pub struct Documents {
+    pub toc: Toc,
+    pub index_json: Vec<u8>,
+    pub manifest_json: Vec<u8>,
+    pub repositories: Vec<u8>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEntry {
+    config: String,
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+pub fn compose(
+    names: &[Named<'_>],
+    blobs: &[TocBlob],
+    docker_platform: &Platform,
+) -> anyhow::Result<Documents> {
+    let sizes: BTreeMap<&Digest, u64> = blobs.iter().map(|b| (&b.digest, b.size)).collect();
+    let mut images = Vec::new();
+    let mut index_entries = Vec::new();
+    let mut docker_entries = Vec::new();
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+
+    for named in names {
+        let image = named.image;
+        let size = image
+            .blob_digests()
+            .iter()
+            .map(|d| sizes.get(d).copied().unwrap_or(0))
+            .sum();
+        let chosen = choose_docker(image, docker_platform);
+        let (docker, docker_skipped) = match &chosen {
+            Ok(m) => (
+                Some(TocDocker {
+                    manifest: m.digest.clone(),
+                    config: m.config.digest.clone(),
+                    platform: m
+                        .platform
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                }),
+                None,
+            ),
+            Err(why) => (None, Some(why.clone())),
+        };
+        if let Ok(m) = &chosen {
+            let tags = named.name.tag().map(|_| vec![named.name.familiar()]);
+            if let Some(tag) = named.name.tag() {
+                repositories
+                    .entry(named.name.familiar_name())
+                    .or_default()
+                    .insert(tag.to_string(), m.config.digest.hex().to_string());
+            }
+            docker_entries.push(DockerEntry {
+                config: m.config.digest.blob_path(),
+                repo_tags: tags,
+                layers: m.layers.iter().map(|l| l.digest.blob_path()).collect(),
+            });
+        }
+
+        let mut annotations = BTreeMap::new();
+        annotations.insert(
+            "io.containerd.image.name".to_string(),
+            named.name.to_string(),
+        );
+        if let Some(tag) = named.name.tag() {
+            annotations.insert(
+                "org.opencontainers.image.ref.name".to_string(),
+                tag.to_string(),
+            );
+        }
+        let mut desc = Descriptor::new(
+            &image.root.media_type,
+            image.root.digest.clone(),
+            image.root.size,
+        );
+        if media::is_manifest(&image.root.media_type) {
+            desc.platform = image
+                .manifests
+                .iter()
+                .find(|m| m.digest == image.root.digest)
+                .and_then(|m| m.platform.clone());
+        }
+        desc.annotations = Some(annotations);
+        index_entries.push(desc);
+
+        images.push(TocImage {
+            name: named.name.to_string(),
+            source: named.input.to_string(),
+            digest: image.root.digest.clone(),
+            media_type: image.root.media_type.clone(),
+            platforms: image.platforms(),
+            size,
+            source_digest: image.source_digest.clone(),
+            note: image.note.clone(),
+            docker,
+            docker_skipped,
+        });
+    }
+
+    let index = ImageIndex {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.to_string()),
+        manifests: index_entries,
+        annotations: None,
+    };
+    let toc = Toc {
+        format_version: FORMAT_VERSION,
+        tool: format!("airlock {}", env!("CARGO_PKG_VERSION")),
+        created: jiff::Timestamp::now().to_string(),
+        docker_platform: docker_platform.to_string(),
+        images,
+        blobs: blobs.to_vec(),
+    };
+    Ok(Documents {
+        index_json: serde_json::to_vec_pretty(&index)?,
+        manifest_json: serde_json::to_vec_pretty(&docker_entries)?,
+        repositories: serde_json::to_vec_pretty(&repositories)?,
+        toc,
+    })
+}
+
+/// The manifest `docker load` gets for an image, or why there is none.
+fn choose_docker<'a>(
+    image: &'a WalkedImage,
+    platform: &Platform,
+) -> Result<&'a PlannedManifest, String> {
+    let single = media::is_manifest(&image.root.media_type);
+    let candidates: Vec<&PlannedManifest> = if single {
+        image
+            .manifests
+            .iter()
+            .filter(|m| m.digest == image.root.digest)
+            .collect()
+    } else {
+        image
+            .manifests
+            .iter()
+            .filter(|m| m.platform.as_ref().is_some_and(|p| p.satisfies(platform)))
+            .collect()
+    };
+    let Some(m) = candidates.first() else {
+        let have = image.platforms();
+        return Err(format!(
+            "no {platform} manifest (has: {})",
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(", ")
+            }
+        ));
+    };
+    if let Some(l) = m
+        .layers
+        .iter()
+        .find(|l| media::is_zstd_layer(&l.media_type))
+    {
+        return Err(format!(
+            "layer {} is zstd-compressed, which Docker 20.10 cannot load (use `airlock load`)",
+            l.digest.short()
+        ));
+    }
+    match m.diff_ids {
+        Some(n) if n == m.layers.len() => Ok(m),
+        Some(n) => Err(format!(
+            "config has {n} diff_ids for {} layers",
+            m.layers.len()
+        )),
+        None => Err("not a container image (its config has no rootfs)".to_string()),
+    }
+}
+
+/// Every unique blob of the walked images, small objects first, then layers.
+pub fn collect_blobs(images: &[&WalkedImage]) -> (Vec<TocBlob>, Vec<Descriptor>) {
+    let mut seen = BTreeSet::new();
+    let mut small = Vec::new();
+    let mut layers = Vec::new();
+    for image in images {
+        for d in &image.small {
+            if seen.insert(d.digest.clone()) {
+                small.push(TocBlob {
+                    digest: d.digest.clone(),
+                    size: d.size,
+                    media_type: d.media_type.clone(),
+                });
+            }
+        }
+    }
+    for image in images {
+        for d in &image.layers {
+            if seen.insert(d.digest.clone()) {
+                layers.push(d.clone());
+            }
+        }
+    }
+    let mut all = small;
+    all.extend(layers.iter().map(|d| TocBlob {
+        digest: d.digest.clone(),
+        size: d.size,
+        media_type: d.media_type.clone(),
+    }));
+    (all, layers)
+}

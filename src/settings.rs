@@ -1,0 +1,234 @@
+//! Validated settings, built from the parsed command line before any work starts.
+//!
+//! Everything a user can get wrong on the command line (a bad reference, a bad
+//! platform, an output name that is neither `.tar` nor `.tar.zst`, an unreadable
+//! images file) is found here and reported as a [`UsageError`] (exit status 2), so the
+//! pipelines only ever see settings that make sense.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::bundle::writer::Compression;
+use crate::cli::{RegistryArgs, SaveArgs};
+use crate::oci::Platform;
+use crate::registry::ClientOptions;
+use crate::source::SourceSpec;
+
+/// A mistake on the command line; the binary exits with status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// One image the user asked for: the text as typed and what it names.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub text: String,
+    pub spec: SourceSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct SaveSettings {
+    pub inputs: Vec<Input>,
+    pub output: PathBuf,
+    pub compression: Compression,
+    /// `None`: keep every platform.
+    pub platforms: Option<Vec<Platform>>,
+    pub docker_platform: Platform,
+    pub jobs: usize,
+    pub client: ClientOptions,
+}
+
+impl SaveSettings {
+    pub fn from_args(args: &SaveArgs) -> Result<SaveSettings, UsageError> {
+        let mut inputs = Vec::new();
+        for text in &args.images {
+            let spec = SourceSpec::parse(text).map_err(|e| usage(e.to_string()))?;
+            inputs.push(Input {
+                text: text.clone(),
+                spec,
+            });
+        }
+        for file in &args.images_file {
+            inputs.extend(read_images_file(file)?);
+        }
+        if inputs.is_empty() {
+            return Err(usage(
+                "no images to save: name them as arguments or in a file with -f FILE",
+            ));
+        }
+        let name = args
+            .output
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !(name.ends_with(".tar") || name.ends_with(".tar.zst") || name.ends_with(".tzst")) {
+            return Err(usage(format!(
+                "output `{}` must end in .tar (plain) or .tar.zst (zstd-compressed)",
+                args.output.display()
+            )));
+        }
+        let compression = match Compression::from_path(&args.output) {
+            Compression::Zstd { .. } => {
+                if !(1..=19).contains(&args.zstd_level) {
+                    return Err(usage(format!(
+                        "--zstd-level {} is outside 1..=19",
+                        args.zstd_level
+                    )));
+                }
+                Compression::Zstd {
+                    level: args.zstd_level,
+                }
+            }
+            other => other,
+        };
+        if args.output.is_dir() {
+            return Err(usage(format!(
+                "output `{}` is a directory; name a file such as bundle.tar.zst",
+                args.output.display()
+            )));
+        }
+        let platforms = if args.platform.is_empty() {
+            None
+        } else {
+            let parsed = args
+                .platform
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| Platform::parse(p).map_err(|e| usage(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(parsed)
+        };
+        let docker_platform = Platform::parse(&args.docker_platform)
+            .map_err(|e| usage(format!("--docker-platform: {e}")))?;
+        if args.jobs == 0 || args.jobs > 256 {
+            return Err(usage(format!(
+                "--jobs {} must be between 1 and 256",
+                args.jobs
+            )));
+        }
+        Ok(SaveSettings {
+            inputs,
+            output: args.output.clone(),
+            compression,
+            platforms,
+            docker_platform,
+            jobs: args.jobs,
+            client: client_options(&args.registry)?,
+        })
+    }
+}
+
+pub fn client_options(args: &RegistryArgs) -> Result<ClientOptions, UsageError> {
+    if let Some(ca) = &args.ca_file
+        && !ca.is_file()
+    {
+        return Err(usage(format!(
+            "--ca-file `{}` does not exist or is not a file",
+            ca.display()
+        )));
+    }
+    Ok(ClientOptions {
+        insecure_hosts: args.insecure_registry.clone(),
+        ca_file: args.ca_file.clone(),
+        docker_config_dir: args.docker_config.clone(),
+        ..ClientOptions::default()
+    })
+}
+
+/// Reads an images file: one image per line; blank lines and `#` comments (whole-line
+/// or after white space) are ignored. Errors name the file and line.
+pub fn read_images_file(path: &Path) -> Result<Vec<Input>, UsageError> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read images file `{}`: {e}", path.display())))?;
+    let mut inputs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = match line.find(" #").or_else(|| line.find("\t#")) {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let spec = SourceSpec::parse(line)
+            .map_err(|e| usage(format!("{}:{}: {e}", path.display(), n + 1)))?;
+        inputs.push(Input {
+            text: line.to_string(),
+            spec,
+        });
+    }
+    Ok(inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn save(args: &[&str]) -> Result<SaveSettings, UsageError> {
+        let mut v = vec!["airlock", "save"];
+        v.extend_from_slice(args);
+        let cli = crate::cli::Cli::try_parse_from(v).unwrap();
+        let crate::cli::Command::Save(s) = cli.command else {
+            panic!()
+        };
+        SaveSettings::from_args(&s)
+    }
+
+    #[test]
+    fn validates_output_and_platforms() {
+        assert!(save(&["nginx", "-o", "x.tar"]).is_ok());
+        assert!(matches!(
+            save(&["nginx", "-o", "x.tar.zst"]).unwrap().compression,
+            Compression::Zstd { level: 3 }
+        ));
+        assert!(
+            save(&["nginx", "-o", "x.zip"])
+                .unwrap_err()
+                .0
+                .contains(".tar.zst")
+        );
+        assert!(save(&["-o", "x.tar"]).unwrap_err().0.contains("no images"));
+        assert!(
+            save(&["nginx", "-o", "x.tar", "--platform", "linux"])
+                .unwrap_err()
+                .0
+                .contains("os/arch")
+        );
+        assert!(
+            save(&["Bad:ref", "-o", "x.tar"])
+                .unwrap_err()
+                .0
+                .contains("`Bad:ref`")
+        );
+        assert!(save(&["nginx", "-o", "x.tar", "--jobs", "0"]).is_err());
+        let s = save(&[
+            "nginx",
+            "-o",
+            "x.tar",
+            "--platform",
+            "linux/amd64,linux/arm64/v8",
+        ])
+        .unwrap();
+        assert_eq!(s.platforms.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn images_file_skips_comments_and_names_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("images.txt");
+        fs::write(&f, "# release 4.2\n\nnginx:1.25   # web\n  redis:7\n").unwrap();
+        let inputs = read_images_file(&f).unwrap();
+        assert_eq!(
+            inputs.iter().map(|i| i.text.as_str()).collect::<Vec<_>>(),
+            ["nginx:1.25", "redis:7"]
+        );
+        fs::write(&f, "nginx\nNOT VALID\n").unwrap();
+        let err = read_images_file(&f).unwrap_err().0;
+        assert!(err.contains("images.txt:2"), "{err}");
+    }
+}
