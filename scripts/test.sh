@@ -7,9 +7,10 @@
 #    one is missing and we are root: docker-registry, docker.io (dockerd 20.10),
 #    skopeo, umoci, apache2-utils (htpasswd), zstd, ca-certificates. Re-runs with
 #    everything present skip apt entirely.
-# 2. cargo fmt --check, cargo clippy (warnings are errors), then the whole test suite
-#    (cargo test --all-targets, plus doc tests). The tests start and stop their own
-#    registries and dockerd on 127.0.0.1 / private unix sockets.
+# 2. cargo fmt --check, cargo clippy (warnings are errors), the doc tests, the README's
+#    demo (scripts/demo.sh with a debug build), then the whole test suite (cargo test
+#    --all-targets). The tests start and stop their own registries and dockerd on
+#    127.0.0.1 and private unix sockets.
 # 3. Makes sure nothing a test started outlives the run: a leftover dockerd, containerd
 #    or docker-registry from a test's temp dir is killed (by pid) with a warning.
 set -euo pipefail
@@ -93,11 +94,17 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --all-targets --no-fail-fast </dev/null || status=$?
-if ((status == 0)); then
-    cargo test --locked --doc </dev/null || status=$?
-fi
+echo "== cargo test --doc"
+cargo test --locked --doc </dev/null 2>&1 | tee -a "$log" || status=1
+echo "== the README's main job (scripts/demo.sh, debug build)"
+AIRLOCK_DEMO_PROFILE=dev bash scripts/demo.sh </dev/null || status=1
+echo "== cargo test --all-targets"
+cargo test --locked --all-targets --no-fail-fast </dev/null 2>&1 | tee -a "$log" || status=1
 reap_leftovers
+# One closing line over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

@@ -7,10 +7,11 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, LsArgs, SaveArgs, VerifyArgs};
+use crate::cli::{Cli, Command, LoadArgs, LsArgs, PushArgs, SaveArgs, VerifyArgs};
 use crate::export::{self, SaveSummary};
+use crate::import::{load, push};
 use crate::progress::{Mode, human_bytes};
-use crate::settings::{SaveSettings, UsageError};
+use crate::settings::{LoadSettings, PushSettings, SaveSettings, UsageError};
 
 /// How much the user wants to hear.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +24,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let quiet = cli.global.quiet;
     let json = matches!(
         &cli.command,
-        Command::Verify(VerifyArgs { json: true, .. }) | Command::Ls(LsArgs { json: true, .. })
+        Command::Verify(VerifyArgs { json: true, .. })
+            | Command::Ls(LsArgs { json: true, .. })
+            | Command::Push(PushArgs { json: true, .. })
+            | Command::Load(LoadArgs { json: true, .. })
     );
     let progress = if cli.global.no_progress || json {
         Mode::Silent
@@ -34,8 +38,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Save(args) => save(args, out),
         Command::Verify(args) => verify(args, out),
+        Command::Push(args) => {
+            let settings = PushSettings::from_args(args)?;
+            let summary = push::push(&settings, &*out.progress.reporter())?;
+            report(&summary, args.json, out, |s, w| s.print_human(w))
+        }
+        Command::Load(args) => {
+            let settings = LoadSettings::from_args(args)?;
+            let summary = load::load(&settings, &*out.progress.reporter())?;
+            report(&summary, args.json, out, |s, w| s.print_human(w))
+        }
         Command::Ls(args) => ls(args),
     }
+}
+
+/// Prints a command's summary: JSON on stdout, or the human form on stderr unless quiet.
+fn report<T: serde::Serialize>(
+    summary: &T,
+    json: bool,
+    out: Output,
+    human: impl Fn(&T, &mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        let mut stdout = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, summary)?;
+        writeln!(stdout)?;
+    } else if !out.quiet {
+        human(summary, &mut io::stderr().lock())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn save(args: &SaveArgs, out: Output) -> anyhow::Result<ExitCode> {
@@ -93,10 +124,14 @@ fn verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
 
 fn ls(args: &LsArgs) -> anyhow::Result<ExitCode> {
     let bundle = crate::bundle::Bundle::open(&args.bundle)?;
-    // LS-PENDING: the inspect module is being written.
+    let report = crate::inspect::ListReport::from_bundle(&bundle);
     let mut stdout = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, bundle.toc())?;
-    writeln!(stdout)?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        report.print_human(&mut stdout)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

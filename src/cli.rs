@@ -58,6 +58,12 @@ pub enum Command {
         after_help = "Exit status 0 only when every blob and reference is sound.\n\nExample:\n  airlock verify release.tar.zst --json"
     )]
     Verify(VerifyArgs),
+    /// Push a bundle's images into a registry, every manifest and index digest kept (air-gapped side).
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
+    /// Load a bundle's images into the local Docker engine, or write a `docker load` file.
+    #[command(after_help = LOAD_HELP)]
+    Load(LoadArgs),
     /// List the images in a bundle (names, digests, platforms, sizes) without unpacking it.
     #[command(
         after_help = "Example:\n  airlock ls release.tar.zst\n  airlock ls release.tar.zst --json | jq '.images[].name'"
@@ -135,6 +141,73 @@ pub struct RegistryArgs {
         hide_env_values = true
     )]
     pub docker_config: Option<PathBuf>,
+}
+
+const PUSH_HELP: &str = "\
+TARGET is host[:port][/prefix]. The source registry host is dropped and the path kept under the
+prefix: docker.io/library/nginx:1.25 pushed to registry.lan:5000/mirror lands at
+registry.lan:5000/mirror/library/nginx:1.25 (with --keep-registry: …/mirror/docker.io/library/nginx:1.25).
+
+Blobs go first, then child manifests by digest, then indexes, then tags, so no tag ever points at
+something incomplete. Manifests are pushed byte-exact and the registry's digest is checked against
+the bundle's. Blobs the target already has are skipped; every blob is rehashed as it streams out of
+the bundle, and a damaged one is never uploaded.
+
+Examples:
+  airlock push release.tar.zst registry.lan:5000/mirror
+  airlock push release.tar.zst registry.lan:5000 --image nginx:1.25 --dry-run";
+
+const LOAD_HELP: &str = "\
+Builds the `docker load` stream from the bundle's own blobs for one platform (default: the engine's)
+and sends it to the Docker engine (DOCKER_HOST, else /var/run/docker.sock), or writes it to -o FILE.
+zstd layers, which Docker 20.10 cannot read, are decompressed on the way. Docker's classic image store
+drops registry digests, so the source digest of each tag is printed for later re-tagging or pushing.
+
+Examples:
+  airlock load release.tar.zst
+  airlock load release.tar.zst --platform linux/arm64 -o for-docker.tar";
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The bundle to push.
+    pub bundle: PathBuf,
+    /// Where to push: host[:port][/prefix].
+    pub target: String,
+    /// Push only this image (a name as `ls` shows it, or its short Docker form); repeat for several.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Keep the source registry host in the target path (…/prefix/docker.io/library/nginx).
+    #[arg(long)]
+    pub keep_registry: bool,
+    /// Print what would be uploaded and what the target already has, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How many blobs to upload at once.
+    #[arg(short, long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The bundle to load.
+    pub bundle: PathBuf,
+    /// The platform to load (os/arch[/variant]); default: the engine's, or linux/amd64 with -o.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Write a `docker load` tar to FILE instead of sending it to the engine.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Load only this image (a name as `ls` shows it, or its short Docker form); repeat for several.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

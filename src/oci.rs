@@ -228,6 +228,7 @@ pub struct RawManifest {
 }
 
 /// A typed view of a [`RawManifest`].
+#[allow(clippy::large_enum_variant)] // short-lived parse results, never stored in bulk
 #[derive(Debug, Clone)]
 pub enum Parsed {
     Index(ImageIndex),

@@ -9,8 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::writer::Compression;
-use crate::cli::{RegistryArgs, SaveArgs};
+use crate::cli::{LoadArgs, PushArgs, RegistryArgs, SaveArgs};
 use crate::oci::Platform;
+use crate::reference::Reference;
 use crate::registry::ClientOptions;
 use crate::source::SourceSpec;
 
@@ -116,10 +117,148 @@ impl SaveSettings {
             compression,
             platforms,
             docker_platform,
-            jobs: args.jobs,
+            jobs: jobs(args.jobs)?,
             client: client_options(&args.registry)?,
         })
     }
+}
+
+/// Where `push` puts images: a registry host and an optional path prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `host[:port]`.
+    pub registry: String,
+    /// Repository path prefix without slashes at either end; empty for none.
+    pub prefix: String,
+}
+
+impl Target {
+    /// Parses `host[:port][/prefix]`; the first component is always the host.
+    pub fn parse(s: &str) -> Result<Target, UsageError> {
+        let s = s
+            .strip_prefix("docker://")
+            .unwrap_or(s)
+            .trim_end_matches('/');
+        let (registry, prefix) = s.split_once('/').unwrap_or((s, ""));
+        if registry.is_empty() {
+            return Err(usage(format!(
+                "target `{s}` names no registry (expected host[:port][/prefix])"
+            )));
+        }
+        let target = Target {
+            registry: registry.to_string(),
+            prefix: prefix.to_string(),
+        };
+        // Validate host and prefix the way a full reference under them is validated.
+        target.repository_for(&Reference::parse("x").expect("valid"), false)?;
+        Ok(target)
+    }
+
+    /// The target repository for a source name: `<prefix>/<source path>`, with the source
+    /// host kept as a path component (`:` spelled `_`) when `keep_registry` is set.
+    pub fn repository_for(
+        &self,
+        name: &Reference,
+        keep_registry: bool,
+    ) -> Result<String, UsageError> {
+        let mut parts = Vec::new();
+        if !self.prefix.is_empty() {
+            parts.push(self.prefix.clone());
+        }
+        if keep_registry {
+            parts.push(name.registry().replace(':', "_").to_ascii_lowercase());
+        }
+        parts.push(name.repository().to_string());
+        let repository = parts.join("/");
+        Reference::from_parts(&self.registry, &repository, Some("latest"), None).map_err(|e| {
+            usage(format!(
+                "cannot push `{name}` to `{}/{repository}`: {e}",
+                self.registry
+            ))
+        })?;
+        Ok(repository)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    pub bundle: PathBuf,
+    pub target: Target,
+    /// Only these names (empty: every image in the bundle).
+    pub images: Vec<Reference>,
+    pub keep_registry: bool,
+    pub dry_run: bool,
+    pub jobs: usize,
+    pub client: ClientOptions,
+}
+
+impl PushSettings {
+    pub fn from_args(args: &PushArgs) -> Result<PushSettings, UsageError> {
+        Ok(PushSettings {
+            bundle: existing_bundle(&args.bundle)?,
+            target: Target::parse(&args.target)?,
+            images: parse_refs(&args.images)?,
+            keep_registry: args.keep_registry,
+            dry_run: args.dry_run,
+            jobs: jobs(args.jobs)?,
+            client: client_options(&args.registry)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadSettings {
+    pub bundle: PathBuf,
+    /// `None`: the engine's platform (or linux/amd64 when writing a file).
+    pub platform: Option<Platform>,
+    /// Write a `docker load` tar here instead of talking to the engine.
+    pub output: Option<PathBuf>,
+    pub images: Vec<Reference>,
+}
+
+impl LoadSettings {
+    pub fn from_args(args: &LoadArgs) -> Result<LoadSettings, UsageError> {
+        let platform = args
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .map_err(|e| usage(e.to_string()))?;
+        if let Some(o) = &args.output
+            && o.is_dir()
+        {
+            return Err(usage(format!(
+                "-o `{}` is a directory; name a file such as images.tar",
+                o.display()
+            )));
+        }
+        Ok(LoadSettings {
+            bundle: existing_bundle(&args.bundle)?,
+            platform,
+            output: args.output.clone(),
+            images: parse_refs(&args.images)?,
+        })
+    }
+}
+
+fn existing_bundle(path: &Path) -> Result<PathBuf, UsageError> {
+    if !path.exists() {
+        return Err(usage(format!("bundle `{}` does not exist", path.display())));
+    }
+    Ok(path.to_path_buf())
+}
+
+fn parse_refs(refs: &[String]) -> Result<Vec<Reference>, UsageError> {
+    refs.iter()
+        .map(|r| Reference::parse(r).map_err(|e| usage(format!("--image: {e}"))))
+        .collect()
+}
+
+fn jobs(n: usize) -> Result<usize, UsageError> {
+    if n == 0 || n > 256 {
+        return Err(usage(format!("--jobs {n} must be between 1 and 256")));
+    }
+    Ok(n)
 }
 
 pub fn client_options(args: &RegistryArgs) -> Result<ClientOptions, UsageError> {
@@ -215,6 +354,41 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.platforms.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn targets_map_names_under_the_prefix() {
+        let t = Target::parse("registry.lan:5000/mirror").unwrap();
+        assert_eq!(
+            t,
+            Target {
+                registry: "registry.lan:5000".into(),
+                prefix: "mirror".into()
+            }
+        );
+        let nginx = Reference::parse("nginx:1.25").unwrap();
+        assert_eq!(
+            t.repository_for(&nginx, false).unwrap(),
+            "mirror/library/nginx"
+        );
+        assert_eq!(
+            t.repository_for(&nginx, true).unwrap(),
+            "mirror/docker.io/library/nginx"
+        );
+        let local = Reference::parse("localhost:5000/team/app:1").unwrap();
+        assert_eq!(
+            t.repository_for(&local, true).unwrap(),
+            "mirror/localhost_5000/team/app"
+        );
+        assert_eq!(
+            Target::parse("127.0.0.1:5000")
+                .unwrap()
+                .repository_for(&nginx, false)
+                .unwrap(),
+            "library/nginx"
+        );
+        assert!(Target::parse("/x").is_err());
+        assert!(Target::parse("host:5000/Bad").is_err());
     }
 
     #[test]

@@ -117,6 +117,8 @@ impl BundleWriter {
         };
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}.partial-"))
+            // Like any file a user creates: 0666 less the umask (tempfile's default is 0600).
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)
             .map_err(create_err)?;
         let (file, temp) = temp.into_parts();

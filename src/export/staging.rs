@@ -58,13 +58,18 @@ impl Staging {
             .join(format!("blobs/sha256/{}.part", digest.hex()))
     }
 
-    /// Stores bytes already verified against `digest`.
+    /// Stores bytes already verified against `digest`. Several images may share an
+    /// object and stage it from different threads at once: each writes its own
+    /// temporary file and the rename is atomic, so the name only ever holds whole content.
     pub fn put(&self, digest: &Digest, bytes: &[u8]) -> io::Result<()> {
-        let part = self.part_path(digest);
-        let mut f = File::create(&part)?;
-        f.write_all(bytes)?;
-        drop(f);
-        fs::rename(&part, self.blob_path(digest))
+        let target = self.blob_path(digest);
+        if target.exists() {
+            return Ok(());
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(self.dir.path().join("blobs/sha256"))?;
+        tmp.write_all(bytes)?;
+        tmp.persist(&target).map_err(|e| e.error)?;
+        Ok(())
     }
 
     pub fn open(&self, digest: &Digest) -> io::Result<File> {

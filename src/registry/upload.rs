@@ -50,6 +50,38 @@ impl Client {
         }
     }
 
+    /// The digest `reference` (a tag or digest) resolves to on the registry, from a
+    /// `HEAD` request's `Docker-Content-Digest`; `None` when it does not exist. Used to
+    /// skip manifests and tags a target already holds.
+    pub fn manifest_digest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let inner = &self.inner;
+        let ctx = push_ctx(
+            registry,
+            repository,
+            reference,
+            Kind::Manifest,
+            Op::HeadManifest,
+        );
+        let url = format!(
+            "{}/v2/{repository}/manifests/{reference}",
+            inner.base(registry)
+        );
+        let mut req =
+            Req::new(Method::HEAD, url).header("accept", crate::oci::media::MANIFEST_ACCEPT);
+        match inner.execute(&ctx, &mut req) {
+            Ok(answer) => Ok(answer
+                .header("docker-content-digest")
+                .and_then(|d| Digest::parse(d.trim()).ok())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Asks the registry to mount `digest` from `from_repository`: true when mounted
     /// (201), false when the registry declined (202: upload it instead).
     pub fn mount_blob(

@@ -131,7 +131,9 @@ pub fn open(
 ) -> anyhow::Result<Vec<SourceImage>> {
     match spec {
         SourceSpec::Registry(r) => Ok(vec![registry::open(input, r, ctx.client)?]),
-        SourceSpec::Layout { dir, reference } => layout::open(input, dir, reference.as_deref()),
+        SourceSpec::Layout { dir, reference } => {
+            layout::open_with(input, dir, reference.as_deref(), Some(ctx))
+        }
         SourceSpec::Archive { file, reference } => {
             archive::open(input, file, reference.as_ref(), ctx)
         }
