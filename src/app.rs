@@ -17,6 +17,7 @@ use crate::settings::{LoadSettings, PushSettings, SaveSettings, UsageError};
 #[derive(Debug, Clone, Copy)]
 struct Output {
     quiet: bool,
+    verbose: bool,
     progress: Mode,
 }
 
@@ -34,7 +35,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         Mode::detect(quiet)
     };
-    let out = Output { quiet, progress };
+    let out = Output {
+        quiet,
+        verbose: cli.global.verbose > 0,
+        progress,
+    };
     match &cli.command {
         Command::Save(args) => save(args, out),
         Command::Verify(args) => verify(args, out),
@@ -75,13 +80,25 @@ fn save(args: &SaveArgs, out: Output) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let summary = export::save(&settings, &*reporter)?;
     if !out.quiet {
-        print_save_summary(&summary, started.elapsed().as_secs_f64());
+        print_save_summary(&summary, started.elapsed().as_secs_f64(), out.verbose);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_save_summary(s: &SaveSummary, secs: f64) {
+fn print_save_summary(s: &SaveSummary, secs: f64, verbose: bool) {
     let mut err = io::stderr().lock();
+    if verbose {
+        for image in &s.images {
+            let _ = writeln!(
+                err,
+                "{} {} [{}] {}",
+                image.name,
+                image.digest,
+                image.platforms.join(", "),
+                human_bytes(image.size)
+            );
+        }
+    }
     for image in &s.images {
         if let Some(note) = &image.note {
             let _ = writeln!(err, "note: {}: {note}", image.name);

@@ -218,6 +218,19 @@ impl ImageConfig {
     }
 }
 
+/// One entry of a `docker save` archive's `manifest.json` (what `docker load` reads).
+/// Paths are relative to the archive root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DockerLoadEntry {
+    pub config: String,
+    /// Familiar references with tags (`nginx:1.25`); `null` loads the image untagged.
+    #[serde(default)]
+    pub repo_tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub layers: Vec<String>,
+}
+
 /// A manifest or index exactly as received, with its media type and digest.
 /// The bytes are the truth; [`RawManifest::parse`] gives a typed view of them.
 #[derive(Debug, Clone)]

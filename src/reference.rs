@@ -185,16 +185,7 @@ impl Reference {
     /// Docker's short form: `docker.io/library/nginx:1.25` → `nginx:1.25`,
     /// `docker.io/org/app:1` → `org/app:1`; other registries unchanged.
     pub fn familiar(&self) -> String {
-        let name = if self.registry == DOCKER_HUB {
-            self.repository
-                .strip_prefix("library/")
-                .filter(|r| !r.contains('/'))
-                .unwrap_or(&self.repository)
-                .to_string()
-        } else {
-            self.name()
-        };
-        let mut s = name;
+        let mut s = self.familiar_name();
         if let Some(t) = &self.tag {
             s.push(':');
             s.push_str(t);

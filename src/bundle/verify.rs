@@ -892,7 +892,7 @@ impl<'a> Pass<'a> {
                 "entry `manifest.json` is missing, so `docker load` will not work".to_string(),
             ),
             None => {}
-            Some(b) => match serde_json::from_slice::<Vec<DockerEntry>>(b) {
+            Some(b) => match serde_json::from_slice::<Vec<crate::oci::DockerLoadEntry>>(b) {
                 Err(e) => find(
                     FindingKind::InvalidJson,
                     None,
@@ -981,17 +981,6 @@ impl<'a> Pass<'a> {
         }
         reach
     }
-}
-
-/// One entry of `manifest.json`.
-#[derive(Deserialize)]
-struct DockerEntry {
-    #[serde(rename = "Config")]
-    config: String,
-    #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
-    #[serde(rename = "Layers", default)]
-    layers: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -9,12 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
-
 use super::plan::{PlannedManifest, WalkedImage};
 use crate::bundle::toc::{FORMAT_VERSION, Toc, TocBlob, TocDocker, TocImage};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageIndex, Platform, media};
+use crate::oci::{Descriptor, DockerLoadEntry, ImageIndex, Platform, media};
 use crate::reference::Reference;
 
 /// One name in the bundle and the walked image it points at.
@@ -29,14 +27,6 @@ pub struct Documents {
     pub index_json: Vec<u8>,
     pub manifest_json: Vec<u8>,
     pub repositories: Vec<u8>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DockerEntry {
-    config: String,
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
 }
 
 pub fn compose(
@@ -81,7 +71,7 @@ pub fn compose(
                     .or_default()
                     .insert(tag.to_string(), m.config.digest.hex().to_string());
             }
-            docker_entries.push(DockerEntry {
+            docker_entries.push(DockerLoadEntry {
                 config: m.config.digest.blob_path(),
                 repo_tags: tags,
                 layers: m.layers.iter().map(|l| l.digest.blob_path()).collect(),

@@ -123,24 +123,30 @@ impl Walker<'_> {
         Ok(out)
     }
 
-    fn filter_note(&self, index: &ImageIndex, out: &WalkedImage) -> String {
+    /// The requested platforms, for messages: `linux/amd64,linux/arm64`.
+    fn wanted(&self) -> String {
         let wanted: Vec<String> = self
             .platforms
             .unwrap_or_default()
             .iter()
             .map(|p| p.to_string())
             .collect();
+        wanted.join(",")
+    }
+
+    fn filter_note(&self, index: &ImageIndex, out: &WalkedImage) -> String {
+        let wanted = self.wanted();
         if media::is_index(&out.root.media_type) {
             format!(
                 "--platform {} kept {} of the source index's {} entries in a new index; its digest differs from the source's",
-                wanted.join(","),
+                wanted,
                 out.manifests.len(),
                 index.manifests.len()
             )
         } else {
             format!(
                 "--platform {} kept one platform of the source index's {} entries; the name points at that platform's manifest, not the source's index",
-                wanted.join(","),
+                wanted,
                 index.manifests.len()
             )
         }
@@ -170,16 +176,10 @@ impl Walker<'_> {
                 .filter_map(|d| d.platform.as_ref())
                 .map(|p| p.to_string())
                 .collect();
-            let wanted: Vec<String> = self
-                .platforms
-                .unwrap_or_default()
-                .iter()
-                .map(|p| p.to_string())
-                .collect();
             bail!(
                 "index {} has no manifest for {} (it has: {})",
                 raw.digest,
-                wanted.join(", "),
+                self.wanted(),
                 have.join(", ")
             );
         }

@@ -29,13 +29,12 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
 
 use super::convert::{self, ConvertInput};
 use super::layout::{self, Files, LayoutStore, Selected, Stager};
 use super::{BlobStore, OpenContext, SourceImage};
 use crate::digest::{Digest, Hasher};
-use crate::oci::{self, Descriptor, Parsed, RawManifest, media};
+use crate::oci::{self, Descriptor, DockerLoadEntry, Parsed, RawManifest, media};
 use crate::reference::Reference;
 
 /// What a tar entry is, for reading.
@@ -165,17 +164,6 @@ impl Files for TarFiles {
     }
 }
 
-/// One entry of a legacy `manifest.json`.
-#[derive(Debug, Deserialize)]
-struct LegacyEntry {
-    #[serde(rename = "Config")]
-    config: String,
-    #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
-    #[serde(rename = "Layers", default)]
-    layers: Vec<String>,
-}
-
 /// Serves the blobs of a legacy archive by digest, from the paths `manifest.json` names.
 struct LegacyStore {
     files: Arc<TarFiles>,
@@ -232,7 +220,7 @@ pub(crate) fn open_files(
     let repo = layout::sanitize_component(stem);
     let legacy = if files.exists("manifest.json") {
         let bytes = layout::read_small(&*files, "manifest.json", oci::MAX_MANIFEST_SIZE)?;
-        let entries: Vec<LegacyEntry> = serde_json::from_slice(&bytes)
+        let entries: Vec<DockerLoadEntry> = serde_json::from_slice(&bytes)
             .with_context(|| format!("{input}: manifest.json is not a docker save manifest"))?;
         Some(entries)
     } else {
@@ -305,7 +293,7 @@ fn open_hybrid(
     input: &str,
     files: Arc<TarFiles>,
     repo: &str,
-    legacy: Vec<LegacyEntry>,
+    legacy: Vec<DockerLoadEntry>,
     reference: Option<&Reference>,
     ctx: &OpenContext<'_>,
 ) -> anyhow::Result<Vec<SourceImage>> {
@@ -367,7 +355,7 @@ fn open_legacy(
     input: &str,
     files: Arc<TarFiles>,
     repo: &str,
-    entries: Vec<LegacyEntry>,
+    entries: Vec<DockerLoadEntry>,
     reference: Option<&Reference>,
     ctx: &OpenContext<'_>,
 ) -> anyhow::Result<Vec<SourceImage>> {
