@@ -182,13 +182,19 @@ impl Mismatch {
 }
 
 /// A reader that checks the size and digest of the stream it wraps. It never reads
-/// more than `expected_size + 1` bytes from the inner reader, and the read that would
-/// report end-of-stream instead fails with a [`Mismatch`] when anything is wrong.
+/// more than `expected_size + 1` bytes from the inner reader. The digest is checked as
+/// soon as the last expected byte arrives, and on a mismatch that read fails *instead
+/// of* handing out those bytes: a consumer that stops after exactly `expected_size`
+/// bytes (an HTTP body of known length) never receives a complete damaged blob. A
+/// stream that is too short or too long fails on the read that finds out.
 pub struct VerifyingReader<R> {
     inner: R,
     expected: Digest,
     expected_size: u64,
     hasher: Hasher,
+    /// The digest matched once all expected bytes were read.
+    verified: bool,
+    /// End of stream seen and everything checked.
     done: bool,
 }
 
@@ -199,6 +205,7 @@ impl<R: Read> VerifyingReader<R> {
             expected,
             expected_size,
             hasher: Hasher::new(),
+            verified: false,
             done: false,
         }
     }
@@ -215,14 +222,26 @@ impl<R: Read> VerifyingReader<R> {
                 actual: got,
             }));
         }
-        let (actual, _) = std::mem::take(&mut self.hasher).finish();
+        self.check_digest()?;
+        self.done = true;
+        Ok(())
+    }
+
+    /// Compares the digest once every expected byte has been hashed (once).
+    fn check_digest(&mut self) -> io::Result<()> {
+        if self.verified {
+            return Ok(());
+        }
+        let (actual, len) = std::mem::take(&mut self.hasher).finish();
+        // Keep the count: later reads still compare it with the expected size.
+        self.hasher.len = len;
         if actual != self.expected {
             return Err(mismatch(Mismatch::Digest {
                 expected: self.expected.clone(),
                 actual,
             }));
         }
-        self.done = true;
+        self.verified = true;
         Ok(())
     }
 }
@@ -246,11 +265,21 @@ impl<R: Read> Read for VerifyingReader<R> {
             self.check_end()?;
             return Ok(0);
         }
+        if self.verified {
+            // Every expected byte was already read and matched: anything more is too much.
+            return Err(mismatch(Mismatch::TooLong {
+                expected: self.expected_size,
+            }));
+        }
         self.hasher.update(&buf[..n]);
         if self.hasher.len() > self.expected_size {
             return Err(mismatch(Mismatch::TooLong {
                 expected: self.expected_size,
             }));
+        }
+        if self.hasher.len() == self.expected_size {
+            // Withhold the last bytes of a damaged blob rather than hand them out.
+            self.check_digest()?;
         }
         Ok(n)
     }
@@ -350,6 +379,36 @@ mod tests {
             Mismatch::from_io(&err),
             Some(&Mismatch::TooLong { expected: 11 })
         );
+    }
+
+    #[test]
+    fn damage_is_reported_before_the_last_bytes_are_handed_out() {
+        // A consumer that reads exactly `size` bytes (an HTTP body of known length)
+        // must see the error within those reads, never a complete damaged blob.
+        let good = b"hello, world".to_vec();
+        let digest = Digest::of(&good);
+        let mut bad = good.clone();
+        bad[3] ^= 1;
+        let mut r = VerifyingReader::new(&bad[..], digest.clone(), bad.len() as u64);
+        let (mut got, mut buf) = (0, [0u8; 5]);
+        let err = loop {
+            match r.read(&mut buf) {
+                Ok(0) => panic!("a damaged blob read to the end"),
+                Ok(n) => got += n,
+                Err(e) => break e,
+            }
+        };
+        assert!(got < bad.len());
+        assert!(matches!(
+            Mismatch::from_io(&err),
+            Some(Mismatch::Digest { .. })
+        ));
+        // A good blob read exactly to its size, then to the end, is fine.
+        let mut r = VerifyingReader::new(&good[..], digest, good.len() as u64);
+        let mut out = vec![0u8; good.len()];
+        r.read_exact(&mut out).unwrap();
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
+        assert_eq!(out, good);
     }
 
     #[test]

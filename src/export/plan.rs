@@ -108,9 +108,9 @@ impl Walker<'_> {
             Parsed::Index(index) => {
                 let kept = self.walk_index(&mut out, root, &index, 0)?;
                 if let Some(new_root) = kept {
-                    let why = self.filter_note(&index, &out);
                     out.source_digest = Some(root.digest.clone());
                     out.root = new_root;
+                    let why = self.filter_note(&index, &out);
                     out.note = Some(match out.note.take() {
                         Some(n) => format!("{n}; {why}"),
                         None => why,
@@ -134,6 +134,7 @@ impl Walker<'_> {
         wanted.join(",")
     }
 
+    /// Why a filtered image's root differs from the source's; `out.root` is the new root.
     fn filter_note(&self, index: &ImageIndex, out: &WalkedImage) -> String {
         let wanted = self.wanted();
         if media::is_index(&out.root.media_type) {

@@ -840,3 +840,37 @@ pub fn try_registry_manifest(
 pub fn registry_digest(addr: &str, repo: &str, reference: &str) -> String {
     registry_manifest(addr, repo, reference, None).digest
 }
+
+// ---------------------------------------------------------------------------------
+// zstd layers (which Docker 20.10 cannot load by itself).
+
+pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// Like [`layer`], but the blob is the tar compressed with zstd (level 3), typed
+/// [`OCI_LAYER_ZSTD`]. Build the image with [`ImageSpec::build`], then fix the layer
+/// types in its manifest with [`with_zstd_layer_types`].
+pub fn zstd_layer(files: &[FileSpec]) -> Layer {
+    let mut l = layer(files);
+    let z = zstd::stream::encode_all(&l.tar[..], 3).expect("zstd");
+    l.gz = Blob::new(OCI_LAYER_ZSTD, z);
+    l
+}
+
+/// `image` (OCI flavor) with its manifest rewritten so that every layer whose blob is
+/// zstd data (by its magic number) has the OCI zstd media type; [`ImageSpec::build`]
+/// types every layer as gzip.
+pub fn with_zstd_layer_types(mut image: Image) -> Image {
+    const MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    let mut manifest: Value = serde_json::from_slice(&image.manifest.bytes).expect("manifest");
+    for (i, l) in image.layers.iter_mut().enumerate() {
+        if l.gz.bytes.starts_with(&MAGIC) {
+            l.gz.media_type = OCI_LAYER_ZSTD.to_string();
+            manifest["layers"][i]["mediaType"] = json!(OCI_LAYER_ZSTD);
+        }
+    }
+    image.manifest = Blob::new(
+        &image.manifest.media_type,
+        serde_json::to_vec_pretty(&manifest).expect("manifest"),
+    );
+    image
+}

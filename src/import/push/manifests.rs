@@ -1,0 +1,126 @@
+//! The manifest phases: image manifests by digest, then indexes by digest (level by
+//! level, so an index is pushed only after every child index), then tags.
+//!
+//! Each manifest is first looked up with `HEAD` and skipped when the repository has it;
+//! a tag already pointing at the bundle's digest is left alone. Bytes go out exactly as
+//! stored, and `put_manifest` checks the registry's `Docker-Content-Digest` against
+//! ours. A failure at one level stops everything above it: no index or tag is ever
+//! written over something incomplete.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::anyhow;
+use rayon::prelude::*;
+
+use super::plan::{Plan, RepoManifest};
+use super::summary::{Action, ManifestTotals, TagTotals};
+use super::{Ctx, Failure};
+use crate::digest::Digest;
+
+pub type ManifestActions = HashMap<(String, Digest), Action>;
+
+/// Pushes every manifest and index of the plan by digest (HEAD only when `dry_run`).
+pub fn push_manifests(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    dry_run: bool,
+) -> Result<(ManifestActions, ManifestTotals), Vec<Failure>> {
+    let done = Mutex::new((ManifestActions::new(), ManifestTotals::default()));
+    let max_level = plan.manifests.iter().map(|m| m.level).max().unwrap_or(0);
+    for level in 0..=max_level {
+        let these: Vec<&RepoManifest> =
+            plan.manifests.iter().filter(|m| m.level == level).collect();
+        let results: Vec<Result<Option<()>, Failure>> = ctx.pool.install(|| {
+            these
+                .par_iter()
+                .map(|m| {
+                    let digest = &m.manifest.digest;
+                    ctx.run(&m.repo, digest, "manifest", || {
+                        let there =
+                            ctx.client
+                                .manifest_digest(ctx.registry, &m.repo, digest.as_str())?;
+                        let action = match there {
+                            Some(_) => Action::Skipped,
+                            None if dry_run => Action::WouldPush,
+                            None => {
+                                ctx.client.put_manifest(
+                                    ctx.registry,
+                                    &m.repo,
+                                    digest.as_str(),
+                                    &m.manifest,
+                                )?;
+                                Action::Pushed
+                            }
+                        };
+                        let mut d = done.lock().unwrap();
+                        match action {
+                            Action::Skipped => d.1.skipped += 1,
+                            _ => d.1.pushed += 1,
+                        }
+                        d.0.insert((m.repo.clone(), digest.clone()), action);
+                        Ok(())
+                    })
+                })
+                .collect()
+        });
+        let failures: Vec<Failure> = results.into_iter().filter_map(Result::err).collect();
+        if !failures.is_empty() || ctx.aborted() {
+            return Err(failures);
+        }
+    }
+    Ok(done.into_inner().unwrap())
+}
+
+/// What happened to each target tag, by target reference.
+pub type TagActions = HashMap<String, Action>;
+
+/// Points every tag at its root (HEAD only when `dry_run`); a tag already there is
+/// counted unchanged and not written.
+pub fn push_tags(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    dry_run: bool,
+) -> Result<(TagActions, TagTotals), Vec<Failure>> {
+    let done = Mutex::new((TagActions::new(), TagTotals::default()));
+    let results: Vec<Result<Option<()>, Failure>> = ctx.pool.install(|| {
+        plan.tags
+            .par_iter()
+            .map(|&i| {
+                let image = &plan.images[i];
+                let tag = image.tag.as_deref().unwrap_or_default();
+                ctx.run(&image.repo, &image.root, "tag", || {
+                    let root = plan.manifest(&image.root).ok_or_else(|| {
+                        anyhow!(
+                            "the root {} of `{}` is not in the plan",
+                            image.root,
+                            image.name
+                        )
+                    })?;
+                    let there = ctx.client.manifest_digest(ctx.registry, &image.repo, tag)?;
+                    let action = match there {
+                        Some(d) if d == image.root => Action::Skipped,
+                        _ if dry_run => Action::WouldPush,
+                        _ => {
+                            ctx.client
+                                .put_manifest(ctx.registry, &image.repo, tag, root)?;
+                            Action::Pushed
+                        }
+                    };
+                    let mut d = done.lock().unwrap();
+                    match action {
+                        Action::Skipped => d.1.unchanged += 1,
+                        _ => d.1.pushed += 1,
+                    }
+                    d.0.insert(image.target.clone(), action);
+                    Ok(())
+                })
+            })
+            .collect()
+    });
+    let failures: Vec<Failure> = results.into_iter().filter_map(Result::err).collect();
+    if !failures.is_empty() || ctx.aborted() {
+        return Err(failures);
+    }
+    Ok(done.into_inner().unwrap())
+}

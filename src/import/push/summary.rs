@@ -1,0 +1,226 @@
+//! What a push did (or, with `--dry-run`, would do): the `--json` document and its
+//! human form. Totals count what happened; in a dry run they count what would happen.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::progress::human_bytes;
+
+/// What a push did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct PushSummary {
+    /// `host[:port][/prefix]`.
+    pub target: String,
+    pub dry_run: bool,
+    pub images: Vec<ImageReport>,
+    pub blobs: BlobTotals,
+    pub manifests: ManifestTotals,
+    pub tags: TagTotals,
+}
+
+/// One TOC name.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    /// The name in the bundle.
+    pub name: String,
+    /// `registry/repo:tag` (or `@digest` for a name saved by digest only).
+    pub target: String,
+    /// The digest the target now serves for it (the bundle's).
+    pub digest: Digest,
+    /// The source's digest, when it differs (platforms filtered at save time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub status: ImageStatus,
+    /// Configs and layers, with what was done to each in the target repository.
+    pub blobs: Vec<BlobReport>,
+    /// Manifests and indexes (root last), with what was done to each.
+    pub manifests: Vec<ManifestReport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageStatus {
+    /// The tag (or, for a digest-only name, the root manifest) was written.
+    Pushed,
+    /// The target already had it.
+    Unchanged,
+    /// Dry run: it would be written.
+    #[serde(rename = "would push")]
+    WouldPush,
+}
+
+impl ImageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Pushed => "pushed",
+            ImageStatus::Unchanged => "unchanged",
+            ImageStatus::WouldPush => "would push",
+        }
+    }
+}
+
+/// What happened to one blob or manifest in one repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Action {
+    #[serde(rename = "uploaded")]
+    Uploaded,
+    #[serde(rename = "mounted")]
+    Mounted,
+    #[serde(rename = "pushed")]
+    Pushed,
+    /// The target already had it.
+    #[serde(rename = "skipped")]
+    Skipped,
+    #[serde(rename = "would upload")]
+    WouldUpload,
+    #[serde(rename = "would mount")]
+    WouldMount,
+    #[serde(rename = "would push")]
+    WouldPush,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Uploaded => "uploaded",
+            Action::Mounted => "mounted",
+            Action::Pushed => "pushed",
+            Action::Skipped => "skipped",
+            Action::WouldUpload => "would upload",
+            Action::WouldMount => "would mount",
+            Action::WouldPush => "would push",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobReport {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestReport {
+    pub digest: Digest,
+    pub media_type: String,
+    pub action: Action,
+}
+
+/// Blob counts over (repository, blob) pairs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BlobTotals {
+    pub uploaded: u64,
+    pub uploaded_bytes: u64,
+    pub mounted: u64,
+    pub skipped: u64,
+}
+
+/// Manifest and index PUTs by digest, over (repository, manifest) pairs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ManifestTotals {
+    pub pushed: u64,
+    pub skipped: u64,
+}
+
+/// Tag PUTs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TagTotals {
+    pub pushed: u64,
+    pub unchanged: u64,
+}
+
+impl PushSummary {
+    pub fn print_human(&self, w: &mut dyn Write) -> io::Result<()> {
+        for image in &self.images {
+            writeln!(
+                w,
+                "{} -> {}@{} ({})",
+                image.name,
+                image.target,
+                image.digest,
+                image.status.as_str()
+            )?;
+            if self.dry_run {
+                for b in &image.blobs {
+                    writeln!(
+                        w,
+                        "  blob     {} {:>10}  {}",
+                        b.digest,
+                        human_bytes(b.size),
+                        b.action.as_str()
+                    )?;
+                }
+                for m in &image.manifests {
+                    writeln!(
+                        w,
+                        "  manifest {} {:>10}  {}",
+                        m.digest,
+                        "",
+                        m.action.as_str()
+                    )?;
+                }
+            }
+            if let Some(source) = &image.source_digest {
+                writeln!(
+                    w,
+                    "  note: {} with digest {}; the source's was {}{}",
+                    if self.dry_run {
+                        "would be pushed"
+                    } else {
+                        "pushed"
+                    },
+                    image.digest,
+                    source,
+                    image
+                        .note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )?;
+            } else if let Some(note) = &image.note {
+                writeln!(w, "  note: {note}")?;
+            }
+        }
+        let b = &self.blobs;
+        let m = &self.manifests;
+        let t = &self.tags;
+        if self.dry_run {
+            writeln!(
+                w,
+                "Dry run, nothing written to {}: would upload {} blob(s) ({}), mount {}, skip {} present; \
+                 push {} manifest(s), skip {} present; set {} tag(s), {} already set",
+                self.target,
+                b.uploaded,
+                human_bytes(b.uploaded_bytes),
+                b.mounted,
+                b.skipped,
+                m.pushed,
+                m.skipped,
+                t.pushed,
+                t.unchanged
+            )
+        } else {
+            writeln!(
+                w,
+                "Pushed {} image name(s) to {}: blobs {} uploaded ({}), {} mounted, {} already present; \
+                 manifests {} pushed, {} already present; tags {} set, {} unchanged",
+                self.images.len(),
+                self.target,
+                b.uploaded,
+                human_bytes(b.uploaded_bytes),
+                b.mounted,
+                b.skipped,
+                m.pushed,
+                m.skipped,
+                t.pushed,
+                t.unchanged
+            )
+        }
+    }
+}
