@@ -7,11 +7,11 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, LoadArgs, LsArgs, PushArgs, SaveArgs, VerifyArgs};
+use crate::cli::{Cli, Command, InventoryArgs, LoadArgs, LsArgs, PushArgs, SaveArgs, VerifyArgs};
 use crate::export::{self, SaveSummary};
 use crate::import::{load, push};
 use crate::progress::{Mode, human_bytes};
-use crate::settings::{LoadSettings, PushSettings, SaveSettings, UsageError};
+use crate::settings::{InventorySettings, LoadSettings, PushSettings, SaveSettings, UsageError};
 
 /// How much the user wants to hear.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Ls(LsArgs { json: true, .. })
             | Command::Push(PushArgs { json: true, .. })
             | Command::Load(LoadArgs { json: true, .. })
+            | Command::Inventory(InventoryArgs { json: true, .. })
     );
     let progress = if cli.global.no_progress || json {
         Mode::Silent
@@ -54,6 +55,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report(&summary, args.json, out, |s, w| s.print_human(w))
         }
         Command::Ls(args) => ls(args),
+        Command::Inventory(args) => {
+            let settings = InventorySettings::from_args(args)?;
+            let summary = crate::inventory::take(&settings, &*out.progress.reporter())?;
+            report(&summary, args.json, out, |s, w| s.print_human(w))
+        }
     }
 }
 
@@ -120,11 +126,40 @@ fn print_save_summary(s: &SaveSummary, secs: f64, verbose: bool) {
         s.output.display(),
         human_bytes(s.file_size),
     );
+    if let (Some(first), Some(last)) = (s.parts.first(), s.parts.last()) {
+        let _ = writeln!(
+            err,
+            "Split into {} part(s): {} … {} (join with `cat`, or give any airlock command the first part)",
+            s.parts.len(),
+            first.display(),
+            last.display()
+        );
+    }
+    if s.omitted > 0 {
+        let _ = writeln!(
+            err,
+            "Differential: left out {} blob(s) ({}) that the base already has",
+            s.omitted,
+            human_bytes(s.omitted_bytes)
+        );
+    }
 }
 
 fn verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
+    if let Some(base) = &args.base
+        && !base.is_file()
+    {
+        return Err(UsageError(format!(
+            "--base `{}` does not exist or is not a file; name the base bundle or inventory",
+            base.display()
+        ))
+        .into());
+    }
     let reporter = out.progress.reporter();
-    let report = crate::bundle::verify(&args.bundle, &*reporter)?;
+    let mut report = crate::bundle::verify(&args.bundle, &*reporter)?;
+    if let Some(base) = &args.base {
+        check_against_base(&mut report, args, base, out)?;
+    }
     let mut stdout = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut stdout, &report)?;
@@ -137,6 +172,42 @@ fn verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `verify --base`: adds a finding per left-out blob the base does not have.
+fn check_against_base(
+    report: &mut crate::bundle::VerifyReport,
+    args: &VerifyArgs,
+    base: &std::path::Path,
+    out: Output,
+) -> anyhow::Result<()> {
+    let base = crate::inventory::base::BaseSet::open(base)?;
+    // A bundle whose TOC cannot be read already has findings saying so.
+    let Ok(bundle) = crate::bundle::Bundle::open(&args.bundle) else {
+        return Ok(());
+    };
+    let Some(toc_base) = &bundle.toc().base else {
+        if !out.quiet {
+            eprintln!(
+                "note: {} is not a differential bundle; --base {} has nothing to check",
+                args.bundle.display(),
+                base.file
+            );
+        }
+        return Ok(());
+    };
+    let findings = crate::inventory::base::check_bundle_against(&bundle, &base);
+    if findings.is_empty() && !out.quiet && !args.json {
+        eprintln!(
+            "{} has all {} blob(s) ({}) this differential bundle leaves out",
+            base.describe(),
+            toc_base.omitted.len(),
+            human_bytes(toc_base.omitted_bytes())
+        );
+    }
+    report.findings.extend(findings);
+    report.ok = report.findings.is_empty();
+    Ok(())
 }
 
 fn ls(args: &LsArgs) -> anyhow::Result<ExitCode> {

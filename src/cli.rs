@@ -69,6 +69,9 @@ pub enum Command {
         after_help = "Example:\n  airlock ls release.tar.zst\n  airlock ls release.tar.zst --json | jq '.images[].name'"
     )]
     Ls(LsArgs),
+    /// Record what a registry holds (tags, manifests, blobs) for `save --base` (air-gapped side).
+    #[command(after_help = INVENTORY_HELP)]
+    Inventory(InventoryArgs),
 }
 
 const SAVE_HELP: &str = "\
@@ -87,7 +90,8 @@ Credentials come from Docker's config.json (`docker login`), including credentia
 Examples:
   airlock save nginx:1.25 redis:7 -o base.tar.zst
   airlock save -f images.txt --platform linux/amd64,linux/arm64 -o release.tar.zst
-  airlock save oci:./build/layout:1.0 docker-archive:app.tar -o local.tar";
+  airlock save oci:./build/layout:1.0 docker-archive:app.tar -o local.tar
+  airlock save -f images.txt --base last-week.tar.zst -o update.tar.zst     (differential)";
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
@@ -121,6 +125,16 @@ pub struct SaveArgs {
     /// zstd level for .tar.zst bundles (1-19; layers are already compressed, so low is fast and nearly as small).
     #[arg(long, value_name = "LEVEL", default_value_t = 3)]
     pub zstd_level: i32,
+    /// Write the bundle as parts of at most SIZE bytes (`700M`, `4G`, `4GiB`, or `fat32` for
+    /// 4 GiB − 1, the largest FAT32 file), plus a parts index; parts are written directly,
+    /// never the whole bundle first. `cat BUNDLE.0*` joins them into the ordinary bundle.
+    #[arg(long, value_name = "SIZE", value_parser = crate::bundle::parse_split)]
+    pub split: Option<u64>,
+    /// Make a differential bundle: leave out every config and layer that FILE already has.
+    /// FILE is an earlier bundle (already pushed to the target) or an `airlock inventory`
+    /// of the target registry. Manifests and indexes are always kept.
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -214,9 +228,42 @@ pub struct LoadArgs {
 pub struct VerifyArgs {
     /// The bundle to check.
     pub bundle: PathBuf,
+    /// For a differential bundle: also check that FILE (the base bundle, or an
+    /// `airlock inventory` of the target) has every blob the bundle leaves out.
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+const INVENTORY_HELP: &str = "\
+REGISTRY is host[:port][/prefix]: every repository under the prefix that the registry's catalog
+(GET /v2/_catalog) lists is recorded with its tags, every manifest and index they reach, and every
+config and layer those reference. Carry the file to the connected side and give it to
+`airlock save --base` so the next bundle leaves out what the registry already holds.
+The file is written under a temporary name and renamed into place when complete.
+
+Examples:
+  airlock inventory registry.lan:5000/mirror -o inventory.json
+  airlock save -f images.txt --base inventory.json -o update.tar.zst";
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The registry to describe: host[:port][/prefix].
+    #[arg(value_name = "REGISTRY")]
+    pub target: String,
+    /// The inventory file to write (JSON).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// How many repositories to read at once.
+    #[arg(short, long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

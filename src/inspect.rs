@@ -4,7 +4,10 @@
 //! indexes the tar headers), so listing a bundle of terabytes reads a few kilobytes and
 //! never touches layer data. The JSON shape of [`ListReport`] is a contract (scripts
 //! and tests read it): the TOC's own fields plus the bundle's path, size and
-//! compression, with `images` serialized exactly as `airlock.json` holds them.
+//! compression, with `images` serialized exactly as `airlock.json` holds them. A split
+//! bundle adds `parts` (count, part size, the parts index); one in a single file omits it.
+//! A differential bundle adds `base` (what it was made against, how many blobs and
+//! bytes it left out, and what share of a full bundle it is).
 
 use std::io::{self, Write};
 
@@ -22,6 +25,9 @@ pub struct ListReport {
     pub file_size: u64,
     /// `"zstd"` or `"none"`.
     pub compression: String,
+    /// For a split bundle, how it is split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<ListParts>,
     pub tool: String,
     pub created: String,
     pub format_version: u32,
@@ -30,6 +36,66 @@ pub struct ListReport {
     pub blob_count: usize,
     /// Sum of the sizes of all blobs (each counted once).
     pub blob_bytes: u64,
+    /// For a differential bundle (`save --base`): its base and what it left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<ListBase>,
+}
+
+/// What a differential bundle was made against and how much it saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListBase {
+    /// `bundle` or `inventory`.
+    pub kind: String,
+    /// The base's file name.
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// For an inventory base, the registry it describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Configs and layers left out.
+    pub omitted_blobs: usize,
+    /// Their total size.
+    pub omitted_bytes: u64,
+    /// Bytes this file saves against a full bundle (the left-out blobs are already
+    /// compressed, so a full bundle would be about this much larger).
+    pub saved_bytes: u64,
+    /// This file's size as a percentage of the estimated full bundle (file + saved).
+    pub percent_of_full: f64,
+}
+
+impl ListBase {
+    fn new(base: &crate::bundle::toc::TocBase, file_size: u64) -> ListBase {
+        let saved = base.omitted_bytes();
+        let full = file_size + saved;
+        ListBase {
+            kind: base.kind.clone(),
+            file: base.file.clone(),
+            created: base.created.clone(),
+            registry: base.registry.clone(),
+            omitted_blobs: base.omitted.len(),
+            omitted_bytes: saved,
+            saved_bytes: saved,
+            percent_of_full: if full == 0 {
+                100.0
+            } else {
+                (1000.0 * file_size as f64 / full as f64).round() / 10.0
+            },
+        }
+    }
+}
+
+/// How a split bundle is split.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListParts {
+    /// Number of parts.
+    pub count: usize,
+    /// Size of every part but the last.
+    pub part_size: u64,
+    /// The parts index file.
+    pub index: String,
+    /// The parts' file names, in order.
+    pub names: Vec<String>,
 }
 
 impl ListReport {
@@ -39,6 +105,12 @@ impl ListReport {
             bundle: bundle.path().display().to_string(),
             file_size: bundle.file_size(),
             compression: if bundle.compressed() { "zstd" } else { "none" }.to_string(),
+            parts: bundle.parts().map(|set| ListParts {
+                count: set.count(),
+                part_size: set.index().part_size,
+                index: set.index_path().display().to_string(),
+                names: set.index().parts.iter().map(|p| p.name.clone()).collect(),
+            }),
             tool: toc.tool.clone(),
             created: toc.created.clone(),
             format_version: toc.format_version,
@@ -46,14 +118,30 @@ impl ListReport {
             images: toc.images.clone(),
             blob_count: toc.blobs.len(),
             blob_bytes: toc.blobs.iter().map(|b| b.size).sum(),
+            base: toc
+                .base
+                .as_ref()
+                .map(|b| ListBase::new(b, bundle.file_size())),
         }
     }
 
     /// A summary line, a table (NAME, DIGEST, PLATFORMS, SIZE) and notes.
     pub fn print_human(&self, w: &mut dyn Write) -> io::Result<()> {
+        let split = self
+            .parts
+            .as_ref()
+            .map(|p| {
+                format!(
+                    " in {} part{} of {}",
+                    p.count,
+                    if p.count == 1 { "" } else { "s" },
+                    human_bytes(p.part_size)
+                )
+            })
+            .unwrap_or_default();
         writeln!(
             w,
-            "{}: {} image{}, {} blobs, {} ({}, {} on disk); made by {} at {}",
+            "{}: {} image{}, {} blobs, {} ({}, {} on disk{split}); made by {} at {}",
             self.bundle,
             self.images.len(),
             if self.images.len() == 1 { "" } else { "s" },
@@ -64,6 +152,32 @@ impl ListReport {
             self.tool,
             self.created
         )?;
+        if let Some(p) = &self.parts {
+            writeln!(
+                w,
+                "split: {} parts ({} … {}), parts index {}; join with `cat` in this order to get the bundle as one file",
+                p.count,
+                p.names.first().map_or("", String::as_str),
+                p.names.last().map_or("", String::as_str),
+                p.index
+            )?;
+        }
+        if let Some(b) = &self.base {
+            writeln!(
+                w,
+                "differential against {} {}{}: {} blobs, {} left out; this file is {:.1}% of a full bundle (saves {})",
+                b.kind,
+                b.file,
+                b.created
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default(),
+                b.omitted_blobs,
+                human_bytes(b.omitted_bytes),
+                b.percent_of_full,
+                human_bytes(b.saved_bytes)
+            )?;
+        }
         if self.images.is_empty() {
             return Ok(());
         }

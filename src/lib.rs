@@ -12,6 +12,7 @@ pub mod engine;
 pub mod export;
 pub mod import;
 pub mod inspect;
+pub mod inventory;
 pub mod oci;
 pub mod progress;
 pub mod reference;

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::writer::Compression;
-use crate::cli::{LoadArgs, PushArgs, RegistryArgs, SaveArgs};
+use crate::cli::{InventoryArgs, LoadArgs, PushArgs, RegistryArgs, SaveArgs};
 use crate::oci::Platform;
 use crate::reference::Reference;
 use crate::registry::ClientOptions;
@@ -41,6 +41,10 @@ pub struct SaveSettings {
     pub docker_platform: Platform,
     pub jobs: usize,
     pub client: ClientOptions,
+    /// `--base FILE`: an earlier bundle or an inventory; its blobs are left out.
+    pub base: Option<PathBuf>,
+    /// `--split SIZE`: write parts of at most this many bytes.
+    pub split: Option<u64>,
 }
 
 impl SaveSettings {
@@ -117,6 +121,46 @@ impl SaveSettings {
             compression,
             platforms,
             docker_platform,
+            jobs: jobs(args.jobs)?,
+            client: client_options(&args.registry)?,
+            base: args.base.as_deref().map(existing_base).transpose()?,
+            split: args.split,
+        })
+    }
+}
+
+/// `--base FILE` must name an existing file (other than the output).
+fn existing_base(path: &Path) -> Result<PathBuf, UsageError> {
+    if !path.is_file() {
+        return Err(usage(format!(
+            "--base `{}` does not exist or is not a file; name the earlier bundle or an `airlock inventory` file",
+            path.display()
+        )));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// What `airlock inventory` describes and where it writes.
+#[derive(Debug, Clone)]
+pub struct InventorySettings {
+    /// The registry and the prefix whose repositories are recorded.
+    pub target: Target,
+    pub output: PathBuf,
+    pub jobs: usize,
+    pub client: ClientOptions,
+}
+
+impl InventorySettings {
+    pub fn from_args(args: &InventoryArgs) -> Result<InventorySettings, UsageError> {
+        if args.output.is_dir() {
+            return Err(usage(format!(
+                "-o `{}` is a directory; name a file such as inventory.json",
+                args.output.display()
+            )));
+        }
+        Ok(InventorySettings {
+            target: Target::parse(&args.target)?,
+            output: args.output.clone(),
             jobs: jobs(args.jobs)?,
             client: client_options(&args.registry)?,
         })
@@ -354,6 +398,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.platforms.unwrap().len(), 2);
+        let base = save(&[
+            "nginx",
+            "-o",
+            "x.tar",
+            "--base",
+            "/nonexistent/last.tar.zst",
+        ]);
+        assert!(base.unwrap_err().0.contains("--base"));
+        let here = std::env::current_exe().unwrap();
+        let s = save(&["nginx", "-o", "x.tar", "--base", here.to_str().unwrap()]).unwrap();
+        assert_eq!(s.base.as_deref(), Some(here.as_path()));
     }
 
     #[test]

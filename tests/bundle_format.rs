@@ -136,6 +136,7 @@ fn fixture() -> Fixture {
                 media_type: mt.clone(),
             })
             .collect(),
+        base: None,
     };
     let annotated = |root: &[u8], mt: &str, name: &str, tag: &str| {
         let mut d = desc(mt, root);

@@ -11,7 +11,9 @@
 //!   because an operator on the far side of an air gap needs the whole list at once.
 //!
 //! [`seekable`] holds the zstd seekable-format framing both sides share, and [`toc`]
-//! the `airlock.json` contract. The byte-level format is documented in
+//! the `airlock.json` contract. [`split`] writes a bundle as numbered parts with a parts
+//! index (`save --split`) and finds and checks them again; [`source`] reads one file or
+//! a set of parts as one stream, so everything above it works on split bundles unchanged. The byte-level format is documented in
 //! `docs/bundle-format.md`; keep it in step with this code.
 
 use std::io;
@@ -21,11 +23,14 @@ use crate::digest::{Digest, Mismatch};
 
 pub mod reader;
 pub mod seekable;
+pub(crate) mod source;
+pub mod split;
 pub mod toc;
 pub mod verify;
 pub mod writer;
 
 pub use reader::{Bundle, Entry};
+pub use split::{PartProblem, PartSet, PartsIndex, SplitSummary, parse_split};
 pub use verify::{Finding, FindingKind, VerifyReport, verify};
 pub use writer::{BundleWriter, Compression, WriteOptions, WriteSummary};
 
@@ -106,6 +111,29 @@ pub enum BundleError {
     },
     #[error("bundle {} has no entry `{name}`", path.display())]
     MissingEntry { path: PathBuf, name: String },
+    #[error(
+        "{} is a part of a split bundle, but its parts index {} is missing: copy the index next \
+         to the parts (or join the parts with `cat {base}.0* > {base}` and use the joined file)",
+        part.display(), index.display()
+    )]
+    NoPartsIndex {
+        part: PathBuf,
+        index: PathBuf,
+        base: String,
+    },
+    #[error("the parts index {} is not valid: {reason}; copy it again from where the bundle was saved", path.display())]
+    BadPartsIndex { path: PathBuf, reason: String },
+    #[error(
+        "split bundle {}: {problem}{}", index.display(),
+        if *more == 0 { String::new() } else { format!(" (and {more} more problem{} with its parts; `airlock verify` lists them all)", if *more == 1 { "" } else { "s" }) }
+    )]
+    Part {
+        /// The parts index.
+        index: PathBuf,
+        problem: PartProblem,
+        /// How many other part problems were found.
+        more: usize,
+    },
     #[error("bundle {} does not contain blob {digest}", path.display())]
     MissingBlob { path: PathBuf, digest: Digest },
     #[error("entry `{name}` of bundle {} is {size} bytes, more than the {limit} allowed for it", path.display())]

@@ -13,9 +13,14 @@
 //! load, a later extract) ever sees them. A [`Bundle`] is `Send + Sync`; every
 //! [`Bundle::blob`] call opens its own file handle, so many threads can read at once.
 //! Reads are not verified here: callers wrap blobs in a `VerifyingReader`.
+//!
+//! A split bundle opens from its first part, its parts index or its base name
+//! ([`split::locate`](super::split)); `open` checks that every part is there with the
+//! size the index gives and that the first 4 KiB of each part are the ones the index
+//! hashed (cheap, so a missing, truncated, swapped or foreign part is named before
+//! anything is read), then reads the parts as one stream. `verify` hashes whole parts.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +30,8 @@ use serde::Deserialize;
 use super::seekable::{
     Frame, SKIPPABLE_MAGIC, TableProblem, ZSTD_MAGIC, ZstdSeekReader, read_seek_table,
 };
+use super::source::{BundleFile, Cursor, PartHashes};
+use super::split::{Location, PartSet, locate};
 use super::toc::{FORMAT_VERSION, TOC_NAME, Toc};
 use super::{BundleError, MAX_TOC_SIZE, name_problem};
 use crate::digest::Digest;
@@ -66,9 +73,9 @@ pub(crate) struct Probe {
     pub table_problem: Option<TableProblem>,
 }
 
-/// Detects the storage of the file at `path` by its first bytes and, for zstd, reads
-/// the seek table.
-pub(crate) fn probe(path: &Path) -> Result<Probe, BundleError> {
+/// Detects the storage of the bundle at `loc` by its first bytes and, for zstd, reads
+/// the seek table. `path` is what the user named, for messages.
+pub(crate) fn probe(loc: &Location, path: &Path) -> Result<Probe, BundleError> {
     let open_err = |source| BundleError::Open {
         path: path.to_path_buf(),
         source,
@@ -77,8 +84,9 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, BundleError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(open_err)?;
-    let file_size = file.metadata().map_err(open_err)?.len();
+    let source = Arc::new(BundleFile::open(loc, None).map_err(open_err)?);
+    let file_size = source.len().map_err(open_err)?;
+    let mut file = Cursor::new(source);
     let mut head = [0u8; 512];
     let mut got = 0;
     while got < head.len() {
@@ -128,21 +136,36 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, BundleError> {
     })
 }
 
-/// Opens a fresh `Read + Seek` view of the tar stream of the file at `path`.
+/// Opens a fresh `Read + Seek` view of the tar stream of the bundle at `loc`; for a
+/// split bundle, `hashes` (if given) receives every part byte read.
 pub(crate) fn open_stream(
-    path: &Path,
+    loc: &Location,
     storage: &Storage,
     buffer: usize,
+    hashes: Option<&Arc<PartHashes>>,
 ) -> io::Result<Box<dyn ReadSeek>> {
-    let file = File::open(path)?;
+    let file = Arc::new(BundleFile::open(loc, hashes)?);
     Ok(match storage {
-        Storage::Plain => Box::new(BufReader::with_capacity(buffer, file)),
+        Storage::Plain => Box::new(BufReader::with_capacity(buffer, Cursor::new(file))),
         Storage::Zstd {
             frames, data_end, ..
         } => Box::new(
-            ZstdSeekReader::new(file, Arc::clone(frames), *data_end).with_buffer_size(buffer),
+            ZstdSeekReader::from_source(file, Arc::clone(frames), *data_end)
+                .with_buffer_size(buffer),
         ),
     })
+}
+
+/// The file offset (in the joined bundle) where the bytes of stream offset `at` are
+/// stored, as far as the storage tells (the start of the frame holding it for zstd).
+fn file_offset(storage: &Storage, at: u64) -> u64 {
+    match storage {
+        Storage::Plain => at,
+        Storage::Zstd { frames, .. } => {
+            let i = frames.partition_point(|f| f.d_off.saturating_add(f.d_size) <= at);
+            frames.get(i).map_or(0, |f| f.c_off)
+        }
+    }
 }
 
 /// What a tar entry is, as far as a bundle cares.
@@ -196,6 +219,7 @@ pub(crate) fn check_entry<R: Read>(entry: &tar::Entry<'_, R>) -> EntryCheck {
 #[derive(Debug)]
 pub struct Bundle {
     path: PathBuf,
+    loc: Location,
     file_size: u64,
     storage: Storage,
     entries: Vec<Entry>,
@@ -205,14 +229,28 @@ pub struct Bundle {
 
 impl Bundle {
     /// Opens and indexes the bundle at `path`; fails on anything that is not a sound,
-    /// readable airlock bundle of a format this build understands.
+    /// readable airlock bundle of a format this build understands. `path` may also be
+    /// the first part or the parts index of a split bundle, or its base name when only
+    /// the parts exist.
     pub fn open(path: &Path) -> Result<Bundle, BundleError> {
-        let probe = probe(path)?;
+        let loc = locate(path)?;
+        if let Location::Parts(set) = &loc {
+            let mut problems = set.check(true);
+            if !problems.is_empty() {
+                let problem = problems.remove(0);
+                return Err(BundleError::Part {
+                    index: set.index_path().to_path_buf(),
+                    problem,
+                    more: problems.len(),
+                });
+            }
+        }
+        let probe = probe(&loc, path)?;
         let read_err = |source| BundleError::Read {
             path: path.to_path_buf(),
             source,
         };
-        let stream = open_stream(path, &probe.storage, 64 * 1024).map_err(read_err)?;
+        let stream = open_stream(&loc, &probe.storage, 64 * 1024, None).map_err(read_err)?;
         let mut archive = tar::Archive::new(stream);
         let mut entries = Vec::new();
         let mut by_name = HashMap::new();
@@ -246,6 +284,7 @@ impl Bundle {
         }
         let mut bundle = Bundle {
             path: path.to_path_buf(),
+            loc,
             file_size: probe.file_size,
             storage: probe.storage,
             entries,
@@ -257,6 +296,7 @@ impl Bundle {
                 docker_platform: String::new(),
                 images: Vec::new(),
                 blobs: Vec::new(),
+                base: None,
             },
         };
         if !bundle.by_name.contains_key(TOC_NAME) {
@@ -265,8 +305,31 @@ impl Bundle {
             });
         }
         let bytes = bundle.read_entry(TOC_NAME, MAX_TOC_SIZE)?;
+        if let Location::Parts(set) = &bundle.loc
+            && let Some(want) = &set.index().toc_sha256
+            && Digest::of(&bytes).hex() != want.as_str()
+        {
+            // The parts passed the cheap checks but hold another bundle's table of contents.
+            let at = file_offset(
+                &bundle.storage,
+                bundle.entries[bundle.by_name[TOC_NAME]].offset,
+            );
+            return Err(BundleError::Part {
+                index: set.index_path().to_path_buf(),
+                problem: set.mismatch(set.part_at(at), None),
+                more: 0,
+            });
+        }
         bundle.toc = parse_toc(path, &bytes)?;
         Ok(bundle)
+    }
+
+    /// The parts of a split bundle (`None` for a bundle in one file).
+    pub fn parts(&self) -> Option<&PartSet> {
+        match &self.loc {
+            Location::Parts(set) => Some(set),
+            Location::File(_) => None,
+        }
     }
 
     pub fn toc(&self) -> &Toc {
@@ -287,7 +350,7 @@ impl Bundle {
         matches!(self.storage, Storage::Zstd { seekable: true, .. })
     }
 
-    /// Size of the bundle file on disk.
+    /// Size of the bundle file on disk (of all its parts together, when split).
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
@@ -358,11 +421,12 @@ impl Bundle {
         entry: &Entry,
         buffer: usize,
     ) -> Result<Box<dyn Read + Send + '_>, BundleError> {
-        let mut stream =
-            open_stream(&self.path, &self.storage, buffer).map_err(|source| BundleError::Open {
+        let mut stream = open_stream(&self.loc, &self.storage, buffer, None).map_err(|source| {
+            BundleError::Open {
                 path: self.path.clone(),
                 source,
-            })?;
+            }
+        })?;
         stream
             .seek(SeekFrom::Start(entry.offset))
             .map_err(|source| self.read_error(source))?;

@@ -14,11 +14,15 @@
 //! seek table, the reader treats the whole file as one frame: sequential reads still
 //! work, seeks forward decode and discard, seeks backward restart from the beginning.
 //! The table is written and parsed by hand because it is a dozen documented bytes;
-//! everything inside the frames is the `zstd` crate's job.
+//! everything inside the frames is the `zstd` crate's job. The reader works on a
+//! [`BundleFile`], so a split bundle's parts read as one file: frame offsets are offsets
+//! in the joined bundle.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
+
+use super::source::BundleFile;
 
 /// Magic number of the skippable frame that holds the seek table.
 pub const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
@@ -82,8 +86,8 @@ pub enum TableProblem {
 
 /// Reads and checks the seek table at the end of `file` (`file_size` bytes long). The
 /// frame sizes must add up exactly to the bytes before the table.
-pub fn read_seek_table(
-    file: &mut File,
+pub fn read_seek_table<R: Read + Seek>(
+    file: &mut R,
     file_size: u64,
 ) -> io::Result<Result<SeekTable, TableProblem>> {
     if file_size < 8 + FOOTER_SIZE {
@@ -170,9 +174,10 @@ impl FrameError {
     }
 }
 
-/// A byte range of the shared file, read from where the file handle was positioned.
+/// A byte range of the shared file, from `pos` on.
 struct Section {
-    file: Arc<File>,
+    file: Arc<BundleFile>,
+    pos: u64,
     remaining: u64,
 }
 
@@ -184,7 +189,8 @@ impl Read for Section {
         if want == 0 {
             return Ok(0);
         }
-        let n = (&*self.file).read(&mut buf[..want])?;
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
         self.remaining -= n as u64;
         Ok(n)
     }
@@ -198,7 +204,7 @@ struct Decoding {
 
 /// `Read + Seek` over the decompressed content of a zstd file, using its frame map.
 pub struct ZstdSeekReader {
-    file: Arc<File>,
+    file: Arc<BundleFile>,
     frames: Arc<[Frame]>,
     /// End of the zstd data (the start of the seek table, or the file size).
     data_end: u64,
@@ -210,8 +216,17 @@ pub struct ZstdSeekReader {
 impl ZstdSeekReader {
     /// `frames` from the seek table; with no table pass [`ZstdSeekReader::whole_file`].
     pub fn new(file: File, frames: Arc<[Frame]>, data_end: u64) -> ZstdSeekReader {
+        Self::from_source(Arc::new(BundleFile::single(file)), frames, data_end)
+    }
+
+    /// Like [`new`](Self::new), over a bundle file that may be a set of parts.
+    pub(crate) fn from_source(
+        file: Arc<BundleFile>,
+        frames: Arc<[Frame]>,
+        data_end: u64,
+    ) -> ZstdSeekReader {
         ZstdSeekReader {
-            file: Arc::new(file),
+            file,
             frames,
             data_end,
             pos: 0,
@@ -253,9 +268,9 @@ impl ZstdSeekReader {
         let Some(frame) = self.frames.get(idx).copied() else {
             return Ok(false);
         };
-        (&*self.file).seek(SeekFrom::Start(frame.c_off))?;
         let section = Section {
             file: Arc::clone(&self.file),
+            pos: frame.c_off,
             remaining: self.data_end.saturating_sub(frame.c_off),
         };
         let decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(

@@ -29,6 +29,9 @@ pub struct Toc {
     pub images: Vec<TocImage>,
     /// Every blob in the bundle (manifests, indexes, configs, layers), each once.
     pub blobs: Vec<TocBlob>,
+    /// Set in a differential bundle (`save --base`): the base and the blobs left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<TocBase>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,4 +78,63 @@ pub struct TocBlob {
     pub digest: Digest,
     pub size: u64,
     pub media_type: String,
+}
+
+/// What a differential bundle (`save --base`) was made against, and what it left out.
+///
+/// Present only in differential bundles. The blobs listed in `omitted` are configs and
+/// layers the images need but the file does not hold (the base has them); they are
+/// **not** in [`Toc::blobs`], which lists only what the file holds. Manifests and
+/// indexes are never left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TocBase {
+    /// `bundle` (another airlock bundle) or `inventory` (an `airlock inventory` file).
+    pub kind: String,
+    /// The base's file name (no directory).
+    pub file: String,
+    /// When the base was made (its TOC's or inventory's `created`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The tool that made the base (`airlock <version>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// For an inventory base: the registry (and prefix) it describes, `host[:port][/prefix]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Every config and layer left out, each once.
+    pub omitted: Vec<TocOmitted>,
+}
+
+/// One blob a differential bundle leaves out, and where the target should have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TocOmitted {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    /// Where the blob can be found: for an `inventory` base, the target repositories
+    /// holding it; for a `bundle` base, names of the base bundle's images that use it
+    /// (`push` maps them to target repositories the way it maps this bundle's names).
+    #[serde(default)]
+    pub repositories: Vec<String>,
+}
+
+impl TocBase {
+    /// The sum of the omitted blobs' sizes.
+    pub fn omitted_bytes(&self) -> u64 {
+        self.omitted.iter().map(|o| o.size).sum()
+    }
+
+    /// The omitted entry for `digest`, if it was left out.
+    pub fn omitted(&self, digest: &Digest) -> Option<&TocOmitted> {
+        self.omitted.iter().find(|o| &o.digest == digest)
+    }
+}
+
+impl Toc {
+    /// True when `digest` is legitimately absent from the file: a differential bundle left it out.
+    pub fn is_omitted(&self, digest: &Digest) -> bool {
+        self.base
+            .as_ref()
+            .is_some_and(|b| b.omitted(digest).is_some())
+    }
 }

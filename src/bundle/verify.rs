@@ -12,10 +12,18 @@
 //! a damaged tar header is skipped by resynchronising on the next frame (zstd) or the
 //! next valid header block (plain tar). Only a file that cannot be opened at all is an
 //! `Err`; everything else is a [`Finding`].
+//!
+//! A split bundle is verified from its first part, its parts index or its base name:
+//! every part must be there with its size (checked first), the pass reads the parts as
+//! one stream, and each part's sha256 is computed from what the pass reads
+//! ([`PartHashes`]) and compared with the index at the end, which names a part that was
+//! swapped with another (its content is another part's) or that comes from another
+//! bundle (its content is no part's). Stray parts the index does not list are reported.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +31,8 @@ use super::reader::{
     EntryCheck, Probe, ReadSeek, Storage, check_entry, open_stream, parse_toc, probe,
 };
 use super::seekable::{FrameError, TableProblem};
+use super::source::PartHashes;
+use super::split::{Location, PartProblem, locate};
 use super::toc::{TOC_NAME, Toc};
 use super::{BundleError, MAX_METADATA_SIZE, MAX_TOC_SIZE, blob_name_digest, is_expected_name};
 use crate::digest::{Digest, Hasher};
@@ -65,6 +75,18 @@ pub enum FindingKind {
     SeekTable,
     /// A tar header is damaged, or the file cannot be read at some offset.
     Unreadable,
+    /// A part of a split bundle is missing.
+    MissingPart,
+    /// A part of a split bundle is shorter (or longer) than its parts index says.
+    PartSize,
+    /// A part of a split bundle holds another part's content (parts swapped or renamed).
+    MisplacedPart,
+    /// A part of a split bundle holds content of no part of it (another bundle's part).
+    ForeignPart,
+    /// A file named like a part that the parts index does not list.
+    ExtraPart,
+    /// `verify --base`: a blob a differential bundle leaves out is not in the given base.
+    MissingFromBase,
 }
 
 impl FindingKind {
@@ -85,6 +107,12 @@ impl FindingKind {
             FindingKind::CorruptFrame => "corrupt zstd frame",
             FindingKind::SeekTable => "seek table",
             FindingKind::Unreadable => "unreadable",
+            FindingKind::MissingPart => "missing part",
+            FindingKind::PartSize => "part size",
+            FindingKind::MisplacedPart => "misplaced part",
+            FindingKind::ForeignPart => "foreign part",
+            FindingKind::ExtraPart => "extra part",
+            FindingKind::MissingFromBase => "not in base",
         }
     }
 }
@@ -114,6 +142,13 @@ pub struct VerifyReport {
     pub blobs: usize,
     /// Blob bytes read and hashed.
     pub bytes: u64,
+    /// Number of parts of a split bundle (absent for a bundle in one file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
+    /// For a differential bundle: what it was made against and what it leaves out
+    /// (those blobs are not missing; `verify --base FILE` checks them against the base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differential: Option<String>,
     pub findings: Vec<Finding>,
 }
 
@@ -127,13 +162,19 @@ impl VerifyReport {
             }
             writeln!(w)?;
         }
+        if let Some(d) = &self.differential {
+            writeln!(w, "differential bundle: {d}")?;
+        }
         if self.ok {
             writeln!(
                 w,
-                "OK: {} images, {} blobs, {} verified",
+                "OK: {} images, {} blobs, {} verified{}",
                 self.images,
                 self.blobs,
-                human_bytes(self.bytes)
+                human_bytes(self.bytes),
+                self.parts
+                    .map(|n| format!(", in {n} part{}", if n == 1 { "" } else { "s" }))
+                    .unwrap_or_default()
             )
         } else {
             let n = self.findings.len();
@@ -152,8 +193,44 @@ impl VerifyReport {
 
 /// Verifies the bundle at `path`; `Err` only when the file cannot be read at all.
 pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, BundleError> {
-    let probe = probe(path)?;
-    let mut pass = Pass::new(path, &probe, progress);
+    let loc = locate(path)?;
+    let (part_findings, flagged, hashes) = match &loc {
+        Location::Parts(set) => {
+            let problems = set.check(false);
+            // Parts already reported (missing, wrong size) are not compared by hash.
+            let flagged: HashSet<usize> = problems.iter().filter_map(PartProblem::part).collect();
+            let found: Vec<Finding> = problems.into_iter().map(part_finding).collect();
+            (found, flagged, Some(PartHashes::new(set.count())))
+        }
+        Location::File(_) => (Vec::new(), HashSet::new(), None),
+    };
+    let probe = match probe(&loc, path) {
+        Ok(p) => p,
+        Err(e) if !part_findings.is_empty() => {
+            // The parts are too damaged to read at all; the part findings say why.
+            let mut findings = part_findings;
+            findings.push(Finding {
+                kind: FindingKind::Unreadable,
+                digest: None,
+                entry: None,
+                message: format!("{}, so nothing in it was checked", error_chain(&e)),
+                images: Vec::new(),
+            });
+            return Ok(VerifyReport {
+                bundle: path.display().to_string(),
+                ok: false,
+                images: 0,
+                blobs: 0,
+                bytes: 0,
+                parts: loc_parts(&loc),
+                differential: None,
+                findings,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let mut pass = Pass::new(path, &loc, hashes.clone(), &probe, progress);
+    pass.findings = part_findings;
     if let Some(TableProblem::Invalid(why)) = &probe.table_problem {
         pass.find(
             FindingKind::SeekTable,
@@ -191,8 +268,63 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
     if !pass.phase_started {
         pass.start_phase();
     }
+    if let (Location::Parts(set), Some(hashes)) = (&loc, &hashes) {
+        for (i, got) in hashes.finish(set).into_iter().enumerate() {
+            let Some(got) = got else { continue };
+            let listed = &set.index().parts[i];
+            if flagged.contains(&i) || got.hex() == listed.sha256 {
+                continue;
+            }
+            let holds = set
+                .index()
+                .parts
+                .iter()
+                .position(|p| p.sha256 == got.hex() && p.size == listed.size);
+            pass.findings.push(part_finding(set.mismatch(i, holds)));
+        }
+    }
     progress.finish_phase();
     Ok(pass.into_report())
+}
+
+/// Whether an io error is a problem with a part of a split bundle.
+fn is_part_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<PartProblem>())
+}
+
+/// The number of parts of a split bundle.
+fn loc_parts(loc: &Location) -> Option<usize> {
+    match loc {
+        Location::Parts(set) => Some(set.count()),
+        Location::File(_) => None,
+    }
+}
+
+/// An error and its causes, joined by `: `.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// The finding for a problem with the parts of a split bundle.
+fn part_finding(problem: PartProblem) -> Finding {
+    let kind = match &problem {
+        PartProblem::Missing { .. } => FindingKind::MissingPart,
+        PartProblem::Unreadable { .. } => FindingKind::Unreadable,
+        PartProblem::Size { .. } => FindingKind::PartSize,
+        PartProblem::Misplaced { .. } => FindingKind::MisplacedPart,
+        PartProblem::Foreign { .. } => FindingKind::ForeignPart,
+        PartProblem::Extra { .. } => FindingKind::ExtraPart,
+    };
+    Finding {
+        kind,
+        digest: None,
+        entry: None,
+        message: problem.to_string(),
+        images: Vec::new(),
+    }
 }
 
 enum Scan {
@@ -242,6 +374,8 @@ struct Seen {
 
 struct Pass<'a> {
     path: &'a Path,
+    loc: &'a Location,
+    hashes: Option<Arc<PartHashes>>,
     storage: Storage,
     seekable: bool,
     file_size: u64,
@@ -260,9 +394,17 @@ const JSON_BUDGET: u64 = 1024 * 1024 * 1024;
 const READ_BUFFER: usize = 1024 * 1024;
 
 impl<'a> Pass<'a> {
-    fn new(path: &'a Path, probe: &Probe, progress: &'a dyn Progress) -> Pass<'a> {
+    fn new(
+        path: &'a Path,
+        loc: &'a Location,
+        hashes: Option<Arc<PartHashes>>,
+        probe: &Probe,
+        progress: &'a dyn Progress,
+    ) -> Pass<'a> {
         Pass {
             path,
+            loc,
+            hashes,
             storage: probe.storage.clone(),
             seekable: !matches!(
                 probe.storage,
@@ -316,7 +458,7 @@ impl<'a> Pass<'a> {
     }
 
     fn open(&self, at: u64) -> io::Result<OffsetView<Box<dyn ReadSeek>>> {
-        let mut inner = open_stream(self.path, &self.storage, READ_BUFFER)?;
+        let mut inner = open_stream(self.loc, &self.storage, READ_BUFFER, self.hashes.as_ref())?;
         inner.seek(SeekFrom::Start(at))?;
         Ok(OffsetView { inner, base: at })
     }
@@ -368,6 +510,17 @@ impl<'a> Pass<'a> {
                 format!("the bundle ends early, at stream offset {at}{inside}"),
             );
             return true;
+        }
+        if is_part_error(e) {
+            // A missing or short part of a split bundle: the entries after it may be
+            // readable (the part itself is reported on its own).
+            self.find(
+                FindingKind::Unreadable,
+                digest,
+                entry,
+                format!("cannot read stream offset {at}{inside}: {e}"),
+            );
+            return false;
         }
         self.find(
             FindingKind::Unreadable,
@@ -526,15 +679,28 @@ impl<'a> Pass<'a> {
             }
             Storage::Zstd { .. } => None,
             Storage::Plain => {
-                let mut view = self.open(at + 512).ok()?;
-                let mut block = [0u8; 512];
                 let mut off = at + 512;
+                let mut view = self.open(off).ok()?;
+                let mut block = [0u8; 512];
                 loop {
-                    view.read_exact(&mut block).ok()?;
-                    if plausible_header(&block) {
-                        return Some(off);
+                    match view.read_exact(&mut block) {
+                        Ok(()) if plausible_header(&block) => return Some(off),
+                        Ok(()) => off += 512,
+                        Err(e) if is_part_error(&e) => {
+                            // Go on at the first block after the unreadable part.
+                            let Location::Parts(set) = self.loc else {
+                                return None;
+                            };
+                            let p = &set.parts[set.part_at(off)];
+                            let next = (p.start + p.size).div_ceil(512) * 512;
+                            if next >= set.total_size() {
+                                return None;
+                            }
+                            off = next;
+                            view = self.open(off).ok()?;
+                        }
+                        Err(_) => return None,
                     }
-                    off += 512;
                 }
             }
         }
@@ -711,6 +877,17 @@ impl<'a> Pass<'a> {
             images,
             blobs: self.seen.blobs.len(),
             bytes: self.bytes,
+            parts: loc_parts(self.loc),
+            differential: self.toc.as_ref().and_then(|t| t.base.as_ref()).map(|b| {
+                format!(
+                    "made against {} {}{}; {} blob(s) ({}) left out, not checked here (check them with --base FILE)",
+                    b.kind,
+                    b.file,
+                    b.created.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
+                    b.omitted.len(),
+                    human_bytes(b.omitted_bytes())
+                )
+            }),
             findings: self.findings,
         }
     }
@@ -954,6 +1131,14 @@ impl<'a> Pass<'a> {
 
         // A missing image root is reported once, as MissingImage.
         graph.missing.retain(|d, _| !roots_missing.contains(d));
+        // A differential bundle leaves out configs and layers its base has (the TOC's
+        // `base.omitted`); only `manifest.json` must never name one.
+        if let Some(base) = self.toc.as_ref().and_then(|t| t.base.as_ref()) {
+            let omitted: HashSet<&Digest> = base.omitted.iter().map(|o| &o.digest).collect();
+            graph.missing.retain(|d, (_, by)| {
+                !omitted.contains(d) || by.iter().any(|p| p == "manifest.json")
+            });
+        }
         let Graph {
             reach,
             problems,

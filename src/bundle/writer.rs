@@ -14,6 +14,11 @@
 //!   pool with a bounded number in flight (memory stays flat) and written in order,
 //!   recording sizes for the seek table. One frame per chunk costs a little ratio but
 //!   buys random access, and layers are mostly compressed already.
+//! - With a part size ([`BundleWriter::create_split`], `save --split`), the same bytes
+//!   go to numbered parts instead of one file ([`PartWriter`]): cut at exact byte
+//!   counts, each hashed while written, under temporary names until `finish` renames
+//!   them and writes the parts index. Nothing else changes: the parts joined are the
+//!   bundle the writer would have written in one file.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
@@ -26,6 +31,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tempfile::TempPath;
 
 use super::seekable::encode_seek_table;
+use super::split::{PartWriter, SplitSummary};
+use super::toc::TOC_NAME;
 use super::{BundleError, name_problem};
 use crate::digest::{Digest, Mismatch, VerifyingReader};
 
@@ -59,11 +66,21 @@ impl Compression {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
     pub compression: Compression,
     /// Compression threads; 0 means one per core.
     pub threads: usize,
+}
+
+impl Default for WriteOptions {
+    /// Plain tar, one thread per core.
+    fn default() -> WriteOptions {
+        WriteOptions {
+            compression: Compression::None,
+            threads: 0,
+        }
+    }
 }
 
 impl WriteOptions {
@@ -86,6 +103,10 @@ pub struct WriteSummary {
     pub uncompressed: u64,
     /// Tar entries written (files and directories).
     pub entries: usize,
+    /// For a split bundle, its parts and parts index (`path` then names the joined
+    /// bundle, which does not exist as one file; readers accept it, the first part or
+    /// the index).
+    pub split: Option<SplitSummary>,
 }
 
 /// Writes one bundle; see the module docs.
@@ -98,11 +119,24 @@ pub struct BundleWriter {
     mtime: u64,
     entries: usize,
     poisoned: bool,
+    toc_sha256: Option<Digest>,
 }
 
 impl BundleWriter {
     /// Starts a bundle that will appear at `path` when [`finish`](Self::finish) succeeds.
     pub fn create(path: &Path, opts: WriteOptions) -> Result<BundleWriter, BundleError> {
+        Self::create_split(path, opts, None)
+    }
+
+    /// Like [`create`](Self::create); with `split`, writes the bundle as parts of that
+    /// many bytes, `<path>.000`, `<path>.001`, …, plus `<path>.parts.json` (see
+    /// [`split`](super::split)). Compression still follows `opts` (usually chosen from
+    /// `path`'s name).
+    pub fn create_split(
+        path: &Path,
+        opts: WriteOptions,
+        split: Option<u64>,
+    ) -> Result<BundleWriter, BundleError> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -115,17 +149,28 @@ impl BundleWriter {
             path: path.to_path_buf(),
             source,
         };
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
-            // Like any file a user creates: 0666 less the umask (tempfile's default is 0600).
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(&dir)
-            .map_err(create_err)?;
-        let (file, temp) = temp.into_parts();
-        let out = Counting {
-            inner: BufWriter::with_capacity(1024 * 1024, file),
-            written: 0,
+        let (inner, temp) = match split {
+            Some(limit) => (
+                Output::Split(Box::new(
+                    PartWriter::create(path, limit).map_err(create_err)?,
+                )),
+                None,
+            ),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix(&format!(".{name}.partial-"))
+                    // Like any file a user creates: 0666 less the umask (tempfile's default is 0600).
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                    .tempfile_in(&dir)
+                    .map_err(create_err)?;
+                let (file, temp) = temp.into_parts();
+                (
+                    Output::Single(BufWriter::with_capacity(1024 * 1024, file)),
+                    Some(temp),
+                )
+            }
         };
+        let out = Counting { inner, written: 0 };
         let sink = match opts.compression {
             Compression::None => Sink::Plain(out),
             Compression::Zstd { level } => {
@@ -138,13 +183,14 @@ impl BundleWriter {
             .map_or(0, |d| d.as_secs());
         Ok(BundleWriter {
             path: path.to_path_buf(),
-            temp: Some(temp),
+            temp,
             tar: Some(tar),
             names: HashSet::new(),
             blobs: HashSet::new(),
             mtime,
             entries: 0,
             poisoned: false,
+            toc_sha256: None,
         })
     }
 
@@ -164,6 +210,9 @@ impl BundleWriter {
         let mut header = self.header(tar::EntryType::Regular, bytes.len() as u64, 0o644);
         self.append(name, &mut header, &mut &bytes[..])
             .map_err(|e| self.write_error(e))?;
+        if name == TOC_NAME {
+            self.toc_sha256 = Some(Digest::of(bytes));
+        }
         Ok(())
     }
 
@@ -227,22 +276,39 @@ impl BundleWriter {
     }
 
     /// Ends the tar stream, writes the seek table, fsyncs and renames the temporary file
-    /// to the final name (and fsyncs the directory).
+    /// to the final name (and fsyncs the directory). A split bundle's parts are renamed
+    /// to their final names and its parts index written last.
     pub fn finish(mut self) -> Result<WriteSummary, BundleError> {
         if self.poisoned {
             return Err(self.poisoned_error());
         }
         let mut tar = self.tar.take().expect("writer not finished twice");
+        let toc_sha256 = self.toc_sha256.clone();
         let res = (|| {
             tar.get_mut().cut()?;
             let sink = tar.into_inner()?;
             let (out, uncompressed) = sink.finish()?;
             let bytes = out.written;
-            let file = out.inner.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok::<_, io::Error>((bytes, uncompressed))
+            let split = match out.inner {
+                Output::Single(w) => {
+                    let file = w.into_inner().map_err(|e| e.into_error())?;
+                    file.sync_all()?;
+                    None
+                }
+                Output::Split(parts) => Some(parts.finish(toc_sha256.as_ref())?),
+            };
+            Ok::<_, io::Error>((bytes, uncompressed, split))
         })();
-        let (bytes, uncompressed) = res.map_err(|e| self.write_error(e))?;
+        let (bytes, uncompressed, split) = res.map_err(|e| self.write_error(e))?;
+        if let Some(split) = split {
+            return Ok(WriteSummary {
+                path: self.path.clone(),
+                bytes,
+                uncompressed,
+                entries: self.entries,
+                split: Some(split),
+            });
+        }
         let temp = self.temp.take().expect("temporary file present");
         temp.persist(&self.path).map_err(|e| BundleError::Write {
             path: self.path.clone(),
@@ -264,6 +330,7 @@ impl BundleWriter {
             bytes,
             uncompressed,
             entries: self.entries,
+            split: None,
         })
     }
 
@@ -357,9 +424,30 @@ fn is_sink_error(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|i| i.is::<SinkError>())
 }
 
+/// Where the bytes go: one temporary file, or parts.
+enum Output {
+    Single(BufWriter<File>),
+    Split(Box<PartWriter>),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Single(w) => w.write(buf),
+            Output::Split(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Single(w) => w.flush(),
+            Output::Split(w) => w.flush(),
+        }
+    }
+}
+
 /// The file writer, counting what reaches the disk.
 struct Counting {
-    inner: BufWriter<File>,
+    inner: Output,
     written: u64,
 }
 

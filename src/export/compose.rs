@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{PlannedManifest, WalkedImage};
-use crate::bundle::toc::{FORMAT_VERSION, Toc, TocBlob, TocDocker, TocImage};
+use crate::bundle::toc::{FORMAT_VERSION, Toc, TocBase, TocBlob, TocDocker, TocImage};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, DockerLoadEntry, ImageIndex, Platform, media};
 use crate::reference::Reference;
@@ -29,12 +29,23 @@ pub struct Documents {
     pub repositories: Vec<u8>,
 }
 
+/// `base` is set for a differential bundle: its left-out blobs still count in image
+/// sizes, and an image needing one gets no `manifest.json` entry (`docker load` could
+/// not load it from this file alone).
 pub fn compose(
     names: &[Named<'_>],
     blobs: &[TocBlob],
     docker_platform: &Platform,
+    base: Option<TocBase>,
 ) -> anyhow::Result<Documents> {
-    let sizes: BTreeMap<&Digest, u64> = blobs.iter().map(|b| (&b.digest, b.size)).collect();
+    let mut sizes: BTreeMap<&Digest, u64> = blobs.iter().map(|b| (&b.digest, b.size)).collect();
+    let omitted: BTreeSet<&Digest> = base
+        .iter()
+        .flat_map(|b| b.omitted.iter().map(|o| &o.digest))
+        .collect();
+    for o in base.iter().flat_map(|b| &b.omitted) {
+        sizes.insert(&o.digest, o.size);
+    }
     let mut images = Vec::new();
     let mut index_entries = Vec::new();
     let mut docker_entries = Vec::new();
@@ -47,7 +58,26 @@ pub fn compose(
             .iter()
             .map(|d| sizes.get(d).copied().unwrap_or(0))
             .sum();
-        let chosen = choose_docker(image, docker_platform);
+        let chosen = choose_docker(image, docker_platform).and_then(|m| {
+            match std::iter::once(&m.config)
+                .chain(&m.layers)
+                .find(|d| omitted.contains(&d.digest))
+            {
+                Some(d) => Err(format!(
+                    "differential bundle: {} {} is left out (the {} base {} has it); \
+                     push this bundle to the registry holding the base, or load a full bundle",
+                    if d.digest == m.config.digest {
+                        "config"
+                    } else {
+                        "layer"
+                    },
+                    d.digest.short(),
+                    base.as_ref().map_or("", |b| b.kind.as_str()),
+                    base.as_ref().map_or("", |b| b.file.as_str()),
+                )),
+                None => Ok(m),
+            }
+        });
         let (docker, docker_skipped) = match &chosen {
             Ok(m) => (
                 Some(TocDocker {
@@ -131,6 +161,7 @@ pub fn compose(
         docker_platform: docker_platform.to_string(),
         images,
         blobs: blobs.to_vec(),
+        base,
     };
     Ok(Documents {
         index_json: serde_json::to_vec_pretty(&index)?,

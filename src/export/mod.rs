@@ -7,11 +7,14 @@
 //! 2. **walk** each image's graph ([`plan`]): child manifests and configs are fetched,
 //!    verified and staged, layers are listed;
 //! 3. **compose** the small documents ([`compose`]): TOC, `index.json`,
-//!    `manifest.json`, written first so `ls` never reads a layer;
+//!    `manifest.json`, written first so `ls` never reads a layer; with `--base`, the
+//!    configs and layers the base has are dropped here ([`differential`]), so they are
+//!    never fetched or written;
 //! 4. **fetch** the layers concurrently ([`fetch`]) and append each, verified, to the
 //!    bundle, which is renamed into place only when complete.
 
 pub mod compose;
+pub mod differential;
 pub mod fetch;
 pub mod plan;
 pub mod staging;
@@ -31,6 +34,7 @@ use self::staging::Staging;
 use crate::bundle::toc::{TOC_NAME, TocImage};
 use crate::bundle::writer::{BundleWriter, WriteOptions};
 use crate::digest::Digest;
+use crate::inventory::base::BaseSet;
 use crate::progress::Progress;
 use crate::registry::Client;
 use crate::settings::SaveSettings;
@@ -45,11 +49,19 @@ pub struct SaveSummary {
     pub blobs: usize,
     /// Sum of the unique blobs' sizes.
     pub blob_bytes: u64,
-    /// Size of the bundle file.
+    /// Size of the bundle file (all parts together when split).
     pub file_size: u64,
+    /// The parts written with `--split`, in order (empty otherwise).
+    pub parts: Vec<PathBuf>,
+    /// Configs and layers left out because the `--base` has them (differential bundles).
+    pub omitted: usize,
+    /// Their total size.
+    pub omitted_bytes: u64,
 }
 
 pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<SaveSummary> {
+    // A differential save reads its base first, so a wrong --base fails before any fetch.
+    let base = settings.base.as_deref().map(BaseSet::open).transpose()?;
     let client = Client::new(settings.client.clone())?;
     let staging = Staging::beside(&settings.output)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -99,18 +111,17 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
     let named = name_images(&images, &walked)?;
     let used: Vec<&WalkedImage> = named.iter().map(|n| n.image).collect();
     let (blobs, layers) = collect_blobs(&used);
-    let docs = compose(&named, &blobs, &settings.docker_platform)?;
+    let (blobs, layers, toc_base) = differential::leave_out(base.as_ref(), &used, blobs, layers);
+    let docs = compose(&named, &blobs, &settings.docker_platform, toc_base)?;
     let layer_jobs = layer_jobs(&layers, &named);
 
     // 4. Write: small entries first, then layers as they arrive.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut writer = BundleWriter::create(
-        &settings.output,
-        WriteOptions {
-            compression: settings.compression,
-            threads,
-        },
-    )?;
+    let options = WriteOptions {
+        compression: settings.compression,
+        threads,
+    };
+    let mut writer = BundleWriter::create_split(&settings.output, options, settings.split)?;
     writer.add_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     writer.add_file(TOC_NAME, &serde_json::to_vec_pretty(&docs.toc)?)?;
     writer.add_file("index.json", &docs.index_json)?;
@@ -141,10 +152,17 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
     progress.finish_phase();
     let written = writer.finish()?;
     Ok(SaveSummary {
+        omitted: docs.toc.base.as_ref().map_or(0, |b| b.omitted.len()),
+        omitted_bytes: docs.toc.base.as_ref().map_or(0, |b| b.omitted_bytes()),
         output: settings.output.clone(),
         blobs: blobs.len(),
         blob_bytes: blobs.iter().map(|b| b.size).sum(),
         file_size: written.bytes,
+        parts: written
+            .split
+            .as_ref()
+            .map(|s| s.parts.clone())
+            .unwrap_or_default(),
         images: docs.toc.images,
     })
 }

@@ -59,6 +59,9 @@ impl Scope {
         let mut v = Vec::new();
         if !self.repository.is_empty() {
             v.push(format!("repository:{}:{actions}", self.repository));
+        } else if self.from.is_none() {
+            // No repository: the registry-wide catalog (`GET /v2/_catalog`).
+            v.push("registry:catalog:*".to_string());
         }
         if let Some(from) = &self.from
             && from != &self.repository
@@ -302,6 +305,7 @@ mod tests {
     #[test]
     fn scopes() {
         assert_eq!(Scope::pull("a/b").strings(), vec!["repository:a/b:pull"]);
+        assert_eq!(Scope::pull("").strings(), vec!["registry:catalog:*"]);
         let mut s = Scope::push("a/b");
         s.from = Some("c/d".into());
         assert_eq!(

@@ -67,7 +67,7 @@ pub enum RegistryError {
     },
 
     /// The registry could not be reached (DNS, connection, TLS, I/O, timeout).
-    #[error("cannot talk to {url}{}", tls_hint(*tls))]
+    #[error("cannot talk to {url}{}", tls_hint(*tls, source))]
     Transport {
         url: String,
         /// True when the failure looks like a TLS/certificate problem.
@@ -170,6 +170,8 @@ pub enum Op {
     UploadBlob,
     PutManifest,
     ListTags,
+    /// `GET /v2/_catalog`.
+    Catalog,
     Token,
 }
 
@@ -184,6 +186,7 @@ impl Op {
             Op::UploadBlob => "upload blob",
             Op::PutManifest => "PUT manifest",
             Op::ListTags => "list tags of",
+            Op::Catalog => "list the repositories of",
             Op::Token => "a token request for",
         }
     }
@@ -246,9 +249,20 @@ impl RegistryError {
         }
     }
 
+    /// The registry refused an upload because the bytes it received do not hash to the
+    /// digest (`DIGEST_INVALID`).
+    pub fn is_digest_rejected(&self) -> bool {
+        match self {
+            RegistryError::Status { code, .. } => code == "DIGEST_INVALID",
+            _ => false,
+        }
+    }
+
     /// Worth another attempt: connection trouble, 429 and 5xx gateway errors.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
+            // A certificate does not get trusted by asking again.
+            RegistryError::Transport { tls: true, .. } => false,
             RegistryError::Transport { source, .. } => transient_ureq(source),
             RegistryError::Status { status, .. } => is_transient_status(*status),
             _ => false,
@@ -274,17 +288,17 @@ fn transient_ureq(e: &ureq::Error) -> bool {
     )
 }
 
-/// True when `e` is a TLS/certificate failure (the message then hints at `--ca-file`).
+/// True when `e` is a TLS/certificate failure (the message then says what to do).
 pub(crate) fn is_tls(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
         ureq::Error::Io(io) => io
             .get_ref()
             .map(|inner| {
-                inner
-                    .to_string()
-                    .to_ascii_lowercase()
-                    .contains("certificate")
+                let text = inner.to_string().to_ascii_lowercase();
+                text.contains("certificate")
+                    || text.contains("corrupt message")
+                    || text.contains("handshake")
             })
             .unwrap_or(false),
         _ => false,
@@ -330,12 +344,25 @@ fn code_suffix(code: &str, message: &str) -> String {
     }
 }
 
-fn tls_hint(tls: bool) -> &'static str {
-    if tls {
+/// What a TLS failure means for the operator, from rustls' wording of it.
+fn tls_hint(tls: bool, source: &ureq::Error) -> &'static str {
+    if !tls {
+        return "";
+    }
+    let text = source.to_string();
+    if text.contains("UnknownIssuer") || text.contains("UnknownCA") {
+        " (its TLS certificate is not trusted: it is signed by a CA that is not in the \
+         system trust store; if the registry uses a private CA, pass that CA's certificate \
+         with --ca-file)"
+    } else if text.contains("NotValidForName") {
+        " (its TLS certificate is not valid for this host name or IP address: use the name \
+         the certificate was issued for)"
+    } else if text.contains("Expired") || text.contains("NotValidYet") {
+        " (its TLS certificate has expired or is not valid yet: check the registry's \
+         certificate and this machine's clock)"
+    } else {
         " (TLS failed: if the registry uses a private CA, pass it with --ca-file; \
          if it speaks plain HTTP, name it with --insecure-registry)"
-    } else {
-        ""
     }
 }
 

@@ -41,6 +41,10 @@ use credentials::CredentialStore;
 use error::display_url;
 use request::{Ctx, Req};
 
+/// How often a manifest whose bytes do not match the digest asked for (or announced)
+/// is fetched before giving up.
+const MANIFEST_MISMATCH_ATTEMPTS: u32 = 3;
+
 /// How the client reaches registries.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -127,7 +131,9 @@ impl Client {
     /// Fetches a manifest or index by tag or digest, byte-exact.
     ///
     /// The digest is computed from the bytes; it must equal `reference` when that is a
-    /// digest, and the registry's `Docker-Content-Digest` when it sends one.
+    /// digest, else the registry's `Docker-Content-Digest` when it sends one. A body
+    /// that breaks off is fetched again (with backoff, within the retry budget), and so
+    /// are bytes that do not match (up to 3 times, as `save` does for blobs).
     pub fn get_manifest(
         &self,
         registry: &str,
@@ -147,58 +153,83 @@ impl Client {
             what: Op::GetManifest,
             scope: Scope::pull(repository),
         };
-        let mut req = Req::new(Method::GET, url).header("accept", oci::media::MANIFEST_ACCEPT);
-        let mut answer = inner.execute(&ctx, &mut req)?;
         let too_large = || RegistryError::TooLarge {
             registry: registry.to_string(),
             repository: repository.to_string(),
             reference: reference.to_string(),
             limit: oci::MAX_MANIFEST_SIZE,
         };
-        if answer
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > oci::MAX_MANIFEST_SIZE)
-        {
-            return Err(too_large());
-        }
-        let content_type = answer
-            .header("content-type")
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        let announced = answer.header("docker-content-digest").map(str::to_string);
-        let url = display_url(&answer.url);
-        let bytes = answer
-            .response
-            .body_mut()
-            .with_config()
-            .limit(oci::MAX_MANIFEST_SIZE)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => too_large(),
-                e => RegistryError::Transport {
-                    url,
+        let policy = inner.policy();
+        let (mut failures, mut mismatches) = (0u32, 0u32);
+        loop {
+            let mut req =
+                Req::new(Method::GET, url.clone()).header("accept", oci::media::MANIFEST_ACCEPT);
+            let mut answer = inner.execute(&ctx, &mut req)?;
+            if answer
+                .header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > oci::MAX_MANIFEST_SIZE)
+            {
+                return Err(too_large());
+            }
+            let content_type = answer
+                .header("content-type")
+                .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+            let announced = answer.header("docker-content-digest").map(str::to_string);
+            let shown_url = display_url(&answer.url);
+            let body = answer
+                .response
+                .body_mut()
+                .with_config()
+                .limit(oci::MAX_MANIFEST_SIZE)
+                .read_to_vec();
+            let err = match body {
+                Ok(bytes) => {
+                    let manifest = RawManifest::new(bytes, content_type.as_deref());
+                    let expected = if reference.contains(':') {
+                        Some(reference)
+                    } else {
+                        announced
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|a| a.starts_with("sha256:"))
+                    };
+                    match expected {
+                        Some(e) if e != manifest.digest.as_str() => RegistryError::DigestMismatch {
+                            registry: registry.to_string(),
+                            repository: repository.to_string(),
+                            reference: reference.to_string(),
+                            expected: e.to_string(),
+                            actual: manifest.digest.clone(),
+                        },
+                        _ => return Ok(manifest),
+                    }
+                }
+                Err(ureq::Error::BodyExceedsLimit(_)) => return Err(too_large()),
+                Err(e) => RegistryError::Transport {
+                    url: shown_url,
                     tls: false,
                     source: e,
                 },
-            })?;
-        let manifest = RawManifest::new(bytes, content_type.as_deref());
-        let mismatch = |expected: &str| RegistryError::DigestMismatch {
-            registry: registry.to_string(),
-            repository: repository.to_string(),
-            reference: reference.to_string(),
-            expected: expected.to_string(),
-            actual: manifest.digest.clone(),
-        };
-        if reference.contains(':') && reference != manifest.digest.as_str() {
-            return Err(mismatch(reference));
+            };
+            // The body broke off, or its bytes are not the ones asked for or announced:
+            // fetch it again (damage in transit at once, a few times, as for blobs;
+            // connection trouble with backoff), within bounds.
+            if matches!(err, RegistryError::DigestMismatch { .. }) {
+                mismatches += 1;
+                if mismatches >= MANIFEST_MISMATCH_ATTEMPTS {
+                    return Err(err);
+                }
+            } else if err.is_transient() {
+                failures += 1;
+                if failures >= policy.attempts {
+                    return Err(request::exhausted(&ctx, failures, err));
+                }
+                std::thread::sleep(policy.delay(failures, None));
+            } else {
+                return Err(err);
+            }
         }
-        if let Some(announced) = announced.as_deref().map(str::trim)
-            && announced.starts_with("sha256:")
-            && announced != manifest.digest.as_str()
-        {
-            return Err(mismatch(announced));
-        }
-        Ok(manifest)
     }
 
     /// Opens a blob for streaming (unverified; the caller checks the digest). A dropped

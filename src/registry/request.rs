@@ -526,7 +526,7 @@ fn ctx_allows_body(answer: &Answer) -> bool {
             .is_none_or(|v| v != "0")
 }
 
-fn exhausted(ctx: &Ctx<'_>, attempts: u32, last: RegistryError) -> RegistryError {
+pub(crate) fn exhausted(ctx: &Ctx<'_>, attempts: u32, last: RegistryError) -> RegistryError {
     let mut target = format!("{} {}/{}", ctx.what, ctx.registry, ctx.repository);
     if !ctx.reference.is_empty() {
         target.push(if ctx.reference.contains(':') {

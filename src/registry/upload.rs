@@ -1,5 +1,5 @@
 //! The push side: blob existence, cross-repository mounts, uploads (monolithic and
-//! chunked), manifest PUTs, and tag listing.
+//! chunked), manifest PUTs, tag listing and the catalog.
 //!
 //! All push requests use the scope `repository:<repo>:pull,push`, so one token serves
 //! a whole image push. Upload sessions follow the registry's `Location` exactly
@@ -25,6 +25,10 @@ use crate::oci::RawManifest;
 const MAX_TAG_PAGES: usize = 10_000;
 /// Largest `tags/list` page read.
 const MAX_TAG_PAGE: u64 = 16 * 1024 * 1024;
+/// Uploads a registry refuses as `DIGEST_INVALID` (damaged in transit) are tried this often.
+const DIGEST_REJECTED_ATTEMPTS: u32 = 3;
+/// Repositories asked for per catalog page.
+const CATALOG_PAGE: usize = 1000;
 
 impl Client {
     /// True when `repository` on `registry` already holds the blob (`HEAD` 200).
@@ -197,6 +201,59 @@ impl Client {
         check_digest(&ctx, &answer, digest)
     }
 
+    /// Uploads blob `digest` from content that `open` can produce again, starting the
+    /// whole upload over in a new session when it fails in a way worth another try: a
+    /// dropped or stalled connection, 429/5xx, or a registry that received other bytes
+    /// than were sent (`DIGEST_INVALID`: the content is verified locally, so the damage
+    /// happened in transit). A streamed body cannot be replayed within one session, so
+    /// this is the retry for uploads; the attempts and backoff are the client's policy.
+    /// Errors reading the local content (from `open` or while streaming) are not
+    /// retried.
+    pub fn upload_blob_reopening<'r>(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        open: &mut dyn FnMut() -> io::Result<Box<dyn Read + 'r>>,
+    ) -> Result<(), RegistryError> {
+        let policy = self.inner.policy();
+        let (mut failures, mut rejected) = (0u32, 0u32);
+        loop {
+            let mut reader = open().map_err(|e| RegistryError::UploadSource {
+                registry: registry.to_string(),
+                repository: repository.to_string(),
+                digest: digest.clone(),
+                source: e,
+            })?;
+            let err = match self.upload_blob(registry, repository, digest, size, &mut reader) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            // Damage in transit is retried at once, a few times, as `save` does with
+            // wrong bytes; trouble on the registry's side with backoff.
+            let (count, limit, delay) = if err.is_digest_rejected() {
+                rejected += 1;
+                (rejected, DIGEST_REJECTED_ATTEMPTS, false)
+            } else if err.is_transient() {
+                failures += 1;
+                (failures, policy.attempts, true)
+            } else {
+                return Err(err);
+            };
+            if count >= limit {
+                return Err(RegistryError::RetriesExhausted {
+                    what: format!("upload of {digest} to {registry}/{repository}"),
+                    attempts: count,
+                    source: Box::new(err),
+                });
+            }
+            if delay {
+                std::thread::sleep(policy.delay(failures, None));
+            }
+        }
+    }
+
     /// Pushes a manifest or index byte-exact under `reference` (tag or digest) and
     /// returns its digest (checked against the registry's `Docker-Content-Digest`).
     pub fn put_manifest(
@@ -291,6 +348,68 @@ impl Client {
             registry: registry.to_string(),
             repository: repository.to_string(),
             what: "a tag list",
+            problem: format!("more than {MAX_TAG_PAGES} pages"),
+        })
+    }
+
+    /// Every repository the registry lists in its catalog (`GET /v2/_catalog?n=…`),
+    /// following `Link: <…>; rel="next"` pages. The token scope is `registry:catalog:*`.
+    /// A registry that offers no catalog answers 404 or 401/403 (see [`RegistryError`]).
+    pub fn catalog(&self, registry: &str) -> Result<Vec<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            repositories: Option<Vec<String>>,
+        }
+        let inner = &self.inner;
+        let ctx = Ctx {
+            registry,
+            repository: registry,
+            reference: "",
+            kind: Kind::Repository,
+            what: Op::Catalog,
+            scope: Scope {
+                repository: String::new(),
+                push: false,
+                from: None,
+            },
+        };
+        let mut url = format!("{}/v2/_catalog?n={CATALOG_PAGE}", inner.base(registry));
+        let mut repositories = Vec::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let mut answer = inner.execute(&ctx, &mut Req::new(Method::GET, url.clone()))?;
+            let next = answer
+                .header("link")
+                .and_then(next_link)
+                .and_then(|l| transport::resolve(&answer.url, &l));
+            let bytes = answer
+                .response
+                .body_mut()
+                .with_config()
+                .limit(MAX_TAG_PAGE)
+                .read_to_vec()
+                .map_err(|e| RegistryError::Transport {
+                    url: super::error::display_url(&answer.url),
+                    tls: false,
+                    source: e,
+                })?;
+            let page: Page =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                    registry: registry.to_string(),
+                    repository: String::new(),
+                    what: "the catalog",
+                    problem: format!("the answer is not a repository list ({e})"),
+                })?;
+            repositories.extend(page.repositories.unwrap_or_default());
+            match next {
+                Some(n) => url = n,
+                None => return Ok(repositories),
+            }
+        }
+        Err(RegistryError::Protocol {
+            registry: registry.to_string(),
+            repository: String::new(),
+            what: "the catalog",
             problem: format!("more than {MAX_TAG_PAGES} pages"),
         })
     }

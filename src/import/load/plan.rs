@@ -3,8 +3,9 @@
 //! `docker load` on Docker 20.10 accepts (formats.md §1) before a byte is streamed.
 //!
 //! A name that cannot be loaded (no manifest for the platform, not a container image,
-//! a layer missing from the bundle) is skipped with a reason rather than failing the
-//! whole load; a damaged manifest or config is an error, as it means a damaged bundle.
+//! a layer missing from the bundle, a config or layer a differential bundle leaves out)
+//! is skipped with a reason rather than failing the whole load; a damaged manifest or
+//! config is an error, as it means a damaged bundle.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -140,6 +141,9 @@ pub fn plan_image(
                 continue;
             }
         }
+        if let Some(why) = left_out(bundle, "config", &m.manifest.config.digest) {
+            return Ok(Err(why));
+        }
         let config = read_config(bundle, &graph, m)?;
         let Some(config) = config else {
             continue;
@@ -187,6 +191,9 @@ pub fn plan_image(
     }
     let mut layers = Vec::new();
     for (blob, diff_id) in m.manifest.layers.iter().zip(&rootfs.diff_ids) {
+        if let Some(why) = left_out(bundle, "layer", &blob.digest) {
+            return Ok(Err(why));
+        }
         if !bundle.has_blob(&blob.digest) {
             return Ok(Err(format!(
                 "layer {} ({}) is not in the bundle (a foreign layer?)",
@@ -246,6 +253,17 @@ fn read_config(
     let config: ImageConfig = serde_json::from_slice(&bytes)
         .with_context(|| format!("config {} of {} is not valid JSON", d.digest, graph.name))?;
     Ok(Some(config))
+}
+
+/// Why `digest` cannot be loaded from a differential bundle that leaves it out, if it does.
+fn left_out(bundle: &Bundle, what: &str, digest: &Digest) -> Option<String> {
+    let base = bundle.toc().base.as_ref()?;
+    base.omitted(digest)?;
+    Some(format!(
+        "differential bundle: {what} {digest} is left out (its {} base {} has it); \
+         push this bundle into the registry that holds the base and pull from there, or load a full bundle",
+        base.kind, base.file
+    ))
 }
 
 /// For error messages: which loaded names need each blob.

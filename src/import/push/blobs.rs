@@ -7,7 +7,8 @@
 //!    needing it, streaming from the bundle through a [`VerifyingReader`] (which fails before handing out the last bytes of a
 //!    damaged blob, so its upload never completes);
 //! 3. mount every other missing pair from a repository that holds the digest (falling
-//!    back to an upload when the registry declines).
+//!    back to an upload when the registry declines). Blobs a differential bundle leaves
+//!    out are mounted from where [`super::base`] found them on the target.
 //!
 //! Each pass runs on the `--jobs` pool. Failures are collected, not thrown at the first
 //! one, so the operator learns every broken blob at once; an authentication failure
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use rayon::prelude::*;
 
+use super::base::MountFrom;
 use super::plan::{Plan, RepoBlob};
 use super::summary::{Action, BlobTotals};
 use super::{Ctx, Failure};
@@ -33,6 +35,7 @@ pub fn push_blobs(
     ctx: &Ctx<'_>,
     plan: &Plan,
     dry_run: bool,
+    mount_from: &MountFrom,
 ) -> Result<(BlobActions, BlobTotals), Vec<Failure>> {
     // 1. What does the target hold already?
     let present: Vec<Result<Option<bool>, Failure>> = ctx.pool.install(|| {
@@ -66,6 +69,10 @@ pub fn push_blobs(
         if h {
             holder.entry(&b.desc.digest).or_insert(&b.repo);
         }
+    }
+    // Blobs a differential bundle leaves out: mounted from where the target has them.
+    for (digest, repo) in mount_from {
+        holder.entry(digest).or_insert(repo);
     }
     let mut actions = BlobActions::new();
     let mut totals = BlobTotals::default();
@@ -149,7 +156,21 @@ pub fn push_blobs(
             .map(|(b, from)| {
                 ctx.run(&b.repo, &b.desc.digest, "blob", || {
                     let digest = &b.desc.digest;
-                    match ctx.client.mount_blob(ctx.registry, &b.repo, digest, from) {
+                    let mounted = ctx.client.mount_blob(ctx.registry, &b.repo, digest, from);
+                    if !matches!(mounted, Ok(true)) && !ctx.bundle.has_blob(digest) {
+                        let why = anyhow::anyhow!(
+                            "{} did not mount {digest} into {} from {from}, and this differential \
+                             bundle leaves the blob out; check that the account may pull from {from}, \
+                             or push a full bundle",
+                            ctx.registry,
+                            b.repo
+                        );
+                        return Err(match mounted {
+                            Err(e) => anyhow::Error::new(e).context(why.to_string()),
+                            _ => why,
+                        });
+                    }
+                    match mounted {
                         Ok(true) => record(b, Action::Mounted),
                         // Declined, or refused (e.g. no pull access to `from`): upload.
                         Ok(false) | Err(_) => {
@@ -175,20 +196,29 @@ pub fn push_blobs(
 /// Streams one blob from the bundle into `b.repo`, verified on the way.
 fn upload(ctx: &Ctx<'_>, b: &RepoBlob) -> anyhow::Result<()> {
     let digest = &b.desc.digest;
-    let source = ctx
-        .bundle
-        .blob(digest)
-        .with_context(|| format!("cannot read blob {digest} from the bundle"))?;
+    let mut first = Some(
+        ctx.bundle
+            .blob(digest)
+            .with_context(|| format!("cannot read blob {digest} from the bundle"))?,
+    );
     let item = ctx
         .progress
         .item(&format!("{} → {}", digest.short(), b.repo), b.desc.size);
     {
-        let mut reader = ProgressReader::new(
-            VerifyingReader::new(source, digest.clone(), b.desc.size),
-            &*item,
-        );
+        // A failed upload (dropped, 5xx, bytes damaged in transit) is started over by
+        // the client from a fresh, again verified, read of the bundle.
+        let mut open = || -> std::io::Result<Box<dyn std::io::Read + '_>> {
+            let source = match first.take() {
+                Some(s) => s,
+                None => ctx.bundle.blob(digest).map_err(std::io::Error::other)?,
+            };
+            Ok(Box::new(ProgressReader::new(
+                VerifyingReader::new(source, digest.clone(), b.desc.size),
+                &*item,
+            )))
+        };
         ctx.client
-            .upload_blob(ctx.registry, &b.repo, digest, b.desc.size, &mut reader)?;
+            .upload_blob_reopening(ctx.registry, &b.repo, digest, b.desc.size, &mut open)?;
     }
     item.done();
     Ok(())

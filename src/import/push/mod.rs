@@ -7,7 +7,9 @@
 //! - [`blobs`]: HEAD, upload once, mount the rest, streaming from the bundle with
 //!   every byte re-hashed;
 //! - [`manifests`]: image manifests by digest, then indexes level by level, then tags;
-//! - [`summary`]: the `--json` document and the human report.
+//! - [`summary`]: the `--json` document and the human report;
+//! - [`base`]: for a differential bundle, the check that the target already holds
+//!   every blob it leaves out (before anything is written), and where to mount them from.
 //!
 //! The order is the contract: all blobs (across every repository) before any manifest,
 //! child manifests before the indexes naming them, tags last. A phase that fails stops
@@ -17,6 +19,7 @@
 //! of `--jobs` threads; memory stays flat because blobs are only ever streamed, and
 //! only manifests (small) are held.
 
+mod base;
 mod blobs;
 mod manifests;
 mod plan;
@@ -154,7 +157,9 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
         abort: AtomicBool::new(false),
     };
     let dry = settings.dry_run;
-    let (blob_actions, blob_totals) = blobs::push_blobs(&ctx, &plan, dry).map_err(|f| {
+    // A differential bundle: what it leaves out must be on the target already.
+    let mount_from = base::check_omitted(&ctx, &plan, settings)?;
+    let (blob_actions, blob_totals) = blobs::push_blobs(&ctx, &plan, dry, &mount_from).map_err(|f| {
         failed(
             &ctx,
             &plan,

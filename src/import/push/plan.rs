@@ -253,8 +253,15 @@ fn manifest_level(m: &RawManifest, levels: &HashMap<Digest, usize>) -> anyhow::R
 /// the images needing it.
 fn check_blobs_present(bundle: &Bundle, plan: &Plan) -> anyhow::Result<()> {
     let mut missing: BTreeMap<&Digest, u64> = BTreeMap::new();
+    // A differential bundle legitimately lacks what it leaves out (checked on the target later).
+    let omitted: BTreeSet<&Digest> = bundle
+        .toc()
+        .base
+        .iter()
+        .flat_map(|b| b.omitted.iter().map(|o| &o.digest))
+        .collect();
     for b in &plan.blobs {
-        if !bundle.has_blob(&b.desc.digest) {
+        if !bundle.has_blob(&b.desc.digest) && !omitted.contains(&b.desc.digest) {
             missing.insert(&b.desc.digest, b.desc.size);
         }
     }
