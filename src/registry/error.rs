@@ -435,6 +435,40 @@ mod tests {
     }
 
     #[test]
+    fn tls_failures_say_what_to_do_and_are_not_retried() {
+        let tls = |text: &str| {
+            let source = ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                text.to_string(),
+            ));
+            RegistryError::Transport {
+                url: "https://10.0.0.1:5000/v2/".into(),
+                tls: is_tls(&source),
+                source,
+            }
+        };
+        let e = tls("invalid peer certificate: UnknownIssuer");
+        assert!(!e.is_transient());
+        let text = e.to_string();
+        assert!(
+            text.contains("not trusted") && text.contains("--ca-file"),
+            "{text}"
+        );
+        let e = tls("invalid peer certificate: NotValidForName");
+        assert!(
+            e.to_string().contains("not valid for this host name"),
+            "{e}"
+        );
+        let e = tls("invalid peer certificate: Expired");
+        assert!(e.to_string().contains("expired"), "{e}");
+        let e = tls("received corrupt message of type InvalidContentType");
+        assert!(e.to_string().contains("--insecure-registry"), "{e}");
+        assert!(!e.is_transient());
+        let e = tls("connection reset by peer");
+        assert!(e.is_transient() && !e.to_string().contains("TLS"), "{e}");
+    }
+
+    #[test]
     fn messages_name_the_target() {
         let e = RegistryError::NotFound {
             kind: Kind::Manifest,

@@ -263,6 +263,23 @@ impl Inner {
             realm: display_url(&request.realm),
             source: Box::new(source),
         };
+        if let Some(host) = cleartext_realm(
+            &self.base(ctx.registry),
+            &request.realm,
+            &self.opts.insecure_hosts,
+        ) {
+            return Err(wrap(RegistryError::Protocol {
+                registry: ctx.registry.to_string(),
+                repository: ctx.repository.to_string(),
+                what: "an authentication challenge",
+                problem: format!(
+                    "the HTTPS registry names a plain-HTTP token realm ({}); credentials and tokens would \
+                     cross the network unencrypted, so airlock refuses (add --insecure-registry {host} if that \
+                     host is trusted)",
+                    display_url(&request.realm)
+                ),
+            }));
+        }
         let service = request.service.as_deref().unwrap_or("");
         let identity = request.credentials.as_ref().and_then(|c| match &c.secret {
             super::credentials::Secret::IdentityToken { token } => Some(token.as_str()),
@@ -540,5 +557,54 @@ pub(crate) fn exhausted(ctx: &Ctx<'_>, attempts: u32, last: RegistryError) -> Re
         what: target,
         attempts,
         source: Box::new(last),
+    }
+}
+
+/// The realm's host when an HTTPS registry (`registry_base`) names a plain-HTTP token
+/// realm that the user has not accepted as plain HTTP (loopback or `--insecure-registry`):
+/// credentials and tokens must not cross the network in clear.
+fn cleartext_realm(registry_base: &str, realm: &str, insecure: &[String]) -> Option<String> {
+    if !registry_base.starts_with("https://") {
+        return None;
+    }
+    let rest = realm.strip_prefix("http://")?;
+    let host = rest.split(['/', '?']).next().unwrap_or(rest);
+    (!transport::is_plain_http(host, insecure)).then(|| host.to_string())
+}
+
+#[cfg(test)]
+mod realm_tests {
+    use super::*;
+
+    #[test]
+    fn an_https_registry_may_not_send_credentials_to_a_cleartext_realm() {
+        let none: &[String] = &[];
+        let https = "https://registry.example.com";
+        assert_eq!(
+            cleartext_realm(https, "http://auth.example.com/token", none).as_deref(),
+            Some("auth.example.com")
+        );
+        assert_eq!(
+            cleartext_realm(https, "https://auth.example.com/token", none),
+            None
+        );
+        assert_eq!(
+            cleartext_realm(https, "http://127.0.0.1:5001/token", none),
+            None,
+            "loopback is plain by rule"
+        );
+        let trusted = ["auth.lan:8080".to_string()];
+        assert_eq!(
+            cleartext_realm(https, "http://auth.lan:8080/token?x=1", &trusted),
+            None
+        );
+        assert_eq!(
+            cleartext_realm(
+                "http://127.0.0.1:5000",
+                "http://auth.example.com/token",
+                none
+            ),
+            None
+        );
     }
 }

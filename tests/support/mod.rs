@@ -5,5 +5,7 @@
 
 pub mod cli;
 pub mod dockerd;
+pub mod faulty;
 pub mod images;
 pub mod registry;
+pub mod tls;
