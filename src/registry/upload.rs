@@ -303,7 +303,6 @@ impl Client {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let inner = &self.inner;
         let ctx = Ctx {
             registry,
             repository,
@@ -312,43 +311,9 @@ impl Client {
             what: Op::ListTags,
             scope: Scope::pull(repository),
         };
-        let mut url = format!("{}/v2/{repository}/tags/list", inner.base(registry));
-        let mut tags = Vec::new();
-        for _ in 0..MAX_TAG_PAGES {
-            let mut answer = inner.execute(&ctx, &mut Req::new(Method::GET, url.clone()))?;
-            let next = answer
-                .header("link")
-                .and_then(next_link)
-                .and_then(|l| transport::resolve(&answer.url, &l));
-            let bytes = answer
-                .response
-                .body_mut()
-                .with_config()
-                .limit(MAX_TAG_PAGE)
-                .read_to_vec()
-                .map_err(|e| RegistryError::Transport {
-                    url: super::error::display_url(&answer.url),
-                    tls: false,
-                    source: e,
-                })?;
-            let page: Page =
-                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
-                    registry: registry.to_string(),
-                    repository: repository.to_string(),
-                    what: "a tag list",
-                    problem: format!("the answer is not a tag list ({e})"),
-                })?;
-            tags.extend(page.tags.unwrap_or_default());
-            match next {
-                Some(n) => url = n,
-                None => return Ok(tags),
-            }
-        }
-        Err(RegistryError::Protocol {
-            registry: registry.to_string(),
-            repository: repository.to_string(),
-            what: "a tag list",
-            problem: format!("more than {MAX_TAG_PAGES} pages"),
+        let url = format!("{}/v2/{repository}/tags/list", self.inner.base(registry));
+        self.paginated_list(&ctx, url, "a tag list", |p: Page| {
+            p.tags.unwrap_or_default()
         })
     }
 
@@ -361,10 +326,9 @@ impl Client {
             #[serde(default)]
             repositories: Option<Vec<String>>,
         }
-        let inner = &self.inner;
         let ctx = Ctx {
             registry,
-            repository: registry,
+            repository: "",
             reference: "",
             kind: Kind::Repository,
             what: Op::Catalog,
@@ -374,10 +338,32 @@ impl Client {
                 from: None,
             },
         };
-        let mut url = format!("{}/v2/_catalog?n={CATALOG_PAGE}", inner.base(registry));
-        let mut repositories = Vec::new();
+        let url = format!("{}/v2/_catalog?n={CATALOG_PAGE}", self.inner.base(registry));
+        self.paginated_list(&ctx, url, "the catalog", |p: Page| {
+            p.repositories.unwrap_or_default()
+        })
+    }
+
+    /// GETs `url` and every page its `Link: <…>; rel="next"` headers lead to (at most
+    /// [`MAX_TAG_PAGES`], each at most [`MAX_TAG_PAGE`] bytes), collecting `items(page)`.
+    fn paginated_list<P: serde::de::DeserializeOwned>(
+        &self,
+        ctx: &Ctx<'_>,
+        mut url: String,
+        what: &'static str,
+        items: impl Fn(P) -> Vec<String>,
+    ) -> Result<Vec<String>, RegistryError> {
+        let protocol = |problem: String| RegistryError::Protocol {
+            registry: ctx.registry.to_string(),
+            repository: ctx.repository.to_string(),
+            what,
+            problem,
+        };
+        let mut all = Vec::new();
         for _ in 0..MAX_TAG_PAGES {
-            let mut answer = inner.execute(&ctx, &mut Req::new(Method::GET, url.clone()))?;
+            let mut answer = self
+                .inner
+                .execute(ctx, &mut Req::new(Method::GET, url.clone()))?;
             let next = answer
                 .header("link")
                 .and_then(next_link)
@@ -393,25 +379,15 @@ impl Client {
                     tls: false,
                     source: e,
                 })?;
-            let page: Page =
-                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
-                    registry: registry.to_string(),
-                    repository: String::new(),
-                    what: "the catalog",
-                    problem: format!("the answer is not a repository list ({e})"),
-                })?;
-            repositories.extend(page.repositories.unwrap_or_default());
+            let page: P = serde_json::from_slice(&bytes)
+                .map_err(|e| protocol(format!("the answer is not {what} ({e})")))?;
+            all.extend(items(page));
             match next {
                 Some(n) => url = n,
-                None => return Ok(repositories),
+                None => return Ok(all),
             }
         }
-        Err(RegistryError::Protocol {
-            registry: registry.to_string(),
-            repository: String::new(),
-            what: "the catalog",
-            problem: format!("more than {MAX_TAG_PAGES} pages"),
-        })
+        Err(protocol(format!("more than {MAX_TAG_PAGES} pages")))
     }
 }
 
