@@ -3,6 +3,8 @@
 //!
 //! `main.rs` stays thin: it calls [`run`], prints the error chain as "Caused by:"
 //! lines via [`print_error`], and maps errors to exit codes with [`exit_code`].
+//! `save` and `push` install the Ctrl-C / SIGTERM handler ([`crate::interrupt`]) first:
+//! they stop cleanly, keep what they did, and exit with status 130.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -25,7 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let quiet = cli.global.quiet;
     let json = matches!(
         &cli.command,
-        Command::Verify(VerifyArgs { json: true, .. })
+        Command::Save(SaveArgs { json: true, .. })
+            | Command::Verify(VerifyArgs { json: true, .. })
             | Command::Ls(LsArgs { json: true, .. })
             | Command::Push(PushArgs { json: true, .. })
             | Command::Load(LoadArgs { json: true, .. })
@@ -41,6 +44,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         verbose: cli.global.verbose > 0,
         progress,
     };
+    if matches!(&cli.command, Command::Save(_) | Command::Push(_)) {
+        crate::interrupt::install();
+    }
     match &cli.command {
         Command::Save(args) => save(args, out),
         Command::Verify(args) => verify(args, out),
@@ -85,7 +91,11 @@ fn save(args: &SaveArgs, out: Output) -> anyhow::Result<ExitCode> {
     let reporter = out.progress.reporter();
     let started = std::time::Instant::now();
     let summary = export::save(&settings, &*reporter)?;
-    if !out.quiet {
+    if args.json {
+        let mut stdout = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &summary)?;
+        writeln!(stdout)?;
+    } else if !out.quiet {
         print_save_summary(&summary, started.elapsed().as_secs_f64(), out.verbose);
     }
     Ok(ExitCode::SUCCESS)
@@ -133,6 +143,16 @@ fn print_save_summary(s: &SaveSummary, secs: f64, verbose: bool) {
             s.parts.len(),
             first.display(),
             last.display()
+        );
+    }
+    if s.resumed_from.is_some() {
+        let _ = writeln!(
+            err,
+            "resumed: reused {} blobs ({}) from the interrupted run, fetched {} ({})",
+            s.reused,
+            human_bytes(s.reused_bytes),
+            s.fetched,
+            human_bytes(s.fetched_bytes)
         );
     }
     if s.omitted > 0 {
@@ -223,11 +243,14 @@ fn ls(args: &LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exit status for an error: 2 for usage errors, 0 for a closed stdout pipe
-/// (`airlock ls | head`), 1 for everything else.
+/// Exit status for an error: 2 for usage errors, 130 for a command stopped by Ctrl-C
+/// or SIGTERM, 0 for a closed stdout pipe (`airlock ls | head`), 1 for everything else.
 pub fn exit_code(e: &anyhow::Error) -> ExitCode {
     if e.downcast_ref::<UsageError>().is_some() {
         return ExitCode::from(2);
+    }
+    if crate::interrupt::requested() || e.chain().any(|c| c.is::<crate::interrupt::Interrupted>()) {
+        return ExitCode::from(crate::interrupt::EXIT_INTERRUPTED);
     }
     if is_broken_pipe(e) {
         return ExitCode::SUCCESS;
@@ -242,11 +265,31 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Prints `error: <top>` and one `Caused by:` line per underlying cause.
+/// Advice for the operator attached to an error with `anyhow::Context` (for example how
+/// to resume). It is printed after the error and its causes, so the first line an
+/// operator reads is always what went wrong.
+#[derive(Debug)]
+pub struct Hint(pub String);
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Prints `error: <what went wrong>`, one `Caused by:` line per underlying cause, then
+/// the hint, if the outermost context is a [`Hint`].
 pub fn print_error(e: &anyhow::Error) {
     let mut err = io::stderr().lock();
-    let _ = writeln!(err, "error: {e}");
-    for cause in e.chain().skip(1) {
+    let hint = e.downcast_ref::<Hint>();
+    let mut chain = e.chain().skip(usize::from(hint.is_some()));
+    if let Some(top) = chain.next() {
+        let _ = writeln!(err, "error: {top}");
+    }
+    for cause in chain {
         let _ = writeln!(err, "  Caused by: {cause}");
+    }
+    if let Some(h) = hint {
+        let _ = writeln!(err, "hint: {h}");
     }
 }

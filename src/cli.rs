@@ -91,7 +91,11 @@ Examples:
   airlock save nginx:1.25 redis:7 -o base.tar.zst
   airlock save -f images.txt --platform linux/amd64,linux/arm64 -o release.tar.zst
   airlock save oci:./build/layout:1.0 docker-archive:app.tar -o local.tar
-  airlock save -f images.txt --base last-week.tar.zst -o update.tar.zst     (differential)";
+  airlock save -f images.txt --base last-week.tar.zst -o update.tar.zst     (differential)
+
+Resume: an interrupted save (Ctrl-C, kill, lost network, full disk) keeps what it wrote in a hidden
+.BUNDLE.partial beside the output; run the same command again and it reuses every layer in it
+(verified) instead of fetching it again. --fresh discards it and starts over.";
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
@@ -135,6 +139,13 @@ pub struct SaveArgs {
     /// of the target registry. Manifests and indexes are always kept.
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
+    /// Start over: delete what an interrupted save to the same output kept
+    /// (`.BUNDLE.partial`) instead of resuming from it.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Print the summary as JSON on stdout (with `reused`/`fetched` counts when resuming).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -202,6 +213,11 @@ pub struct PushArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Upload blobs larger than SIZE in chunks of SIZE (`16M`, `100M`), for a registry or
+    /// proxy that limits request size. Each upload then holds one chunk in memory.
+    /// Default: every blob in one streamed request, in constant memory.
+    #[arg(long, value_name = "SIZE", value_parser = crate::bundle::parse_split)]
+    pub chunk_size: Option<u64>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

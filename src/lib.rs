@@ -12,6 +12,7 @@ pub mod engine;
 pub mod export;
 pub mod import;
 pub mod inspect;
+pub mod interrupt;
 pub mod inventory;
 pub mod oci;
 pub mod progress;

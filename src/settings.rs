@@ -45,6 +45,8 @@ pub struct SaveSettings {
     pub base: Option<PathBuf>,
     /// `--split SIZE`: write parts of at most this many bytes.
     pub split: Option<u64>,
+    /// `--fresh`: discard the partial bundle of an interrupted save instead of resuming.
+    pub fresh: bool,
 }
 
 impl SaveSettings {
@@ -125,6 +127,7 @@ impl SaveSettings {
             client: client_options(&args.registry)?,
             base: args.base.as_deref().map(existing_base).transpose()?,
             split: args.split,
+            fresh: args.fresh,
         })
     }
 }
@@ -245,7 +248,10 @@ impl PushSettings {
             keep_registry: args.keep_registry,
             dry_run: args.dry_run,
             jobs: jobs(args.jobs)?,
-            client: client_options(&args.registry)?,
+            client: ClientOptions {
+                chunk_size: args.chunk_size.unwrap_or(u64::MAX),
+                ..client_options(&args.registry)?
+            },
         })
     }
 }

@@ -188,11 +188,20 @@ fn save_case(src: &Source, fault: &str, rules: Vec<Rule>, expect_ok: bool) -> Ro
             "{fault}: a failed save left {}",
             out.display()
         );
+        // Nothing but what resume needs: a hidden partial, kept only when layers had
+        // already been written, and then the message says how to resume.
+        let left = dir_listing(dir.path());
         assert!(
-            dir_listing(dir.path()).is_empty(),
-            "{fault}: leftovers {:?}",
-            dir_listing(dir.path())
+            left.iter().all(|f| f == ".b.tar.zst.partial"),
+            "{fault}: leftovers {left:?}"
         );
+        if !left.is_empty() {
+            assert!(
+                run.output()
+                    .contains("run the same command again to resume"),
+                "{fault}: a kept partial must come with how to resume: {run}"
+            );
+        }
         format!("exit 1, no bundle: {}", first_error_line(&run))
     };
     Row {

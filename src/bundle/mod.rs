@@ -13,7 +13,8 @@
 //! [`seekable`] holds the zstd seekable-format framing both sides share, and [`toc`]
 //! the `airlock.json` contract. [`split`] writes a bundle as numbered parts with a parts
 //! index (`save --split`) and finds and checks them again; [`source`] reads one file or
-//! a set of parts as one stream, so everything above it works on split bundles unchanged. The byte-level format is documented in
+//! a set of parts as one stream, so everything above it works on split bundles unchanged;
+//! [`resume`] finds what an unfinished bundle left by an interrupted save holds. The byte-level format is documented in
 //! `docs/bundle-format.md`; keep it in step with this code.
 
 use std::io;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use crate::digest::{Digest, Mismatch};
 
 pub mod reader;
+pub mod resume;
 pub mod seekable;
 pub(crate) mod source;
 pub mod split;
@@ -103,6 +105,8 @@ pub enum BundleError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the table of contents (airlock.json) of {} is damaged: {reason}; run `airlock verify` on it", path.display())]
+    TocChecksum { path: PathBuf, reason: String },
     #[error("bundle {} holds a suspicious entry `{entry}` ({reason}); refusing to read it", path.display())]
     Hostile {
         path: PathBuf,

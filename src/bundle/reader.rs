@@ -32,7 +32,7 @@ use super::seekable::{
 };
 use super::source::{BundleFile, Cursor, PartHashes};
 use super::split::{Location, PartSet, locate};
-use super::toc::{FORMAT_VERSION, TOC_NAME, Toc};
+use super::toc::{FORMAT_VERSION, TOC_NAME, Toc, checksum_problem, has_checksum};
 use super::{BundleError, MAX_TOC_SIZE, name_problem};
 use crate::digest::Digest;
 
@@ -254,6 +254,8 @@ impl Bundle {
         let mut archive = tar::Archive::new(stream);
         let mut entries = Vec::new();
         let mut by_name = HashMap::new();
+        let mut end = 0u64;
+        let mut last = None;
         for entry in archive.entries_with_seek().map_err(read_err)? {
             let entry = entry.map_err(read_err)?;
             let (name, is_dir) = match check_entry(&entry) {
@@ -275,12 +277,36 @@ impl Bundle {
                 });
             }
             by_name.insert(name.clone(), entries.len());
+            let offset = entry.raw_file_position();
+            end = offset.saturating_add(entry.size().div_ceil(512).saturating_mul(512));
+            last = Some((name.clone(), entry.size()));
             entries.push(Entry {
                 name,
-                offset: entry.raw_file_position(),
+                offset,
                 size: entry.size(),
                 is_dir,
             });
+        }
+        drop(archive);
+        // The tar reader seeks over entry data, so an entry whose header claims more bytes
+        // than the file holds ends the walk silently: the end-of-archive blocks must be
+        // where the last entry says it ends.
+        if let Some((name, size)) = last {
+            let mut stream = open_stream(&loc, &probe.storage, 4096, None).map_err(read_err)?;
+            let mut block = [0u8; 1024];
+            let fits = stream
+                .seek(SeekFrom::Start(end))
+                .and_then(|_| stream.read_exact(&mut block))
+                .is_ok();
+            if !fits {
+                return Err(read_err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "entry `{name}` claims {size} bytes, which run past the end of the bundle \
+                         (it is truncated or damaged)"
+                    ),
+                )));
+            }
         }
         let mut bundle = Bundle {
             path: path.to_path_buf(),
@@ -321,6 +347,31 @@ impl Bundle {
             });
         }
         bundle.toc = parse_toc(path, &bytes)?;
+        // A blob whose tar entry is not the size the TOC gives is damaged or crafted;
+        // refuse it here rather than when a reader trips over it.
+        for b in &bundle.toc.blobs {
+            if let Some(e) = bundle.entry(&b.digest.blob_path())
+                && e.size != b.size
+            {
+                return Err(BundleError::Hostile {
+                    path: path.to_path_buf(),
+                    entry: e.name.clone(),
+                    reason: format!(
+                        "its tar header says {} bytes but airlock.json says {}",
+                        e.size, b.size
+                    ),
+                });
+            }
+        }
+        // A TOC written before airlock kept a checksum opens; `verify` reports it.
+        if has_checksum(&bytes)
+            && let Some(reason) = checksum_problem(&bytes)
+        {
+            return Err(BundleError::TocChecksum {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
         Ok(bundle)
     }
 

@@ -28,6 +28,9 @@ use super::source::BundleFile;
 pub const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
 /// Magic number at the very end of a seekable zstd file.
 pub const SEEKABLE_MAGIC: u32 = 0x8F92_EAB1;
+/// The most frames a seek table may list (16 TiB of tar stream in 4 MiB frames; the
+/// frame map then takes 128 MiB of memory): a bound on what a hostile table can cost.
+pub const MAX_FRAMES: u64 = 1 << 22;
 /// Size of the seek table footer (frame count, descriptor, magic).
 pub const FOOTER_SIZE: u64 = 9;
 /// The magic number that starts every zstd data frame (LE bytes).
@@ -108,6 +111,11 @@ pub fn read_seek_table<R: Read + Seek>(
             "seek table descriptor {descriptor:#04x} has reserved bits set"
         ))));
     }
+    if count > MAX_FRAMES {
+        return Ok(Err(TableProblem::Invalid(format!(
+            "seek table claims {count} frames, more than the {MAX_FRAMES} a bundle can have"
+        ))));
+    }
     let entry_size = if descriptor & 0x80 != 0 { 12 } else { 8 };
     let table_size = 8 + count * entry_size + FOOTER_SIZE;
     if table_size > file_size {
@@ -142,6 +150,11 @@ pub fn read_seek_table<R: Read + Seek>(
         });
         c_off += c_size;
         d_off += d_size;
+        if c_off > start {
+            return Ok(Err(TableProblem::Invalid(format!(
+                "seek table frames add up to more than the {start} bytes before the table"
+            ))));
+        }
     }
     if c_off != start {
         return Ok(Err(TableProblem::Invalid(format!(
@@ -149,6 +162,118 @@ pub fn read_seek_table<R: Read + Seek>(
         ))));
     }
     Ok(Ok(SeekTable { frames, table_size }))
+}
+
+/// The most bytes a zstd frame header takes (magic, descriptor, window, dictionary id,
+/// content size).
+pub const MAX_FRAME_HEADER: usize = 18;
+
+/// Checks the header of the data frame the seek table places at `frame.c_off`: `head`
+/// holds the first bytes of the frame (up to [`MAX_FRAME_HEADER`]). The frame must be
+/// a zstd data frame as airlock writes them: no dictionary, a content checksum, the
+/// content size set and equal to the table's decompressed size, reserved and unused
+/// descriptor bits zero, and no window larger than the frame. A decoder would accept
+/// some of these bits flipped and decode the same bytes; `verify` refuses them so that
+/// no damage goes unnoticed.
+pub fn check_frame_header(head: &[u8], frame: &Frame) -> Result<(), String> {
+    if head.len() < 5 || head[0..4] != ZSTD_MAGIC {
+        return Err("there is no zstd frame where the seek table puts one".to_string());
+    }
+    let fhd = head[4];
+    let fcs_flag = fhd >> 6;
+    let single = fhd & 0x20 != 0;
+    if fhd & 0x18 != 0 {
+        return Err(format!(
+            "the frame descriptor {fhd:#04x} has its reserved or unused bits set"
+        ));
+    }
+    if fhd & 0x04 == 0 {
+        return Err("the frame has no content checksum".to_string());
+    }
+    if fhd & 0x03 != 0 {
+        return Err("the frame names a dictionary, which airlock never uses".to_string());
+    }
+    let mut at = 5;
+    let window = if single {
+        None
+    } else {
+        let wd = *head.get(at).ok_or("the frame header is cut short")?;
+        at += 1;
+        Some(wd)
+    };
+    let fcs_len = match (fcs_flag, single) {
+        (0, true) => 1,
+        (0, false) => 0,
+        (1, _) => 2,
+        (2, _) => 4,
+        _ => 8,
+    };
+    if fcs_len == 0 {
+        return Err("the frame does not record its content size".to_string());
+    }
+    let field = head
+        .get(at..at + fcs_len)
+        .ok_or("the frame header is cut short")?;
+    let mut raw = [0u8; 8];
+    raw[..fcs_len].copy_from_slice(field);
+    let mut size = u64::from_le_bytes(raw);
+    if fcs_len == 2 {
+        size += 256;
+    }
+    if size != frame.d_size {
+        return Err(format!(
+            "the frame holds {size} bytes of tar stream but the seek table says {}",
+            frame.d_size
+        ));
+    }
+    if let Some(wd) = window {
+        // zstd uses a window descriptor only for frames larger than the window, with a
+        // power-of-two window (mantissa 0).
+        let exponent = u32::from(wd >> 3);
+        let window_size = 1u64 << (10 + exponent);
+        if wd & 0x07 != 0 || window_size >= size.max(1024) {
+            return Err(format!(
+                "the frame's window descriptor {wd:#04x} does not fit its {size} bytes"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// For a zstd file whose last bytes are not the seekable magic: whether it still ends
+/// in what was a seek table (a skippable frame of the right size where the footer's
+/// frame count puts it), that is, a seek table whose magic number is damaged.
+pub fn damaged_footer<R: Read + Seek>(file: &mut R, file_size: u64) -> io::Result<Option<String>> {
+    if file_size < 8 + FOOTER_SIZE {
+        return Ok(None);
+    }
+    let mut footer = [0u8; FOOTER_SIZE as usize];
+    file.seek(SeekFrom::Start(file_size - FOOTER_SIZE))?;
+    file.read_exact(&mut footer)?;
+    if u32::from_le_bytes(footer[5..9].try_into().expect("4 bytes")) == SEEKABLE_MAGIC {
+        return Ok(None);
+    }
+    let count = u64::from(u32::from_le_bytes(
+        footer[0..4].try_into().expect("4 bytes"),
+    ));
+    for entry_size in [8, 12] {
+        let table_size = 8 + count * entry_size + FOOTER_SIZE;
+        if table_size > file_size {
+            continue;
+        }
+        let mut head = [0u8; 8];
+        file.seek(SeekFrom::Start(file_size - table_size))?;
+        file.read_exact(&mut head)?;
+        let magic = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
+        let frame_size = u64::from(u32::from_le_bytes(head[4..8].try_into().expect("4 bytes")));
+        if magic == SKIPPABLE_MAGIC && frame_size == table_size - 8 {
+            return Ok(Some(format!(
+                "the file ends in a seek table of {count} frames whose footer is damaged \
+                 (its last 4 bytes are not the seekable magic number)"
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// A failure decoding a frame, carried inside the `io::Error` a [`ZstdSeekReader`]
@@ -200,6 +325,8 @@ struct Decoding {
     decoder: zstd::stream::read::Decoder<'static, BufReader<Section>>,
     /// Decompressed offset of the next byte the decoder yields.
     pos: u64,
+    /// Where the decoder started.
+    started: u64,
 }
 
 /// `Read + Seek` over the decompressed content of a zstd file, using its frame map.
@@ -280,6 +407,7 @@ impl ZstdSeekReader {
         self.dec = Some(Decoding {
             decoder,
             pos: frame.d_off,
+            started: frame.d_off,
         });
         Ok(true)
     }
@@ -287,9 +415,18 @@ impl ZstdSeekReader {
     fn frame_error(&mut self, source: io::Error) -> io::Error {
         let dec = self.dec.take();
         let at = dec.as_ref().map_or(self.pos, |d| d.pos);
-        let idx = self
+        let mut idx = self
             .frame_index(at)
             .min(self.frames.len().saturating_sub(1));
+        // A checksum is checked after the frame's last byte came out, so the decoder
+        // stands at the start of the next frame: the damage is in the one before.
+        if idx > 0
+            && self.frames[idx].d_off == at
+            && source.to_string().contains("checksum")
+            && dec.as_ref().is_some_and(|d| d.started < at)
+        {
+            idx -= 1;
+        }
         let frame = self.frames.get(idx).copied().unwrap_or(Frame {
             c_off: 0,
             c_size: 0,

@@ -14,7 +14,9 @@
 //! - [`PartWriter`], the `Write` the bundle writer streams into when splitting: each
 //!   part is written under a temporary name and hashed on the way; [`PartWriter::finish`]
 //!   renames the parts to their final names and the index last, so a set without its
-//!   index is an unfinished one, and dropping the writer deletes every part;
+//!   index is an unfinished one, and dropping the writer deletes every part (or, for a
+//!   save that can be resumed, keeps them under their hidden names
+//!   `.<name>.000.partial`, …: [`partial_part_path`]);
 //! - [`locate`] and [`PartSet`], the reading side: which files a path given to `open`
 //!   or `verify` stands for (the first part, the index, or the base name when only parts
 //!   exist), and the cheap checks (existence, sizes, stray parts, a hash of the first
@@ -201,6 +203,17 @@ pub struct PartWriter {
     current: Option<OpenPart>,
 }
 
+/// The hidden file part `n` (0-based) of the bundle `output` is written to until the
+/// bundle is finished: `.<name>.000.partial`, `.<name>.001.partial`, … (fixed names, so
+/// that an interrupted save can be resumed; see [`resume`](super::resume)).
+pub fn partial_part_path(output: &Path, n: usize) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".to_string());
+    output.with_file_name(format!(".{name}.{n:03}.partial"))
+}
+
 fn temp_in(dir: &Path, prefix: &str) -> io::Result<(File, TempPath)> {
     let temp = tempfile::Builder::new()
         .prefix(prefix)
@@ -237,7 +250,8 @@ impl PartWriter {
 
     fn open_part(&self) -> io::Result<OpenPart> {
         let n = self.done.len();
-        let (file, temp) = temp_in(&self.dir, &format!(".{}.{n:03}.partial-", self.base))?;
+        let path = partial_part_path(&self.dir.join(&self.base), n);
+        let (file, temp) = super::writer::create_partial(&path)?;
         Ok(OpenPart {
             file: BufWriter::with_capacity(1024 * 1024, file),
             temp,
@@ -260,6 +274,29 @@ impl PartWriter {
             head: part.head.finish().0,
         });
         Ok(())
+    }
+
+    /// The hidden files written so far, in order.
+    pub(crate) fn partial_files(&self) -> Vec<PathBuf> {
+        self.done
+            .iter()
+            .map(|p| p.temp.to_path_buf())
+            .chain(self.current.iter().map(|p| p.temp.to_path_buf()))
+            .collect()
+    }
+
+    /// Leaves every part written so far under its hidden name (for a later resume)
+    /// instead of deleting it.
+    pub(crate) fn keep(mut self) {
+        if let Some(mut part) = self.current.take() {
+            if part.file.flush().is_ok() {
+                let _ = part.file.get_ref().sync_data();
+            }
+            part.temp.disable_cleanup(true);
+        }
+        for mut p in std::mem::take(&mut self.done) {
+            p.temp.disable_cleanup(true);
+        }
     }
 
     /// Closes the last part, renames every part to its final name and writes the parts
@@ -376,9 +413,18 @@ impl Write for PartWriter {
     }
 }
 
-/// 128 bits unlikely to repeat: time, process, and the random temporary names.
+/// 128 bits unlikely to repeat: time, process, the parts' hashes and the random keys
+/// the standard library seeds its hash maps with.
 fn new_id(parts: &[DonePart]) -> String {
+    use std::hash::BuildHasher;
     let mut h = Hasher::new();
+    let random = std::collections::hash_map::RandomState::new();
+    h.update(&random.hash_one(parts.len()).to_le_bytes());
+    h.update(
+        &std::collections::hash_map::RandomState::new()
+            .hash_one(7u8)
+            .to_le_bytes(),
+    );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -456,6 +502,47 @@ impl PartSet {
 
     fn problem_at(&self, i: usize) -> (usize, usize, String) {
         (i + 1, self.parts.len(), self.index.parts[i].name.clone())
+    }
+
+    /// The hidden parts of an unfinished split bundle (`.<name>.000.partial`, …), read
+    /// as one stream with the sizes the files have now; there is no index to check them
+    /// against, so readers verify every blob they take from them.
+    pub(crate) fn unindexed(files: &[PathBuf]) -> io::Result<PartSet> {
+        let mut parts = Vec::with_capacity(files.len());
+        let mut entries = Vec::with_capacity(files.len());
+        let mut start = 0u64;
+        for f in files {
+            let size = fs::metadata(f)?.len();
+            parts.push(PartLoc {
+                path: f.clone(),
+                start,
+                size,
+            });
+            entries.push(PartEntry {
+                name: f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                size,
+                sha256: String::new(),
+                head_sha256: String::new(),
+            });
+            start += size;
+        }
+        let first = files.first().cloned().unwrap_or_default();
+        Ok(PartSet {
+            index_path: first,
+            index: PartsIndex {
+                parts_format: PARTS_FORMAT,
+                bundle: String::new(),
+                id: String::new(),
+                toc_sha256: None,
+                part_size: parts.iter().map(|p| p.size).max().unwrap_or(0),
+                total_size: start,
+                parts: entries,
+            },
+            parts,
+        })
     }
 
     /// Reads and checks the parts index at `path`.

@@ -5,6 +5,11 @@
 //! describes; it does not replace: the OCI layout and the blobs stay the truth, and
 //! `verify` checks that this table agrees with them. The format is documented in
 //! `docs/bundle-format.md`; bump [`FORMAT_VERSION`] on any incompatible change.
+//!
+//! Serializing a [`Toc`] adds a `checksum` field, the sha256 of the document's canonical
+//! form ([`checksum_problem`] checks it): in a plain `.tar` bundle nothing else protects
+//! the table of contents from a flipped bit (zstd frames have their own checksums, split
+//! parts their sha256), and `push` trusts its names.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +20,9 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The name of the TOC entry in the bundle.
 pub const TOC_NAME: &str = "airlock.json";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The TOC. Serializing it adds a `checksum` field (see [`checksum_problem`]); reading
+/// ignores that field, so check it on the raw bytes.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Toc {
     /// [`FORMAT_VERSION`] of the writer.
     pub format_version: u32,
@@ -128,6 +135,106 @@ impl TocBase {
     pub fn omitted(&self, digest: &Digest) -> Option<&TocOmitted> {
         self.omitted.iter().find(|o| &o.digest == digest)
     }
+}
+
+/// The TOC's fields as written, in order, before the checksum.
+#[derive(Serialize)]
+struct TocFields<'a> {
+    format_version: u32,
+    tool: &'a str,
+    created: &'a str,
+    docker_platform: &'a str,
+    images: &'a [TocImage],
+    blobs: &'a [TocBlob],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: &'a Option<TocBase>,
+}
+
+/// The name of the TOC's self-checksum field.
+pub const CHECKSUM_FIELD: &str = "checksum";
+
+/// `sha256:<hex>` of the canonical form of a TOC document without its checksum field:
+/// compact JSON with every object's keys sorted (by bytes), strings escaped the way
+/// `serde_json` does (`"`, `\\` and control characters only). Whitespace and key order
+/// in the file do not matter; every value, key and unknown field does.
+fn canonical_checksum(doc: &serde_json::Value) -> Digest {
+    // serde_json's map is a BTreeMap (no `preserve_order`), so keys come out sorted.
+    Digest::of(&serde_json::to_vec(doc).expect("a JSON value serializes"))
+}
+
+impl Serialize for Toc {
+    /// The fields, then `checksum`: the sha256 of their canonical form. The bundle
+    /// is the only copy of its table of contents, and in a plain `.tar` nothing else
+    /// protects it, so a flipped bit in a name, a note or a size is caught here.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let fields = TocFields {
+            format_version: self.format_version,
+            tool: &self.tool,
+            created: &self.created,
+            docker_platform: &self.docker_platform,
+            images: &self.images,
+            blobs: &self.blobs,
+            base: &self.base,
+        };
+        let value = serde_json::to_value(&fields).map_err(S::Error::custom)?;
+        let serde_json::Value::Object(map) = &value else {
+            return Err(S::Error::custom("the TOC is not a JSON object"));
+        };
+        let checksum = canonical_checksum(&value);
+        let mut out = serializer.serialize_map(Some(map.len() + 1))?;
+        // In field order (the value's map is sorted, the file keeps the struct's order).
+        out.serialize_entry("format_version", &fields.format_version)?;
+        out.serialize_entry("tool", fields.tool)?;
+        out.serialize_entry("created", fields.created)?;
+        out.serialize_entry("docker_platform", fields.docker_platform)?;
+        out.serialize_entry("images", fields.images)?;
+        out.serialize_entry("blobs", fields.blobs)?;
+        if let Some(base) = fields.base {
+            out.serialize_entry("base", base)?;
+        }
+        out.serialize_entry(CHECKSUM_FIELD, checksum.as_str())?;
+        out.end()
+    }
+}
+
+/// What is wrong with the checksum of the TOC document `bytes`, or `None` when it
+/// matches. `Some` also when the field is missing (a TOC written before airlock kept
+/// one, or whose field name is damaged) or the bytes are not a JSON object.
+pub fn checksum_problem(bytes: &[u8]) -> Option<String> {
+    let mut doc: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("it is not valid JSON ({e})")),
+    };
+    let Some(map) = doc.as_object_mut() else {
+        return Some("it is not a JSON object".to_string());
+    };
+    let written = match map.remove(CHECKSUM_FIELD) {
+        None => {
+            return Some(format!(
+                "it has no `{CHECKSUM_FIELD}` field (it was written by an older airlock, or the field's name is damaged)"
+            ));
+        }
+        Some(serde_json::Value::String(s)) => s,
+        Some(other) => return Some(format!("its `{CHECKSUM_FIELD}` is {other}, not a digest")),
+    };
+    let actual = canonical_checksum(&doc);
+    if written == actual.as_str() {
+        None
+    } else {
+        Some(format!(
+            "its content does not match its `{CHECKSUM_FIELD}` ({written}; the content hashes to {actual})"
+        ))
+    }
+}
+
+/// Whether the TOC document `bytes` carries a checksum field at all.
+pub fn has_checksum(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        checksum: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| p.checksum.is_some())
 }
 
 impl Toc {

@@ -13,6 +13,15 @@
 //! next valid header block (plain tar). Only a file that cannot be opened at all is an
 //! `Err`; everything else is a [`Finding`].
 //!
+//! The pass is strict enough that a single flipped bit anywhere in a bundle is reported
+//! (`tests/bitflips.rs` proves it): entries are read sequentially, never seeking, so every
+//! zstd frame is decoded to its end and its content checksum checked, and entry padding
+//! goes by a `Watch` that checks it is zero; the end-of-archive blocks must be zero;
+//! tar checksum fields must be in a canonical form; every frame the seek table lists must
+//! start where it says with a header matching it ([`check_frame_header`]); the TOC's own
+//! checksum must match; and `index.json`, `manifest.json` and `repositories`, which
+//! nothing hashes in a plain tar, must agree with the TOC (`check_docs`).
+//!
 //! A split bundle is verified from its first part, its parts index or its base name:
 //! every part must be there with its size (checked first), the pass reads the parts as
 //! one stream, and each part's sha256 is computed from what the pass reads
@@ -20,9 +29,11 @@
 //! swapped with another (its content is another part's) or that comes from another
 //! bundle (its content is no part's). Stray parts the index does not list are reported.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -30,16 +41,19 @@ use serde::{Deserialize, Serialize};
 use super::reader::{
     EntryCheck, Probe, ReadSeek, Storage, check_entry, open_stream, parse_toc, probe,
 };
-use super::seekable::{FrameError, TableProblem};
-use super::source::PartHashes;
+use super::seekable::{
+    FrameError, MAX_FRAME_HEADER, TableProblem, check_frame_header, damaged_footer,
+};
+use super::source::{BundleFile, Cursor, PartHashes};
 use super::split::{Location, PartProblem, locate};
-use super::toc::{TOC_NAME, Toc};
+use super::toc::{TOC_NAME, Toc, checksum_problem};
 use super::{BundleError, MAX_METADATA_SIZE, MAX_TOC_SIZE, blob_name_digest, is_expected_name};
 use crate::digest::{Digest, Hasher};
 use crate::oci::{
     self, Descriptor, ImageConfig, ImageIndex, ImageManifest, MAX_CONFIG_SIZE, media,
 };
 use crate::progress::{Progress, human_bytes};
+use crate::reference::Reference;
 
 /// What kind of problem a [`Finding`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,6 +89,10 @@ pub enum FindingKind {
     SeekTable,
     /// A tar header is damaged, or the file cannot be read at some offset.
     Unreadable,
+    /// Bytes a reader skips but that airlock always writes the same way are not: tar
+    /// padding or end-of-archive blocks that are not zero, a tar checksum field or a zstd
+    /// frame header that is not in its canonical form. A sign of damage (or tampering).
+    Damaged,
     /// A part of a split bundle is missing.
     MissingPart,
     /// A part of a split bundle is shorter (or longer) than its parts index says.
@@ -107,6 +125,7 @@ impl FindingKind {
             FindingKind::CorruptFrame => "corrupt zstd frame",
             FindingKind::SeekTable => "seek table",
             FindingKind::Unreadable => "unreadable",
+            FindingKind::Damaged => "damaged",
             FindingKind::MissingPart => "missing part",
             FindingKind::PartSize => "part size",
             FindingKind::MisplacedPart => "misplaced part",
@@ -239,10 +258,18 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
             format!("{why}; reading the whole file sequentially instead"),
         );
     }
+    pass.check_frames();
     let mut start = 0u64;
     loop {
-        match pass.scan(start) {
+        // Every restart moves forward (a resync finds a header after `at`), so the
+        // loop ends on any input.
+        let scan = match pass.scan(start) {
+            Scan::Resume(at) if at <= start => Scan::Lost(at, None),
+            scan => scan,
+        };
+        match scan {
             Scan::End => break,
+            Scan::Resume(at) => start = at,
             Scan::Lost(at, reason) => {
                 let next = pass.resync(at);
                 let rest = match next {
@@ -330,6 +357,9 @@ fn part_finding(problem: PartProblem) -> Finding {
 enum Scan {
     /// The stream ended (cleanly or not; findings say which).
     End,
+    /// Reading broke inside an entry but the stream can be read again from this offset
+    /// (the next header).
+    Resume(u64),
     /// A header at this stream offset could not be read; try to resynchronise. The
     /// reason is set when no finding has been recorded for it yet.
     Lost(u64, Option<String>),
@@ -354,6 +384,86 @@ impl<R: Seek> Seek for OffsetView<R> {
             other => other,
         };
         Ok(self.inner.seek(pos)?.saturating_sub(self.base))
+    }
+}
+
+/// A range of the stream that must be zero (an entry's padding), and the first
+/// offset in it found not to be.
+#[derive(Default)]
+struct ZeroWatch {
+    from: u64,
+    to: u64,
+    bad: Option<u64>,
+}
+
+impl ZeroWatch {
+    fn expect(&mut self, from: u64, to: u64) {
+        *self = ZeroWatch {
+            from,
+            to,
+            bad: None,
+        };
+    }
+
+    fn take(&mut self) -> Option<u64> {
+        let bad = self.bad.take();
+        self.from = self.to;
+        bad
+    }
+}
+
+/// The tar stream as the scan reads it: tracks the stream offset and checks the bytes
+/// of the current [`ZeroWatch`] range as they go by.
+struct Watch<R> {
+    inner: R,
+    pos: u64,
+    zeros: Rc<RefCell<ZeroWatch>>,
+}
+
+impl<R: Read> Read for Watch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let end = self.pos + n as u64;
+        let mut z = self.zeros.borrow_mut();
+        if z.bad.is_none() && end > z.from && self.pos < z.to {
+            let lo = z.from.max(self.pos);
+            let hi = z.to.min(end);
+            let slice = &buf[(lo - self.pos) as usize..(hi - self.pos) as usize];
+            if let Some(i) = slice.iter().position(|b| *b != 0) {
+                z.bad = Some(lo + i as u64);
+            }
+        }
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+/// Why a tar header's checksum field is not in a canonical form (the checksum itself was
+/// checked by the tar reader): seven octal digits and a NUL (the Rust `tar` crate,
+/// airlock's writer) or six digits, a NUL and a space (GNU tar, POSIX). tar readers
+/// accept spaces and NULs in other places; a bit flipped there would go unnoticed.
+fn checksum_field_problem(header: &[u8; 512]) -> Option<String> {
+    let field = &header[148..156];
+    let sum: u32 = header
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    let rust = format!("{sum:07o}\0");
+    let posix = format!("{sum:06o}\0 ");
+    if field == rust.as_bytes() || field == posix.as_bytes() {
+        None
+    } else {
+        Some(format!(
+            "its checksum field {:?} is not in canonical form",
+            String::from_utf8_lossy(field)
+        ))
     }
 }
 
@@ -388,9 +498,17 @@ struct Pass<'a> {
     bytes: u64,
     findings: Vec<Finding>,
     buf: Vec<u8>,
+    /// Set when a read error inside an entry leaves the rest of the stream readable
+    /// from the next header on (see [`Scan::Resume`]).
+    resume: bool,
 }
 
 const JSON_BUDGET: u64 = 1024 * 1024 * 1024;
+/// How deep indexes may nest under an image before the walk stops.
+const MAX_NESTING: usize = 16;
+/// The most zero bytes accepted after the last entry (tar pads to its record size,
+/// 10 KiB for GNU tar; airlock writes 1 KiB).
+const MAX_END_BYTES: u64 = 1024 * 1024;
 const READ_BUFFER: usize = 1024 * 1024;
 
 impl<'a> Pass<'a> {
@@ -429,6 +547,7 @@ impl<'a> Pass<'a> {
             bytes: 0,
             findings: Vec::new(),
             buf: vec![0u8; READ_BUFFER],
+            resume: false,
         }
     }
 
@@ -491,15 +610,29 @@ impl<'a> Pass<'a> {
                 return true;
             }
             let cause = fe.source.to_string();
+            let part = match self.loc {
+                Location::Parts(set) if fe.c_off < set.total_size() => {
+                    let i = set.part_at(fe.c_off);
+                    format!(
+                        ": part {} of {} ({}) at offset {}",
+                        i + 1,
+                        set.count(),
+                        set.index().parts[i].name,
+                        fe.c_off - set.parts[i].start
+                    )
+                }
+                _ => String::new(),
+            };
             self.find(
                 FindingKind::CorruptFrame,
                 digest,
                 entry,
                 format!(
-                    "zstd frame {} at file offset {} cannot be decoded ({cause}){inside}",
+                    "zstd frame {} at file offset {}{part} cannot be decoded ({cause}){inside}",
                     fe.frame, fe.c_off
                 ),
             );
+            self.resume = self.seekable;
             return !self.seekable;
         }
         if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -520,6 +653,7 @@ impl<'a> Pass<'a> {
                 entry,
                 format!("cannot read stream offset {at}{inside}: {e}"),
             );
+            self.resume = true;
             return false;
         }
         self.find(
@@ -540,9 +674,21 @@ impl<'a> Pass<'a> {
                 return Scan::End;
             }
         };
-        let mut archive = tar::Archive::new(view);
+        let zeros = Rc::new(RefCell::new(ZeroWatch::default()));
+        let mut archive = tar::Archive::new(Watch {
+            inner: view,
+            pos: start,
+            zeros: Rc::clone(&zeros),
+        });
         let mut next_header = start;
-        let entries = match archive.entries_with_seek() {
+        // The entry whose padding the tar reader is about to read through: (name, digest).
+        let mut padded: Option<(String, Option<Digest>)> = None;
+        // The last entry seen: name, digest, header offset.
+        let mut last: Option<(String, Option<Digest>, u64)> = None;
+        // Entries are read sequentially (never seeking over padding or skipped data), so
+        // the zstd decoder runs through every frame to its end and checks its checksum,
+        // and the padding goes through `Watch`, which checks that it is zero.
+        let entries = match archive.entries() {
             Ok(e) => e,
             Err(e) => {
                 self.stream_error(&e, start, None, None);
@@ -550,6 +696,7 @@ impl<'a> Pass<'a> {
             }
         };
         for entry in entries {
+            self.check_padding(&zeros, padded.take());
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -572,15 +719,45 @@ impl<'a> Pass<'a> {
                         );
                         return Scan::Lost(next_header, Some(reason));
                     }
-                    if self.stream_error(&e, next_header, None, None) {
+                    // A frame that fails at its end (its checksum) while the reader goes
+                    // through the padding belongs to the entry before.
+                    let (digest, name) = match (FrameError::from_io(&e), &last) {
+                        (Some(fe), Some((name, digest, header)))
+                            if fe.d_off >= *header && fe.d_off < next_header =>
+                        {
+                            (digest.clone(), Some(name.clone()))
+                        }
+                        _ => (None, None),
+                    };
+                    if self.stream_error(&e, next_header, digest, name) {
                         return Scan::End;
+                    }
+                    if std::mem::take(&mut self.resume) {
+                        return Scan::Resume(next_header);
                     }
                     return Scan::Lost(next_header, None);
                 }
             };
             let data_at = start + entry.raw_file_position();
             let size = entry.size();
-            next_header = data_at + size.div_ceil(512) * 512;
+            let header_at = next_header;
+            next_header = data_at.saturating_add(size.div_ceil(512).saturating_mul(512));
+            zeros
+                .borrow_mut()
+                .expect(data_at.saturating_add(size), next_header);
+            let label = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            padded = Some((label.clone(), blob_name_digest(&label)));
+            last = Some((label.clone(), blob_name_digest(&label), header_at));
+            if let Some(why) = checksum_field_problem(entry.header().as_bytes()) {
+                self.find(
+                    FindingKind::Damaged,
+                    blob_name_digest(&label),
+                    Some(label.clone()),
+                    format!(
+                        "the tar header of entry `{label}` at stream offset {header_at} is damaged: {why}"
+                    ),
+                );
+            }
             let (name, is_dir) = match check_entry(&entry) {
                 EntryCheck::Ok { name, is_dir } => (name, is_dir),
                 EntryCheck::Ignore => continue,
@@ -624,38 +801,207 @@ impl<'a> Pass<'a> {
             if stop {
                 return Scan::End;
             }
+            if std::mem::take(&mut self.resume) {
+                // The stream broke inside this entry (a corrupt frame, an unreadable
+                // part); start again, with a fresh decoder, at the next header.
+                return Scan::Resume(next_header);
+            }
         }
         drop(archive);
+        self.check_padding(&zeros, padded.take());
         self.check_end(next_header);
         Scan::End
     }
 
-    /// The stream must go on with (at least one) zero block where the entries stop.
-    fn check_end(&mut self, at: u64) {
-        let mut block = [0u8; 512];
-        let res = self.open(at).and_then(|mut v| {
+    /// Checks that the seek table describes the frames that are there: a zstd data frame
+    /// header at each offset, recording the decompressed size the table gives (one
+    /// small read per frame). The sequential scan decodes the frames without the table,
+    /// so a table entry damaged in a way that keeps the sizes' sum would otherwise go
+    /// unnoticed, and send every random-access read (`push`, `load`) to the wrong place.
+    /// A file whose seek table lost its magic number is reported here too.
+    fn check_frames(&mut self) {
+        let Storage::Zstd {
+            frames, seekable, ..
+        } = &self.storage
+        else {
+            return;
+        };
+        let file = match BundleFile::open(self.loc, None) {
+            Ok(f) => f,
+            Err(_) => return, // the scan reports it
+        };
+        if !seekable {
+            let mut cursor = Cursor::new(Arc::new(file));
+            if let Ok(Some(why)) = damaged_footer(&mut cursor, self.file_size) {
+                self.find(
+                    FindingKind::SeekTable,
+                    None,
+                    None,
+                    format!("{why}; the bundle is damaged"),
+                );
+            }
+            return;
+        }
+        let frames = Arc::clone(frames);
+        let mut reported = 0;
+        for (i, frame) in frames.iter().enumerate() {
+            let mut head = [0u8; MAX_FRAME_HEADER];
             let mut got = 0;
-            while got < block.len() {
-                match v.read(&mut block[got..])? {
-                    0 => break,
-                    n => got += n,
+            while got < head.len() {
+                match file.read_at(&mut head[got..], frame.c_off + got as u64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
                 }
             }
-            Ok(got)
+            if let Err(why) = check_frame_header(&head[..got], frame) {
+                reported += 1;
+                if reported <= 10 {
+                    let at = self.where_is(frame.d_off);
+                    self.find(
+                        FindingKind::SeekTable,
+                        None,
+                        None,
+                        format!(
+                            "zstd frame {i} (stream offset {}{at}) does not match the seek table: {why}",
+                            frame.d_off
+                        ),
+                    );
+                }
+            }
+        }
+        if reported > 10 {
+            self.find(
+                FindingKind::SeekTable,
+                None,
+                None,
+                format!(
+                    "{} more zstd frames do not match the seek table",
+                    reported - 10
+                ),
+            );
+        }
+    }
+
+    /// Reports non-zero padding the tar reader went through after entry `padded`.
+    fn check_padding(
+        &mut self,
+        zeros: &RefCell<ZeroWatch>,
+        padded: Option<(String, Option<Digest>)>,
+    ) {
+        let bad = zeros.borrow_mut().take();
+        if let (Some((name, digest)), Some(at)) = (padded, bad) {
+            self.find(
+                FindingKind::Damaged,
+                digest,
+                Some(name.clone()),
+                format!(
+                    "the padding after entry `{name}` is not zero (stream offset {at}{}); \
+                     the bundle is damaged",
+                    self.where_is(at)
+                ),
+            );
+        }
+    }
+
+    /// `, file offset N` (and the part of a split bundle) for stream offset `at`, as far
+    /// as the storage tells: exact for plain tar, the frame's start for zstd.
+    fn where_is(&self, at: u64) -> String {
+        let file_at = match &self.storage {
+            Storage::Plain => at,
+            Storage::Zstd { frames, .. } => {
+                let i = frames.partition_point(|f| f.d_off.saturating_add(f.d_size) <= at);
+                match frames.get(i) {
+                    Some(f) if f.d_size != u64::MAX => f.c_off,
+                    _ => return String::new(),
+                }
+            }
+        };
+        let exact = if matches!(self.storage, Storage::Plain) {
+            "file offset"
+        } else {
+            "in the zstd frame at file offset"
+        };
+        match self.loc {
+            Location::Parts(set) => {
+                let i = set.part_at(file_at);
+                format!(
+                    ", {exact} {file_at}: part {} of {} ({}) at offset {}",
+                    i + 1,
+                    set.count(),
+                    set.index().parts[i].name,
+                    file_at - set.parts[i].start
+                )
+            }
+            Location::File(_) => format!(", {exact} {file_at}"),
+        }
+    }
+
+    /// Where the entries stop, the stream must hold the two zero end-of-archive blocks
+    /// and nothing but zero blocks after them (read to the end, so that the last zstd
+    /// frame is decoded to its checksum).
+    fn check_end(&mut self, at: u64) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        let mut nonzero = None;
+        let res = self.open(at).and_then(|mut v| {
+            loop {
+                let n = match v.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                if nonzero.is_none()
+                    && let Some(i) = buf[..n].iter().position(|b| *b != 0)
+                {
+                    nonzero = Some(at + total + i as u64);
+                }
+                total += n as u64;
+                if total > MAX_END_BYTES {
+                    return Ok(());
+                }
+            }
         });
-        match res {
-            Ok(512) => {}
-            Ok(_) => self.find(
+        if let Err(e) = res {
+            self.stream_error(&e, at + total, None, None);
+            return;
+        }
+        if let Some(bad) = nonzero {
+            self.find(
+                FindingKind::Damaged,
+                None,
+                None,
+                format!(
+                    "the tar end-of-archive blocks at stream offset {at} are not all zero \
+                     (stream offset {bad}{}); the bundle is damaged",
+                    self.where_is(bad)
+                ),
+            );
+        } else if total < 1024 {
+            self.find(
                 FindingKind::Truncated,
                 None,
                 None,
                 format!(
-                    "the bundle ends at stream offset {at} without the tar end-of-archive blocks"
+                    "the bundle ends at stream offset {} without the two tar end-of-archive blocks",
+                    at + total
                 ),
-            ),
-            Err(e) => {
-                self.stream_error(&e, at, None, None);
-            }
+            );
+        } else if total > MAX_END_BYTES || !total.is_multiple_of(512) {
+            self.find(
+                FindingKind::Damaged,
+                None,
+                None,
+                format!(
+                    "{} bytes follow the last entry at stream offset {at}; a bundle ends with \
+                     two 512-byte zero blocks (or a few more)",
+                    if total > MAX_END_BYTES {
+                        format!("more than {MAX_END_BYTES}")
+                    } else {
+                        total.to_string()
+                    }
+                ),
+            );
         }
     }
 
@@ -781,7 +1127,11 @@ impl<'a> Pass<'a> {
                 FindingKind::DigestMismatch,
                 Some(digest.clone()),
                 Some(name.to_string()),
-                format!("blob {digest} is damaged: its content hashes to {actual}"),
+                format!(
+                    "blob {digest} is damaged: its content hashes to {actual} (entry `{name}`, \
+                     {size} bytes at stream offset {data_at}{})",
+                    self.where_is(data_at)
+                ),
             );
         }
         if let Some(bytes) = keep {
@@ -830,6 +1180,14 @@ impl<'a> Pass<'a> {
             return true;
         }
         if name == TOC_NAME {
+            if let Some(why) = checksum_problem(&bytes) {
+                self.find(
+                    FindingKind::TocMismatch,
+                    None,
+                    Some(name.to_string()),
+                    format!("the table of contents (airlock.json) is damaged: {why}"),
+                );
+            }
             match parse_toc(self.path, &bytes) {
                 Ok(toc) => {
                     self.toc_types = toc
@@ -895,6 +1253,10 @@ impl<'a> Pass<'a> {
     /// Checks layout files, TOC, `index.json`, the image graph and `manifest.json`;
     /// returns, for every blob reached, the image names that reach it.
     fn check_graph(&mut self) -> HashMap<Digest, BTreeSet<String>> {
+        let docs = match &self.toc {
+            Some(toc) => check_docs(toc, &self.seen),
+            None => Vec::new(),
+        };
         let mut graph = Graph {
             seen: &self.seen,
             reach: HashMap::new(),
@@ -902,6 +1264,7 @@ impl<'a> Pass<'a> {
             missing: BTreeMap::new(),
             checked: HashSet::new(),
             children: HashMap::new(),
+            described: HashMap::new(),
         };
         let mut findings = Vec::new();
         let mut find = |kind, digest: Option<Digest>, entry: Option<&str>, message: String| {
@@ -1141,11 +1504,31 @@ impl<'a> Pass<'a> {
         }
         let Graph {
             reach,
-            problems,
+            mut problems,
             missing,
+            described,
             ..
         } = graph;
+        for (digest, (types, first)) in described {
+            let Some(toc_type) = self.toc_types.get(&digest) else {
+                continue;
+            };
+            if !types.contains(toc_type) {
+                let named: Vec<&str> = types.iter().map(String::as_str).collect();
+                problems.push(Finding {
+                    kind: FindingKind::TocMismatch,
+                    entry: Some(digest.blob_path()),
+                    message: format!(
+                        "blob {digest} has media type `{toc_type}` in airlock.json but `{}` in {first}",
+                        named.join("` or `")
+                    ),
+                    digest: Some(digest),
+                    images: Vec::new(),
+                });
+            }
+        }
         self.findings.extend(findings);
+        self.findings.extend(docs);
         self.findings.extend(problems);
         for (digest, (media_type, needed_by)) in missing {
             let what = if media_type.is_empty() {
@@ -1165,6 +1548,301 @@ impl<'a> Pass<'a> {
             });
         }
         reach
+    }
+}
+
+/// Checks the layout's own documents against the TOC: `index.json` has exactly the
+/// TOC's images, in order, with their digests, media types, sizes, names and tags;
+/// `manifest.json` and `repositories` hold exactly the Docker side the TOC describes;
+/// and each image's media type is its root blob's. In a plain `.tar` these documents
+/// are not hashed anywhere, so this is what catches a damaged byte in them. (The TOC
+/// itself carries a checksum.)
+fn check_docs(toc: &Toc, seen: &Seen) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut find = |kind, digest: Option<Digest>, entry: &str, message: String| {
+        out.push(Finding {
+            kind,
+            digest,
+            entry: Some(entry.to_string()),
+            message,
+            images: Vec::new(),
+        })
+    };
+    for img in &toc.images {
+        let sniffed = seen
+            .json
+            .get(&img.digest)
+            .and_then(|b| oci::sniff_media_type(b));
+        if let Some(mt) = sniffed
+            && mt != img.media_type
+        {
+            find(
+                FindingKind::TocMismatch,
+                Some(img.digest.clone()),
+                TOC_NAME,
+                format!(
+                    "image {} is `{}` in airlock.json but its manifest {} says `{mt}`",
+                    img.name, img.media_type, img.digest
+                ),
+            );
+        }
+    }
+    let refs: Vec<Option<Reference>> = toc
+        .images
+        .iter()
+        .map(|i| Reference::parse(&i.name).ok())
+        .collect();
+    for (img, r) in toc.images.iter().zip(&refs) {
+        if r.is_none() {
+            find(
+                FindingKind::TocMismatch,
+                Some(img.digest.clone()),
+                TOC_NAME,
+                format!(
+                    "image name `{}` in airlock.json is not a valid reference",
+                    img.name
+                ),
+            );
+        }
+    }
+
+    // index.json
+    if let Some(index) = seen
+        .meta
+        .get("index.json")
+        .and_then(|b| serde_json::from_slice::<ImageIndex>(b).ok())
+    {
+        if index.schema_version != 2 || index.media_type.as_deref() != Some(media::OCI_INDEX) {
+            find(
+                FindingKind::InvalidJson,
+                None,
+                "index.json",
+                format!(
+                    "index.json has schemaVersion {} and mediaType {:?}, not 2 and `{}`",
+                    index.schema_version,
+                    index.media_type,
+                    media::OCI_INDEX
+                ),
+            );
+        }
+        if index.manifests.len() != toc.images.len() {
+            find(
+                FindingKind::TocMismatch,
+                None,
+                "index.json",
+                format!(
+                    "index.json lists {} images but airlock.json {}",
+                    index.manifests.len(),
+                    toc.images.len()
+                ),
+            );
+        }
+        for (i, (d, (img, r))) in index
+            .manifests
+            .iter()
+            .zip(toc.images.iter().zip(&refs))
+            .enumerate()
+        {
+            let mut wrong = Vec::new();
+            if d.digest != img.digest {
+                wrong.push(format!(
+                    "digest {} (airlock.json: {})",
+                    d.digest, img.digest
+                ));
+            }
+            if d.media_type != img.media_type {
+                wrong.push(format!("media type `{}`", d.media_type));
+            }
+            let ann = d.annotations.clone().unwrap_or_default();
+            if ann.get("io.containerd.image.name") != Some(&img.name) {
+                wrong.push(format!("name {:?}", ann.get("io.containerd.image.name")));
+            }
+            if let Some(r) = r
+                && ann
+                    .get("org.opencontainers.image.ref.name")
+                    .map(String::as_str)
+                    != r.tag()
+            {
+                wrong.push(format!(
+                    "tag {:?}",
+                    ann.get("org.opencontainers.image.ref.name")
+                ));
+            }
+            // The platform is optional (a manifest whose config names none has none), but
+            // when present it is the image's.
+            if let Some(p) = &d.platform
+                && !(media::is_manifest(&img.media_type)
+                    && img.platforms.first() == Some(&p.to_string()))
+            {
+                wrong.push(format!("platform {p} (airlock.json: {:?})", img.platforms));
+            }
+            if !wrong.is_empty() {
+                find(
+                    FindingKind::TocMismatch,
+                    Some(img.digest.clone()),
+                    "index.json",
+                    format!(
+                        "index.json entry {i} does not match image {} of airlock.json: {}",
+                        img.name,
+                        wrong.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    // Unknown keys in index.json: airlock writes none, and a damaged key name would
+    // otherwise make an optional field (`platform`, `annotations`) silently disappear.
+    if let Some(doc) = seen
+        .meta
+        .get("index.json")
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+    {
+        let mut unknown = Vec::new();
+        unknown_keys(&doc, INDEX_KEYS, "", &mut unknown);
+        for (i, d) in doc["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = format!("manifests[{i}].");
+            unknown_keys(d, DESCRIPTOR_KEYS, &at, &mut unknown);
+            unknown_keys(
+                &d["platform"],
+                PLATFORM_KEYS,
+                &format!("{at}platform."),
+                &mut unknown,
+            );
+        }
+        if !unknown.is_empty() {
+            find(
+                FindingKind::InvalidJson,
+                None,
+                "index.json",
+                format!(
+                    "index.json has fields airlock never writes ({}); the bundle is damaged",
+                    unknown.join(", ")
+                ),
+            );
+        }
+    }
+
+    // manifest.json and repositories: the Docker side.
+    let mut expected = Vec::new();
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (img, r) in toc.images.iter().zip(&refs) {
+        let (Some(docker), Some(r)) = (&img.docker, r) else {
+            continue;
+        };
+        let layers = seen
+            .json
+            .get(&docker.manifest)
+            .and_then(|b| serde_json::from_slice::<ImageManifest>(b).ok())
+            .map(|m| m.layers.iter().map(|l| l.digest.blob_path()).collect());
+        if let Some(tag) = r.tag() {
+            repositories
+                .entry(r.familiar_name())
+                .or_default()
+                .insert(tag.to_string(), docker.config.hex().to_string());
+        }
+        expected.push((
+            img,
+            crate::oci::DockerLoadEntry {
+                config: docker.config.blob_path(),
+                repo_tags: r.tag().map(|_| vec![r.familiar()]),
+                layers: layers.unwrap_or_default(),
+            },
+            seen.json.contains_key(&docker.manifest),
+        ));
+    }
+    if let Some(list) = seen
+        .meta
+        .get("manifest.json")
+        .and_then(|b| serde_json::from_slice::<Vec<crate::oci::DockerLoadEntry>>(b).ok())
+    {
+        if list.len() != expected.len() {
+            find(
+                FindingKind::DockerManifest,
+                None,
+                "manifest.json",
+                format!(
+                    "manifest.json has {} entries but airlock.json describes {}",
+                    list.len(),
+                    expected.len()
+                ),
+            );
+        }
+        for (i, (got, (img, want, know_layers))) in list.iter().zip(&expected).enumerate() {
+            let same = got.config == want.config
+                && got.repo_tags == want.repo_tags
+                && (!know_layers || got.layers == want.layers);
+            if !same {
+                find(
+                    FindingKind::DockerManifest,
+                    img.docker.as_ref().map(|d| d.manifest.clone()),
+                    "manifest.json",
+                    format!(
+                        "manifest.json entry {i} ({}) does not match image {} of airlock.json \
+                         (config {}, tags {:?})",
+                        got.repo_tags.clone().unwrap_or_default().join(", "),
+                        img.name,
+                        want.config,
+                        want.repo_tags
+                    ),
+                );
+            }
+        }
+    }
+    match seen.meta.get("repositories") {
+        None => {}
+        // Legacy and ignored by modern Docker: every tag it has must be one the TOC
+        // gives that config, but it may have fewer.
+        Some(b) => match serde_json::from_slice::<BTreeMap<String, BTreeMap<String, String>>>(b) {
+            Ok(got)
+                if got.iter().all(|(repo, tags)| {
+                    tags.iter().all(|(tag, config)| {
+                        repositories.get(repo).and_then(|t| t.get(tag)) == Some(config)
+                    })
+                }) => {}
+            Ok(_) => find(
+                FindingKind::DockerManifest,
+                None,
+                "repositories",
+                "entry `repositories` does not match the tags and configs of airlock.json"
+                    .to_string(),
+            ),
+            Err(e) => find(
+                FindingKind::InvalidJson,
+                None,
+                "repositories",
+                format!("entry `repositories` is not a docker-save tag map ({e})"),
+            ),
+        },
+    }
+    out
+}
+
+const INDEX_KEYS: &[&str] = &["schemaVersion", "mediaType", "manifests", "annotations"];
+const DESCRIPTOR_KEYS: &[&str] = &[
+    "mediaType",
+    "digest",
+    "size",
+    "platform",
+    "annotations",
+    "urls",
+    "artifactType",
+];
+const PLATFORM_KEYS: &[&str] = &["architecture", "os", "variant", "os.version", "os.features"];
+
+/// Adds `prefix` + every key of the object `v` (if it is one) that is not in `known`.
+fn unknown_keys(v: &serde_json::Value, known: &[&str], prefix: &str, out: &mut Vec<String>) {
+    if let Some(map) = v.as_object() {
+        for k in map.keys() {
+            if !known.contains(&k.as_str()) {
+                out.push(format!("`{prefix}{k}`"));
+            }
+        }
     }
 }
 
@@ -1190,6 +1868,11 @@ struct Graph<'s> {
     checked: HashSet<(String, Digest)>,
     /// Parsed children of manifests and indexes (None: unreadable).
     children: HashMap<Digest, Option<Vec<(Descriptor, Role)>>>,
+    /// The media types each blob is described with, and the first place that does.
+    /// One layer may be named with a Docker type by one manifest and an OCI type by
+    /// another (same bytes), so the TOC's type must be *one of* these, checked after
+    /// the whole graph is walked.
+    described: HashMap<Digest, (BTreeSet<String>, String)>,
 }
 
 impl Graph<'_> {
@@ -1200,6 +1883,26 @@ impl Graph<'_> {
     }
 
     fn edge(&mut self, image: &str, parent: &str, d: &Descriptor, role: Role) {
+        self.edge_at(image, parent, d, role, 0);
+    }
+
+    /// Indexes nest a level or two in practice; a crafted chain of thousands would
+    /// otherwise recurse until the stack overflows.
+    fn edge_at(&mut self, image: &str, parent: &str, d: &Descriptor, role: Role, depth: usize) {
+        if depth > MAX_NESTING {
+            self.problems.push(Finding {
+                kind: FindingKind::InvalidJson,
+                digest: Some(d.digest.clone()),
+                entry: Some(d.digest.blob_path()),
+                message: format!(
+                    "{parent} nests indexes deeper than {MAX_NESTING} levels; {} and what it \
+                     names were not checked",
+                    d.digest
+                ),
+                images: Vec::new(),
+            });
+            return;
+        }
         let newly = self
             .reach
             .entry(d.digest.clone())
@@ -1219,7 +1922,7 @@ impl Graph<'_> {
         };
         let label = format!("{kind} {}", d.digest);
         for (child, role) in children {
-            self.edge(image, &label, &child, role);
+            self.edge_at(image, &label, &child, role, depth + 1);
         }
     }
 
@@ -1230,6 +1933,13 @@ impl Graph<'_> {
         match self.seen.blobs.get(&d.digest) {
             None if foreign => {}
             None => self.need(&d.digest, &d.media_type, parent),
+            Some(b) if b.size == d.size && parent != "airlock.json" => {
+                let entry = self
+                    .described
+                    .entry(d.digest.clone())
+                    .or_insert_with(|| (BTreeSet::new(), parent.to_string()));
+                entry.0.insert(d.media_type.clone());
+            }
             Some(b) if b.size != d.size && parent != "airlock.json" => {
                 self.problems.push(Finding {
                     kind: FindingKind::SizeMismatch,

@@ -4,9 +4,13 @@
 //! The writer only knows tar entries; which entries a bundle holds and in what order is
 //! the save pipeline's business (see `docs/bundle-format.md`). What it guarantees:
 //!
-//! - Nothing half-written ever sits under the final name: bytes go to a temporary file
-//!   in the same directory (`.<name>.partial-XXXXXX`), which [`BundleWriter::finish`]
-//!   fsyncs and renames into place; dropping the writer deletes it.
+//! - Nothing half-written ever sits under the final name: bytes go to a hidden file in
+//!   the same directory, [`partial_path`] (`.<name>.partial`), which
+//!   [`BundleWriter::finish`] fsyncs and renames into place. Dropping the writer deletes
+//!   it, unless [`BundleWriter::keep_on_drop`] was set: then everything compressed so far
+//!   is written out and the file is left for `save` to resume from (see
+//!   [`resume`](super::resume)). The name is fixed so that a rerun finds it; the save
+//!   pipeline holds a lock file so two saves never write it at once.
 //! - Every blob is hashed while it streams ([`VerifyingReader`]); a mismatch fails the
 //!   call and poisons the writer, so a bundle with a wrong blob is never finished.
 //! - For zstd, each entry (header, data, padding) starts a new frame and big entries are
@@ -27,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use std::os::unix::fs::OpenOptionsExt;
 
 use tempfile::TempPath;
 
@@ -93,6 +99,29 @@ impl WriteOptions {
     }
 }
 
+/// The hidden file a bundle is written to until it is finished: `.<name>.partial` in
+/// the directory of `output` (for a split bundle, see [`split::partial_part_path`]).
+///
+/// [`split::partial_part_path`]: super::split::partial_part_path
+pub fn partial_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".to_string());
+    output.with_file_name(format!(".{name}.partial"))
+}
+
+/// Creates (or truncates) `path` for writing, 0666 less the umask like any file a user creates.
+pub(crate) fn create_partial(path: &Path) -> io::Result<(File, TempPath)> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o666)
+        .open(path)?;
+    Ok((file, TempPath::try_from_path(path)?))
+}
+
 /// What [`BundleWriter::finish`] wrote.
 #[derive(Debug, Clone)]
 pub struct WriteSummary {
@@ -120,6 +149,8 @@ pub struct BundleWriter {
     entries: usize,
     poisoned: bool,
     toc_sha256: Option<Digest>,
+    keep_on_drop: bool,
+    blob_bytes: u64,
 }
 
 impl BundleWriter {
@@ -157,20 +188,19 @@ impl BundleWriter {
                 None,
             ),
             None => {
-                let temp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}.partial-"))
-                    // Like any file a user creates: 0666 less the umask (tempfile's default is 0600).
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                    .tempfile_in(&dir)
-                    .map_err(create_err)?;
-                let (file, temp) = temp.into_parts();
+                let (file, temp) =
+                    create_partial(&dir.join(format!(".{name}.partial"))).map_err(create_err)?;
                 (
                     Output::Single(BufWriter::with_capacity(1024 * 1024, file)),
                     Some(temp),
                 )
             }
         };
-        let out = Counting { inner, written: 0 };
+        let out = Counting {
+            inner,
+            written: 0,
+            discard: false,
+        };
         let sink = match opts.compression {
             Compression::None => Sink::Plain(out),
             Compression::Zstd { level } => {
@@ -191,12 +221,38 @@ impl BundleWriter {
             entries: 0,
             poisoned: false,
             toc_sha256: None,
+            keep_on_drop: false,
+            blob_bytes: 0,
         })
     }
 
     /// The final path of the bundle.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// With `true`, dropping the writer unfinished keeps what it wrote: every entry
+    /// compressed so far is written out and the partial file (or parts) stays under its
+    /// hidden name for a later save to resume from. Without it (the default), dropping
+    /// deletes the partial output.
+    pub fn keep_on_drop(&mut self, keep: bool) {
+        self.keep_on_drop = keep;
+    }
+
+    /// The hidden files the bundle is being written to (one, or the parts so far).
+    pub fn partial_files(&self) -> Vec<PathBuf> {
+        if let Some(t) = &self.temp {
+            return vec![t.to_path_buf()];
+        }
+        match self.tar.as_ref().map(|t| &t.get_ref().out().inner) {
+            Some(Output::Split(p)) => p.partial_files(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Blobs written so far and their total size.
+    pub fn blobs_written(&self) -> (usize, u64) {
+        (self.blobs.len(), self.blob_bytes)
     }
 
     /// Whether blob `digest` has been written already.
@@ -252,6 +308,7 @@ impl BundleWriter {
         match self.append(&name, &mut header, &mut verifying) {
             Ok(()) => {
                 self.blobs.insert(digest.clone());
+                self.blob_bytes += size;
                 Ok(())
             }
             Err(e) => {
@@ -400,6 +457,10 @@ impl BundleWriter {
 
 impl Drop for BundleWriter {
     fn drop(&mut self) {
+        if self.keep_on_drop {
+            self.keep();
+            return;
+        }
         // Drop the stream first (its tar end blocks go nowhere useful), then the
         // temporary file, which deletes it.
         if let Some(tar) = self.tar.take()
@@ -408,6 +469,35 @@ impl Drop for BundleWriter {
             drop(sink);
         }
         self.temp.take();
+    }
+}
+
+impl BundleWriter {
+    /// Writes out every frame compressed or pending (best effort: after a write error
+    /// there may be nothing more to write), and leaves the partial file(s) in place.
+    /// The tar end blocks are not written, so the file ends where the data ends; a
+    /// reader of the partial file stops at the first incomplete entry.
+    fn keep(&mut self) {
+        if let Some(mut tar) = self.tar.take() {
+            let sink = tar.get_mut();
+            let _ = sink.write_pending();
+            sink.out_mut().discard = true;
+            if let Ok(sink) = tar.into_inner() {
+                let mut out = sink.into_out();
+                out.discard = false;
+                match out.inner {
+                    Output::Single(mut w) => {
+                        if w.flush().is_ok() {
+                            let _ = w.get_ref().sync_data();
+                        }
+                    }
+                    Output::Split(parts) => parts.keep(),
+                }
+            }
+        }
+        if let Some(mut temp) = self.temp.take() {
+            temp.disable_cleanup(true);
+        }
     }
 }
 
@@ -449,10 +539,15 @@ impl Write for Output {
 struct Counting {
     inner: Output,
     written: u64,
+    /// Set while a kept writer is taken apart: the tar end blocks must not be written.
+    discard: bool,
 }
 
 impl Write for Counting {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.discard {
+            return Ok(buf.len());
+        }
         let n = self.inner.write(buf).map_err(sink_error)?;
         self.written += n as u64;
         Ok(n)
@@ -474,6 +569,42 @@ impl Sink {
         match self {
             Sink::Plain(_) => Ok(()),
             Sink::Zstd(z) => z.cut(),
+        }
+    }
+
+    /// Writes every frame compressed so far, and the one being filled, to the file.
+    fn write_pending(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(out) => out.flush(),
+            Sink::Zstd(z) => {
+                z.cut()?;
+                while !z.in_flight.is_empty() {
+                    z.write_oldest()?;
+                }
+                z.out.flush()
+            }
+        }
+    }
+
+    fn out(&self) -> &Counting {
+        match self {
+            Sink::Plain(out) => out,
+            Sink::Zstd(z) => &z.out,
+        }
+    }
+
+    fn out_mut(&mut self) -> &mut Counting {
+        match self {
+            Sink::Plain(out) => out,
+            Sink::Zstd(z) => &mut z.out,
+        }
+    }
+
+    /// The file writer, without finishing anything.
+    fn into_out(self) -> Counting {
+        match self {
+            Sink::Plain(out) => out,
+            Sink::Zstd(z) => z.out,
         }
     }
 

@@ -7,7 +7,14 @@
 //! stream is sequential) and deletes the staged copy. The channel bound keeps the
 //! scratch space to about two layers per worker, whatever the bundle size.
 //! The first failure stops all workers (reads check a cancel flag) and is returned with
-//! the blob and the images it belongs to.
+//! the blob and the images it belongs to; Ctrl-C ([`crate::interrupt`]) stops them the
+//! same way.
+//!
+//! When a save resumes, layers that the interrupted run's partial bundle holds
+//! ([`Partial`]) are not fetched: a worker reads the old copy once through a
+//! [`VerifyingReader`] and, when it is sound, the caller's thread streams it from there
+//! straight into the new bundle ([`Origin::Reused`]); a copy that is cut or damaged is
+//! fetched from the source instead, as if it had not been there.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read};
@@ -18,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, anyhow};
 
 use super::staging::Staging;
+use crate::bundle::resume::Partial;
 use crate::digest::{Mismatch, VerifyingReader};
+use crate::interrupt::{self, InterruptibleReader};
 use crate::oci::Descriptor;
 use crate::progress::{Progress, ProgressReader, human_bytes};
 use crate::source::BlobStore;
@@ -54,17 +63,28 @@ impl LayerJob {
     }
 }
 
-/// Fetches every job and hands each verified, staged file to `sink` on the calling thread.
+/// Where the bytes `fetch_all` hands to its sink come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Fetched from the source (and staged).
+    Fetched,
+    /// Copied from the partial bundle of an interrupted run.
+    Reused,
+}
+
+/// Fetches every job (or, with `reuse`, takes it from an interrupted run's partial
+/// bundle) and hands each verified blob's bytes to `sink` on the calling thread.
 pub fn fetch_all(
     jobs: Vec<LayerJob>,
     staging: &Staging,
     workers: usize,
+    reuse: Option<&Partial>,
     progress: &dyn Progress,
-    mut sink: impl FnMut(&LayerJob, File) -> anyhow::Result<()>,
+    mut sink: impl FnMut(&LayerJob, Origin, &mut dyn Read) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let cancel = AtomicBool::new(false);
     let queue = Mutex::new(jobs.iter().enumerate());
-    let (tx, rx) = sync_channel::<(usize, anyhow::Result<()>)>(workers);
+    let (tx, rx) = sync_channel::<(usize, anyhow::Result<Origin>)>(workers);
     let mut first_error = None;
     std::thread::scope(|scope| {
         for _ in 0..workers.min(jobs.len()).max(1) {
@@ -72,13 +92,27 @@ pub fn fetch_all(
             let (queue, cancel) = (&queue, &cancel);
             scope.spawn(move || {
                 loop {
-                    if cancel.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) || interrupt::requested() {
                         break;
                     }
                     let Some((i, job)) = queue.lock().expect("queue lock").next() else {
                         break;
                     };
-                    let result = fetch_one(job, staging, progress, cancel);
+                    let result = match reuse.filter(|p| p.has(&job.desc.digest, job.desc.size)) {
+                        Some(partial) => match check_kept(job, partial, progress, cancel) {
+                            Ok(()) => Ok(Origin::Reused),
+                            Err(e) if stopped(cancel) => Err(e),
+                            Err(e) => {
+                                progress.message(&format!(
+                                    "{}: the copy in {} is unusable ({e:#}); fetching it again",
+                                    job.desc.digest,
+                                    partial.files()[0].display()
+                                ));
+                                fetch_one(job, staging, progress, cancel).map(|()| Origin::Fetched)
+                            }
+                        },
+                        None => fetch_one(job, staging, progress, cancel).map(|()| Origin::Fetched),
+                    };
                     if tx.send((i, result)).is_err() {
                         break;
                     }
@@ -88,13 +122,25 @@ pub fn fetch_all(
         drop(tx);
         for (i, result) in rx {
             let job = &jobs[i];
-            let outcome = result.and_then(|()| {
-                let file = staging
-                    .open(&job.desc.digest)
-                    .with_context(|| format!("cannot reopen staged {}", job.describe()))?;
-                sink(job, file)?;
-                staging.remove(&job.desc.digest);
-                Ok(())
+            let outcome = result.and_then(|origin| match (origin, reuse) {
+                (Origin::Reused, Some(partial)) => {
+                    let kept = partial.open(&job.desc.digest).with_context(|| {
+                        format!(
+                            "cannot read {} from {}",
+                            job.describe(),
+                            partial.files()[0].display()
+                        )
+                    })?;
+                    sink(job, origin, &mut InterruptibleReader(kept))
+                }
+                _ => {
+                    let mut file = staging
+                        .open(&job.desc.digest)
+                        .with_context(|| format!("cannot reopen staged {}", job.describe()))?;
+                    sink(job, origin, &mut file)?;
+                    staging.remove(&job.desc.digest);
+                    Ok(())
+                }
             });
             if let Err(e) = outcome
                 && first_error.is_none()
@@ -108,6 +154,36 @@ pub fn fetch_all(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Whether the workers are to stop (another failed, or Ctrl-C).
+fn stopped(cancel: &AtomicBool) -> bool {
+    cancel.load(Ordering::Relaxed) || interrupt::requested()
+}
+
+/// Reads the interrupted run's copy of a layer once, verifying it.
+fn check_kept(
+    job: &LayerJob,
+    partial: &Partial,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let item = progress.item(
+        &format!("{} (kept)", job.desc.digest.short()),
+        job.desc.size,
+    );
+    let reader = CancelReader {
+        inner: partial.open(&job.desc.digest)?,
+        cancel,
+    };
+    let mut verifying = VerifyingReader::new(
+        ProgressReader::new(reader, &*item),
+        job.desc.digest.clone(),
+        job.desc.size,
+    );
+    io::copy(&mut verifying, &mut io::sink())?;
+    item.done();
+    Ok(())
 }
 
 fn fetch_one(
@@ -181,6 +257,9 @@ struct CancelReader<'a, R> {
 
 impl<R: Read> Read for CancelReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if interrupt::requested() {
+            return Err(interrupt::io_error());
+        }
         if self.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::other(
                 "cancelled because another transfer failed",

@@ -12,11 +12,17 @@
 //!    never fetched or written;
 //! 4. **fetch** the layers concurrently ([`fetch`]) and append each, verified, to the
 //!    bundle, which is renamed into place only when complete.
+//!
+//! A save can be resumed ([`resume`]): it holds a lock on its output, writes to a fixed
+//! hidden name, and when it fails or is interrupted (Ctrl-C, SIGTERM) after layers
+//! started arriving it keeps that partial bundle and says so. Run again, it takes every
+//! layer the partial bundle holds from there (verified) instead of the network.
 
 pub mod compose;
 pub mod differential;
 pub mod fetch;
 pub mod plan;
+pub mod resume;
 pub mod staging;
 
 use std::collections::BTreeMap;
@@ -28,14 +34,16 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 
 use self::compose::{Named, collect_blobs, compose};
-use self::fetch::{LayerJob, fetch_all};
+use self::fetch::{LayerJob, Origin, fetch_all};
 use self::plan::{WalkedImage, Walker};
 use self::staging::Staging;
+use crate::bundle::resume::Partial;
 use crate::bundle::toc::{TOC_NAME, TocImage};
 use crate::bundle::writer::{BundleWriter, WriteOptions};
 use crate::digest::Digest;
+use crate::interrupt::{self, Interrupted};
 use crate::inventory::base::BaseSet;
-use crate::progress::Progress;
+use crate::progress::{Progress, human_bytes};
 use crate::registry::Client;
 use crate::settings::SaveSettings;
 use crate::source::{self, BlobStore, OpenContext, SourceImage};
@@ -57,20 +65,110 @@ pub struct SaveSummary {
     pub omitted: usize,
     /// Their total size.
     pub omitted_bytes: u64,
+    /// Layers taken from the partial bundle of an interrupted run instead of the network.
+    pub reused: usize,
+    /// Their total size.
+    pub reused_bytes: u64,
+    /// Layers fetched from their source by this run.
+    pub fetched: usize,
+    /// Their total size.
+    pub fetched_bytes: u64,
+    /// The partial bundle this run resumed from (deleted once used), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<PathBuf>,
+}
+
+/// Where the layers of this run came from.
+#[derive(Debug, Default)]
+struct Tally {
+    reused: usize,
+    reused_bytes: u64,
+    fetched: usize,
+    fetched_bytes: u64,
+}
+
+/// The error of a save stopped before the writer started: only an earlier partial
+/// bundle (if any) is kept.
+fn stopped_early(e: anyhow::Error, resume: Option<&Partial>) -> anyhow::Error {
+    let kept = resume.map(|p| {
+        format!(
+            "the partial bundle of the earlier run is kept in {} ({} blobs, {}); run the same command \
+             again to resume, or add --fresh to start over",
+            resume::describe_files(p.files()),
+            p.len(),
+            human_bytes(p.bytes())
+        )
+    });
+    if interrupt::requested() {
+        return Interrupted(match kept {
+            Some(k) => format!("interrupted; {k}"),
+            None => "interrupted before any layer was fetched; nothing was written".to_string(),
+        })
+        .into();
+    }
+    match kept {
+        Some(k) => e.context(crate::app::Hint(k)),
+        None => e,
+    }
+}
+
+/// Fails with [`Interrupted`] once Ctrl-C has been pressed.
+fn check_interrupt() -> anyhow::Result<()> {
+    if interrupt::requested() {
+        return Err(Interrupted("interrupted".to_string()).into());
+    }
+    Ok(())
 }
 
 pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<SaveSummary> {
     // A differential save reads its base first, so a wrong --base fails before any fetch.
     let base = settings.base.as_deref().map(BaseSet::open).transpose()?;
     let client = Client::new(settings.client.clone())?;
+    let _lock = resume::OutputLock::acquire(&settings.output)?;
     let staging = Staging::beside(&settings.output)?;
+    let partial = resume::prepare(&settings.output, settings.fresh)?;
+    if let Some(p) = &partial {
+        progress.message(&format!(
+            "resuming: {} holds {} blobs ({}) of an interrupted save; they are reused where they are still sound",
+            resume::describe_files(p.files()),
+            p.len(),
+            human_bytes(p.bytes())
+        ));
+    }
+    let result = save_with(
+        settings,
+        progress,
+        base.as_ref(),
+        &client,
+        &staging,
+        partial.as_ref(),
+    );
+    result.map_err(|e| match e.downcast::<Stopped>() {
+        Ok(stopped) => stopped.0,
+        Err(e) => stopped_early(e, partial.as_ref()),
+    })
+}
+
+/// An error already explained (what was kept, how to go on): passed through as is.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct Stopped(anyhow::Error);
+
+fn save_with(
+    settings: &SaveSettings,
+    progress: &dyn Progress,
+    base: Option<&BaseSet>,
+    client: &Client,
+    staging: &Staging,
+    partial: Option<&Partial>,
+) -> anyhow::Result<SaveSummary> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(settings.jobs)
         .build()?;
 
     // 1. Open every input.
     let ctx = OpenContext {
-        client: &client,
+        client,
         staging: staging.root(),
         jobs: settings.jobs,
         progress,
@@ -80,11 +178,13 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
             .inputs
             .par_iter()
             .map(|input| {
+                check_interrupt()?;
                 source::open(&input.text, &input.spec, &ctx)
                     .with_context(|| format!("cannot get `{}`", input.text))
             })
             .collect()
     });
+    check_interrupt()?;
     let images: Vec<SourceImage> = all_or_report(opened, "image")?
         .into_iter()
         .flatten()
@@ -92,28 +192,40 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
 
     // 2. Walk every image's graph.
     let walker = Walker {
-        staging: &staging,
+        staging,
         platforms: settings.platforms.as_deref(),
     };
     let walked: Vec<anyhow::Result<WalkedImage>> = pool.install(|| {
         images
             .par_iter()
             .map(|img| {
+                check_interrupt()?;
                 walker
                     .walk(img)
                     .with_context(|| format!("cannot read `{}`", img.input))
             })
             .collect()
     });
+    check_interrupt()?;
     let walked = all_or_report(walked, "image")?;
 
     // 3. Names, blobs and the small documents.
     let named = name_images(&images, &walked)?;
     let used: Vec<&WalkedImage> = named.iter().map(|n| n.image).collect();
     let (blobs, layers) = collect_blobs(&used);
-    let (blobs, layers, toc_base) = differential::leave_out(base.as_ref(), &used, blobs, layers);
+    let (blobs, layers, toc_base) = differential::leave_out(base, &used, blobs, layers);
     let docs = compose(&named, &blobs, &settings.docker_platform, toc_base)?;
-    let layer_jobs = layer_jobs(&layers, &named);
+    let mut layer_jobs = layer_jobs(&layers, &named);
+    // Layers an interrupted run already has go first: once they are copied, its partial
+    // bundle is deleted, so the disk never holds more than it and the new bundle.
+    let kept = |j: &LayerJob| partial.is_some_and(|p| p.has(&j.desc.digest, j.desc.size));
+    layer_jobs.sort_by_key(|j| !kept(j));
+    let mut to_reuse = layer_jobs.iter().filter(|j| kept(j)).count();
+    if to_reuse == 0
+        && let Some(p) = partial
+    {
+        p.discard();
+    }
 
     // 4. Write: small entries first, then layers as they arrive.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -130,6 +242,7 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
     writer.add_dir("blobs")?;
     writer.add_dir("blobs/sha256")?;
     let layer_set: std::collections::BTreeSet<&Digest> = layers.iter().map(|d| &d.digest).collect();
+    check_interrupt()?;
     for blob in blobs.iter().filter(|b| !layer_set.contains(&b.digest)) {
         let mut f = staging
             .open(&blob.digest)
@@ -137,21 +250,81 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
         writer.add_blob(&blob.digest, blob.size, &mut f)?;
     }
     let layer_bytes = layers.iter().map(|d| d.size).sum();
+    let all = (blobs.len(), blobs.iter().map(|b| b.size).sum::<u64>());
     progress.phase("fetching", layer_bytes, layers.len() as u64);
-    fetch_all(
+    let mut tally = Tally::default();
+    let fetched = fetch_all(
         layer_jobs,
-        &staging,
+        staging,
         settings.jobs,
+        partial,
         progress,
-        |job, mut file| {
+        |job, origin, data| {
             writer
-                .add_blob(&job.desc.digest, job.desc.size, &mut file)
-                .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))
+                .add_blob(&job.desc.digest, job.desc.size, data)
+                .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?;
+            // From the first layer on, what is written is worth keeping.
+            writer.keep_on_drop(true);
+            match origin {
+                Origin::Reused => {
+                    tally.reused += 1;
+                    tally.reused_bytes += job.desc.size;
+                }
+                Origin::Fetched => {
+                    tally.fetched += 1;
+                    tally.fetched_bytes += job.desc.size;
+                }
+            }
+            if partial.is_some_and(|p| p.has(&job.desc.digest, job.desc.size)) {
+                to_reuse -= 1;
+                if to_reuse == 0 {
+                    partial.expect("checked").discard();
+                }
+            }
+            Ok(())
         },
-    )?;
+    )
+    .and_then(|()| check_interrupt());
     progress.finish_phase();
-    let written = writer.finish()?;
+    let files = writer.partial_files();
+    let written_so_far = writer.blobs_written();
+    let stopped = |e: anyhow::Error, writer_kept: bool| -> anyhow::Error {
+        // While the earlier partial bundle still exists, it holds more than the new one.
+        let old = partial.filter(|_| to_reuse > 0);
+        let notice = match (old, writer_kept) {
+            (Some(p), _) => resume::kept_notice(p.files(), (p.len(), p.bytes()), all),
+            (None, true) => resume::kept_notice(&files, written_so_far, all),
+            (None, false) => return Stopped(stopped_early(e, None)).into(),
+        };
+        let e = if interrupt::requested() {
+            Interrupted(format!("interrupted; {notice}")).into()
+        } else {
+            e.context(crate::app::Hint(format!(
+                "the save of {} stopped; {notice}",
+                settings.output.display()
+            )))
+        };
+        Stopped(e).into()
+    };
+    let has_layers = tally.reused + tally.fetched > 0;
+    if let Err(e) = fetched {
+        // The earlier partial bundle, when still there, is kept instead of the new one.
+        let keep_new = has_layers && partial.is_none_or(|_| to_reuse == 0);
+        writer.keep_on_drop(keep_new);
+        let err = stopped(e, keep_new);
+        drop(writer);
+        return Err(err);
+    }
+    let written = writer.finish().map_err(|e| stopped(e.into(), has_layers))?;
+    if let Some(p) = partial {
+        p.discard();
+    }
     Ok(SaveSummary {
+        reused: tally.reused,
+        reused_bytes: tally.reused_bytes,
+        fetched: tally.fetched,
+        fetched_bytes: tally.fetched_bytes,
+        resumed_from: partial.map(|p| p.files()[0].clone()),
         omitted: docs.toc.base.as_ref().map_or(0, |b| b.omitted.len()),
         omitted_bytes: docs.toc.base.as_ref().map_or(0, |b| b.omitted_bytes()),
         output: settings.output.clone(),

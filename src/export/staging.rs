@@ -5,6 +5,10 @@
 //! is walked, and layers land here as they are fetched, each verified before it is
 //! moved under its digest name. A file under `blobs/sha256/<hex>` is therefore always
 //! complete and correct; partial downloads only ever exist under a `.part` name.
+//!
+//! The directory has a fixed name, `.<output name>.staging`, so that whatever a killed
+//! save left there is removed by the next save to the same output (which holds the
+//! output's lock, so no other save is using it); it is removed at start and at the end.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -15,11 +19,18 @@ use anyhow::Context;
 use crate::digest::Digest;
 
 pub struct Staging {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Staging {
-    /// Creates `.<output name>.staging-XXXX` beside `output`.
+    /// Creates `.<output name>.staging` beside `output`, emptying what an earlier,
+    /// killed save left there. The caller holds the output's lock.
     pub fn beside(output: &Path) -> anyhow::Result<Staging> {
         let parent = match output.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -29,33 +40,39 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}.staging-"))
-            .tempdir_in(&parent)
-            .with_context(|| {
-                format!(
-                    "cannot create a staging directory in `{}` (is it writable?)",
-                    parent.display()
-                )
-            })?;
-        fs::create_dir_all(dir.path().join("blobs/sha256"))?;
+        let dir = parent.join(format!(".{name}.staging"));
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot remove `{}`, left by an earlier save; remove it by hand",
+                        dir.display()
+                    )
+                });
+            }
+            _ => {}
+        }
+        fs::create_dir_all(dir.join("blobs/sha256")).with_context(|| {
+            format!(
+                "cannot create a staging directory in `{}` (is it writable?)",
+                parent.display()
+            )
+        })?;
         Ok(Staging { dir })
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// Where the verified blob `digest` lives once staged.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir.path().join(digest.blob_path())
+        self.dir.join(digest.blob_path())
     }
 
     /// Where a blob is written while it downloads.
     pub fn part_path(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .path()
-            .join(format!("blobs/sha256/{}.part", digest.hex()))
+        self.dir.join(format!("blobs/sha256/{}.part", digest.hex()))
     }
 
     /// Stores bytes already verified against `digest`. Several images may share an
@@ -66,7 +83,7 @@ impl Staging {
         if target.exists() {
             return Ok(());
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(self.dir.path().join("blobs/sha256"))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.dir.join("blobs/sha256"))?;
         tmp.write_all(bytes)?;
         tmp.persist(&target).map_err(|e| e.error)?;
         Ok(())

@@ -6,7 +6,7 @@
 //! config and layer descriptor once. Layers are not read here: callers stream them
 //! through a [`crate::digest::VerifyingReader`] when they need the bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use anyhow::{Context, bail};
 
@@ -52,7 +52,16 @@ pub fn read_graph(bundle: &Bundle, image: &TocImage) -> anyhow::Result<ImageGrap
         blobs: Vec::new(),
     };
     let mut seen = BTreeSet::new();
-    walk(bundle, &root, None, 0, &mut graph, &mut seen)?;
+    let mut blobs_seen = HashSet::new();
+    walk(
+        bundle,
+        &root,
+        None,
+        0,
+        &mut graph,
+        &mut seen,
+        &mut blobs_seen,
+    )?;
     Ok(graph)
 }
 
@@ -63,6 +72,7 @@ fn walk(
     depth: usize,
     graph: &mut ImageGraph,
     seen: &mut BTreeSet<Digest>,
+    blobs_seen: &mut HashSet<Digest>,
 ) -> anyhow::Result<()> {
     if depth > 4 {
         bail!("index {} nests deeper than 4 levels", raw.digest);
@@ -82,12 +92,15 @@ fn walk(
                     depth + 1,
                     graph,
                     seen,
+                    blobs_seen,
                 )?;
             }
         }
         Parsed::Manifest(manifest) => {
+            // A set, not a scan of the list: a hostile manifest (4 MiB) can name tens of
+            // thousands of layers.
             for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
-                if !graph.blobs.iter().any(|b| b.digest == d.digest) {
+                if blobs_seen.insert(d.digest.clone()) {
                     graph.blobs.push(d.clone());
                 }
             }

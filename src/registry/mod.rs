@@ -67,7 +67,10 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Longest silence on an open connection before it is treated as dead.
     pub read_timeout: Duration,
-    /// Blobs larger than this are uploaded in `PATCH` chunks of this size.
+    /// Blobs larger than this are uploaded in `PATCH` chunks of this size, each held in
+    /// memory (so it can be re-sent), one per concurrent upload. `u64::MAX` (the default)
+    /// streams every blob as one `PUT` in constant memory; set a size only for a registry
+    /// or proxy that limits the request size.
     pub chunk_size: u64,
 }
 
@@ -83,7 +86,7 @@ impl Default for ClientOptions {
             max_retry_after: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
-            chunk_size: 64 * 1024 * 1024,
+            chunk_size: u64::MAX,
         }
     }
 }

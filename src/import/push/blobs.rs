@@ -213,7 +213,11 @@ fn upload(ctx: &Ctx<'_>, b: &RepoBlob) -> anyhow::Result<()> {
                 None => ctx.bundle.blob(digest).map_err(std::io::Error::other)?,
             };
             Ok(Box::new(ProgressReader::new(
-                VerifyingReader::new(source, digest.clone(), b.desc.size),
+                VerifyingReader::new(
+                    crate::interrupt::InterruptibleReader(source),
+                    digest.clone(),
+                    b.desc.size,
+                ),
                 &*item,
             )))
         };

@@ -15,7 +15,9 @@
 //! child manifests before the indexes naming them, tags last. A phase that fails stops
 //! the push before the next, so no tag on the target ever points at something
 //! incomplete, and an interrupted push is finished by running it again (everything
-//! already there is found by `HEAD` and skipped). Work within a phase runs on a pool
+//! already there is found by `HEAD` and skipped); Ctrl-C or SIGTERM stops the push the
+//! same way, at the next read of the bundle or the next unit of work, and says where
+//! it was ([`crate::interrupt`]). Work within a phase runs on a pool
 //! of `--jobs` threads; memory stays flat because blobs are only ever streamed, and
 //! only manifests (small) are held.
 
@@ -58,11 +60,13 @@ pub(crate) struct Ctx<'a> {
     progress: &'a dyn Progress,
     /// Set on an authentication failure: every further request would fail the same way.
     abort: AtomicBool,
+    /// After Ctrl-C: the first unit of work (kind, repository, digest) not started.
+    stopped_at: std::sync::Mutex<Option<(&'static str, String, Digest)>>,
 }
 
 impl Ctx<'_> {
     fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
+        self.abort.load(Ordering::Relaxed) || crate::interrupt::requested()
     }
 
     /// Runs one unit of work on (`repo`, `digest`) unless the push was aborted
@@ -75,6 +79,10 @@ impl Ctx<'_> {
         work: impl FnOnce() -> anyhow::Result<T>,
     ) -> Result<Option<T>, Failure> {
         if self.aborted() {
+            if crate::interrupt::requested() {
+                let mut at = self.stopped_at.lock().unwrap_or_else(|e| e.into_inner());
+                at.get_or_insert_with(|| (kind, repo.to_string(), digest.clone()));
+            }
             return Ok(None);
         }
         work().map(Some).map_err(|error| {
@@ -155,6 +163,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
         pool: &pool,
         progress,
         abort: AtomicBool::new(false),
+        stopped_at: std::sync::Mutex::new(None),
     };
     let dry = settings.dry_run;
     // A differential bundle: what it leaves out must be on the target already.
@@ -165,7 +174,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
             &plan,
             f,
             "no manifest or tag was written, so nothing on the target points at an incomplete image; \
-             fix the cause and push again (what is already there is skipped)",
+             fix the cause and run the same command again to finish (what is already there is skipped)",
         )
     })?;
     let (manifest_actions, manifest_totals) =
@@ -174,7 +183,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
                 &ctx,
                 &plan,
                 f,
-                "no index or tag naming it was written; fix the cause and push again",
+                "no index or tag naming it was written; fix the cause and run the same command again to finish",
             )
         })?;
     let (tag_actions, tag_totals) = manifests::push_tags(&ctx, &plan, dry).map_err(|f| {
@@ -182,7 +191,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
             &ctx,
             &plan,
             f,
-            "every blob and manifest is on the target, only tags are missing; push again",
+            "every blob and manifest is on the target, only tags are missing; run the same command again to finish",
         )
     })?;
 
@@ -257,6 +266,9 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
 /// written. An authentication failure is reported alone, as one line.
 fn failed(ctx: &Ctx<'_>, plan: &Plan, failures: Vec<Failure>, consequence: &str) -> anyhow::Error {
     let registry = ctx.registry;
+    if crate::interrupt::requested() {
+        return interrupted(ctx, plan, &failures, consequence);
+    }
     let Some(first) = failures.first() else {
         return anyhow!("the push to {registry} was stopped; {consequence}");
     };
@@ -318,6 +330,50 @@ fn failed(ctx: &Ctx<'_>, plan: &Plan, failures: Vec<Failure>, consequence: &str)
         );
     }
     anyhow!(msg)
+}
+
+/// The error of a push stopped by Ctrl-C or SIGTERM: what it was doing (the transfers
+/// the signal cut short), what that means, and how to finish.
+fn interrupted(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    failures: &[Failure],
+    consequence: &str,
+) -> anyhow::Error {
+    // What failed once the signal came is what it cut short (the error a transfer
+    // reports may have lost the signal's own error type on the way through the client).
+    let cut: Vec<String> = failures
+        .iter()
+        .take(MAX_LISTED_FAILURES)
+        .map(|f| {
+            format!(
+                "{} {} of {} to {}/{}",
+                f.kind,
+                f.digest,
+                plan.users_of(&f.digest),
+                ctx.registry,
+                f.repo
+            )
+        })
+        .collect();
+    let next = ctx
+        .stopped_at
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let at = match (cut.is_empty(), next) {
+        (false, _) => format!(" while pushing {}", cut.join(", ")),
+        (true, Some((kind, repo, digest))) => format!(
+            " before pushing {kind} {digest} of {} to {}/{repo}",
+            plan.users_of(&digest),
+            ctx.registry
+        ),
+        (true, None) => String::new(),
+    };
+    let consequence = consequence.replace("fix the cause and ", "");
+    anyhow::Error::new(crate::interrupt::Interrupted(format!(
+        "interrupted{at}; {consequence}"
+    )))
 }
 
 /// What the operator should know about a failure beyond the registry's own message.

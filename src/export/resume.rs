@@ -1,0 +1,292 @@
+//! Resuming an interrupted save, and the lock that keeps two saves off one output.
+//!
+//! Every file a save keeps beside its output has a fixed hidden name derived from the
+//! output's (`out.tar.zst` → `.out.tar.zst.…`):
+//!
+//! | name | what |
+//! |------|------|
+//! | `.out.tar.zst.lock` | held while a save runs: pid and process start time ([`OutputLock`]) |
+//! | `.out.tar.zst.partial` (split: `.out.tar.zst.000.partial`, …) | the bundle being written |
+//! | `.out.tar.zst.resume` (split: `.out.tar.zst.000.resume`, …) | an interrupted run's partial, being reused |
+//! | `.out.tar.zst.staging/` | scratch space ([`Staging`](super::staging::Staging)) |
+//!
+//! [`prepare`] runs at the start of a save: with `--fresh` it deletes any partial
+//! bundle; otherwise it renames the partial aside to the `.resume` name (so the new
+//! writer can use the partial name) and scans it once ([`Partial::scan`]). The fetch
+//! stage then takes each layer the old file holds from it instead of the network,
+//! verified, reused layers first; once they are all copied the old file is deleted, so
+//! the disk holds at most the old partial and the new bundle. If the rerun is stopped
+//! while it still copies, the `.resume` file is the more complete one and the next run
+//! starts from it again (a `.partial` beside a `.resume` is dropped).
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::bundle::resume::Partial;
+use crate::bundle::split::partial_part_path;
+use crate::bundle::writer::partial_path;
+use crate::progress::human_bytes;
+
+/// `.<name>.<suffix>` beside `output`.
+fn hidden(output: &Path, suffix: &str) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".to_string());
+    output.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// The lock file of saves to `output`.
+pub fn lock_path(output: &Path) -> PathBuf {
+    hidden(output, "lock")
+}
+
+/// Where an interrupted run's partial bundle is read from while a rerun reuses it.
+pub fn resume_path(output: &Path) -> PathBuf {
+    hidden(output, "resume")
+}
+
+fn resume_part_path(output: &Path, n: usize) -> PathBuf {
+    hidden(output, &format!("{n:03}.resume"))
+}
+
+/// The files of an unfinished bundle under the given names: the single file if it
+/// exists, else the consecutive parts from 000.
+fn existing(single: PathBuf, part: impl Fn(usize) -> PathBuf) -> Vec<PathBuf> {
+    if single.is_file() {
+        return vec![single];
+    }
+    (0..)
+        .map(part)
+        .take_while(|p| p.is_file())
+        .collect::<Vec<_>>()
+}
+
+fn partial_files(output: &Path) -> Vec<PathBuf> {
+    existing(partial_path(output), |n| partial_part_path(output, n))
+}
+
+fn resume_files(output: &Path) -> Vec<PathBuf> {
+    existing(resume_path(output), |n| resume_part_path(output, n))
+}
+
+fn remove_all(files: &[PathBuf]) -> anyhow::Result<()> {
+    for f in files {
+        match fs::remove_file(f) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove `{}`", f.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Finds what an interrupted save to `output` left and makes it ready for reuse (see
+/// the module docs); `None` when there is nothing to reuse or `fresh` is set.
+pub fn prepare(output: &Path, fresh: bool) -> anyhow::Result<Option<Partial>> {
+    let partial = partial_files(output);
+    let resume = resume_files(output);
+    if fresh {
+        remove_all(&partial)?;
+        remove_all(&resume)?;
+        return Ok(None);
+    }
+    let source = if !resume.is_empty() {
+        // A rerun stopped while copying: its .partial holds only a part of the .resume.
+        remove_all(&partial)?;
+        resume
+    } else if !partial.is_empty() {
+        let mut moved = Vec::with_capacity(partial.len());
+        for (i, from) in partial.iter().enumerate() {
+            let to = if partial.len() == 1 && *from == partial_path(output) {
+                resume_path(output)
+            } else {
+                resume_part_path(output, i)
+            };
+            fs::rename(from, &to).with_context(|| {
+                format!(
+                    "cannot rename `{}` to `{}` to resume from it; add --fresh to start over",
+                    from.display(),
+                    to.display()
+                )
+            })?;
+            moved.push(to);
+        }
+        moved
+    } else {
+        return Ok(None);
+    };
+    let scanned = Partial::scan(source.clone()).with_context(|| {
+        format!(
+            "cannot read `{}`, left by an interrupted save; add --fresh to start over",
+            source[0].display()
+        )
+    })?;
+    if scanned.is_empty() {
+        scanned.discard();
+        return Ok(None);
+    }
+    Ok(Some(scanned))
+}
+
+/// `N blob(s) (X) are kept in FILE` for the files of an unfinished bundle.
+pub fn describe_files(files: &[PathBuf]) -> String {
+    match files {
+        [] => "nothing".to_string(),
+        [one] => one.display().to_string(),
+        [first, .., last] => format!(
+            "{} … {} ({} parts)",
+            first.display(),
+            last.file_name().unwrap_or_default().to_string_lossy(),
+            files.len()
+        ),
+    }
+}
+
+/// The notice for a save that stopped with something kept.
+pub fn kept_notice(
+    files: &[PathBuf],
+    (blobs, bytes): (usize, u64),
+    (all_blobs, all_bytes): (usize, u64),
+) -> String {
+    format!(
+        "{blobs} of {all_blobs} blobs ({} of {}) are kept in {}; run the same command again to resume, \
+         or add --fresh to start over",
+        human_bytes(bytes),
+        human_bytes(all_bytes),
+        describe_files(files)
+    )
+}
+
+/// The lock file of a running save; removed when dropped.
+#[derive(Debug)]
+pub struct OutputLock {
+    path: PathBuf,
+}
+
+impl OutputLock {
+    /// Takes the lock of `output`, or fails naming the save that holds it. A lock left by
+    /// a process that no longer runs (killed, power loss) is taken over.
+    pub fn acquire(output: &Path) -> anyhow::Result<OutputLock> {
+        let path = lock_path(output);
+        let me = std::process::id();
+        let content = format!("{me} {}\n", start_time(me).unwrap_or(0));
+        // Written whole under a private name, then linked into place: the lock never
+        // exists without its content.
+        let tmp = hidden(output, &format!("lock.{me}"));
+        let write_tmp = || -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(content.as_bytes())
+        };
+        write_tmp().with_context(|| {
+            format!(
+                "cannot create the lock file `{}` (is the directory writable?)",
+                path.display()
+            )
+        })?;
+        let result = (|| {
+            for _ in 0..5 {
+                match fs::hard_link(&tmp, &path) {
+                    Ok(()) => return Ok(OutputLock { path: path.clone() }),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        let held = fs::read_to_string(&path).unwrap_or_default();
+                        let mut words = held.split_whitespace();
+                        let pid: Option<u32> = words.next().and_then(|w| w.parse().ok());
+                        let start: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                        if let Some(pid) = pid
+                            && alive(pid, start)
+                        {
+                            bail!(
+                                "another airlock save is writing {} (pid {pid}); wait for it to finish \
+                                 (or stop it), or, if no save is running, remove `{}`",
+                                output.display(),
+                                path.display()
+                            );
+                        }
+                        // Stale: its process is gone.
+                        let _ = fs::remove_file(&path);
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("cannot create the lock file `{}`", path.display())
+                        });
+                    }
+                }
+            }
+            bail!(
+                "cannot take the lock file `{}`: other saves keep taking it",
+                path.display()
+            )
+        })();
+        let _ = fs::remove_file(&tmp);
+        result
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` runs, and (when `start` is known) is the one that started at
+/// `start` (not a later process that got the same pid). Without `/proc`, a lock is
+/// taken to be held: the message says how to remove it.
+fn alive(pid: u32, start: u64) -> bool {
+    if !Path::new("/proc/self/stat").exists() {
+        return true;
+    }
+    match start_time(pid) {
+        None => false,
+        Some(now) => start == 0 || now == start,
+    }
+}
+
+/// The start time of process `pid` (field 22 of `/proc/<pid>/stat`), if it runs.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_is_exclusive_and_stale_locks_are_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("b.tar.zst");
+        let lock = OutputLock::acquire(&out).unwrap();
+        let err = OutputLock::acquire(&out).unwrap_err().to_string();
+        assert!(
+            err.contains("another airlock save") && err.contains(&std::process::id().to_string()),
+            "{err}"
+        );
+        drop(lock);
+        assert!(!lock_path(&out).exists());
+        // A lock whose process is gone (no such pid, or not started at that time).
+        fs::write(lock_path(&out), "4194303 1\n").unwrap();
+        let lock = OutputLock::acquire(&out).unwrap();
+        drop(lock);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn own_start_time_is_readable() {
+        assert!(start_time(std::process::id()).is_some());
+        assert!(alive(
+            std::process::id(),
+            start_time(std::process::id()).unwrap()
+        ));
+    }
+}

@@ -1,0 +1,601 @@
+//! Resume: an interrupted `save` (Ctrl-C, SIGKILL) keeps its partial bundle and a rerun
+//! of the same command reuses it; an interrupted `push` is finished by running it again.
+//!
+//! Real registries, real signals to the real process. The source (or, for push, the
+//! target) sits behind a throttling TCP proxy so that a transfer takes long enough to
+//! be interrupted midway; `--jobs 1` makes progress sequential.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cli::{Run, airlock, airlock_bin};
+use support::images::{Image, ImageSpec, PushOptions, layer, push, random_file, registry_digest};
+use support::registry::TestRegistry;
+
+const MIB: u64 = 1024 * 1024;
+/// Each test image: this many layers of this many random bytes.
+const LAYERS: usize = 4;
+const LAYER_SIZE: usize = 8 * 1024 * 1024;
+/// Proxy rate while a run is to be interrupted.
+const SLOW: u64 = 12 * MIB;
+
+// ---------------------------------------------------------------------------------
+// A throttling TCP proxy.
+
+/// Forwards loopback TCP connections to `upstream`, each direction at most `rate`
+/// bytes per second (0: unlimited), changeable while running.
+struct Throttle {
+    addr: String,
+    rate: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Throttle {
+    fn start(upstream: &str, rate: u64) -> Throttle {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let rate = Arc::new(AtomicU64::new(rate));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up, r, s) = (upstream.to_string(), Arc::clone(&rate), Arc::clone(&stop));
+        listener.set_nonblocking(true).unwrap();
+        thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(&up) else {
+                            continue;
+                        };
+                        for (from, to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            let (r, s) = (Arc::clone(&r), Arc::clone(&s));
+                            thread::spawn(move || pipe(from, to, &r, &s));
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Throttle { addr, rate, stop }
+    }
+
+    fn set_rate(&self, rate: u64) {
+        self.rate.store(rate, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream, rate: &AtomicU64, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 64 * 1024];
+    from.set_read_timeout(Some(Duration::from_millis(500))).ok();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => break,
+        };
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        let r = rate.load(Ordering::Relaxed);
+        if r > 0 {
+            thread::sleep(Duration::from_secs_f64(n as f64 / r as f64));
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+// ---------------------------------------------------------------------------------
+// Source images.
+
+/// Two images of [`LAYERS`] seeded-random layers each, in a fresh registry.
+struct Source {
+    reg: TestRegistry,
+    images: Vec<Image>,
+}
+
+impl Source {
+    fn start(seed: u64) -> Source {
+        let reg = TestRegistry::start();
+        let mut images = Vec::new();
+        for (i, name) in ["app:1", "tools:2"].iter().enumerate() {
+            let mut spec = ImageSpec::new("linux/amd64").label("n", name);
+            for l in 0..LAYERS {
+                let s = seed * 100 + (i * LAYERS + l) as u64;
+                spec = spec.layer(&layer(&[random_file(&format!("data/{l}"), s, LAYER_SIZE)]));
+            }
+            let image = spec.build();
+            push(
+                &image,
+                &format!("{}/{name}", reg.addr()),
+                &PushOptions::default(),
+            );
+            images.push(image);
+        }
+        Source { reg, images }
+    }
+
+    fn layer_digests(&self) -> BTreeSet<String> {
+        self.images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|l| l.digest().to_string()))
+            .collect()
+    }
+
+    fn layer_bytes(&self) -> u64 {
+        self.images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|l| l.gz.size()))
+            .sum()
+    }
+}
+
+fn names(host: &str) -> Vec<String> {
+    vec![format!("{host}/app:1"), format!("{host}/tools:2")]
+}
+
+// ---------------------------------------------------------------------------------
+// Running airlock as a child and interrupting it.
+
+fn save_args(host: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec!["save".to_string()];
+    a.extend(names(host));
+    a.extend([
+        "-o".into(),
+        out.display().to_string(),
+        "--jobs".into(),
+        "1".into(),
+    ]);
+    a.extend(["--no-progress".into(), "--json".into()]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn spawn(args: &[String]) -> Child {
+    let empty = std::env::temp_dir();
+    Command::new(airlock_bin())
+        .args(args)
+        .env("DOCKER_CONFIG", empty.join("airlock-resume-test-no-config"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start airlock")
+}
+
+fn finish(child: Child, args: &[String]) -> Run {
+    let out = child.wait_with_output().unwrap();
+    Run {
+        args: args.to_vec(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{sig}"), child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {}", child.id());
+}
+
+/// Total size of the hidden partial files of `out` (one file, or parts).
+fn partial_size(out: &Path) -> u64 {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&format!(".{name}.")) && n.ends_with(".partial")
+        })
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// Waits until `size()` reaches `at_least` while `child` runs; panics after a minute.
+fn wait_for(child: &mut Child, what: &str, at_least: u64, size: impl Fn() -> u64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if size() >= at_least {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("airlock ended ({status}) before {what} reached {at_least} bytes");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not reach {at_least} bytes in time"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts a throttled save and stops it with `sig` once 2.5 layers are in the partial file.
+fn interrupted_save(proxy: &Throttle, out: &Path, extra: &[&str], sig: &str) -> Run {
+    proxy.set_rate(SLOW);
+    let args = save_args(&proxy.addr, out, extra);
+    let mut child = spawn(&args);
+    wait_for(
+        &mut child,
+        "the partial bundle",
+        5 * LAYER_SIZE as u64 / 2,
+        || partial_size(out),
+    );
+    signal(&child, sig);
+    let run = finish(child, &args);
+    proxy.set_rate(0);
+    run
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    support::cli::dir_listing(dir)
+}
+
+/// The images (name → digest) and blob digests of a bundle, as `ls --json` shows them.
+fn contents(bundle: &Path) -> (Vec<(String, String)>, BTreeSet<String>) {
+    let v = airlock(&["verify", bundle.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v:#}");
+    let ls = airlock(&["ls", bundle.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    let mut images: Vec<(String, String)> = ls["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                i["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    images.sort();
+    let toc = support::cli::Bundle::open(bundle);
+    let blobs = toc
+        .names()
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("blobs/sha256/"))
+        .map(|h| format!("sha256:{h}"))
+        .collect();
+    (images, blobs)
+}
+
+fn num(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no `{key}` in {v:#}"))
+}
+
+/// The reference: a fresh, uninterrupted save of the same images through the proxy.
+fn fresh_save(proxy: &Throttle, dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value) {
+    proxy.set_rate(0);
+    let out = dir.join(name);
+    let args = save_args(&proxy.addr, &out, extra);
+    let v = finish(spawn(&args), &args).ok().json();
+    assert_eq!(num(&v, "reused"), 0, "{v:#}");
+    (out, v)
+}
+
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn ctrl_c_keeps_the_partial_bundle_and_the_rerun_resumes_it() {
+    let src = Source::start(1);
+    let proxy = Throttle::start(&src.reg.addr(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (fresh, fresh_json) = fresh_save(&proxy, dir.path(), "fresh.tar.zst", &[]);
+    assert_eq!(num(&fresh_json, "fetched_bytes"), src.layer_bytes());
+    let out = dir.path().join("out.tar.zst");
+
+    // A second save to the same output is refused while the first runs.
+    proxy.set_rate(SLOW);
+    let args = save_args(&proxy.addr, &out, &[]);
+    let mut first = spawn(&args);
+    wait_for(
+        &mut first,
+        "the partial bundle",
+        5 * LAYER_SIZE as u64 / 2,
+        || partial_size(&out),
+    );
+    let second = airlock(&save_args(&proxy.addr, &out, &[])).expect_code(1);
+    assert!(
+        second.stderr.contains("another airlock save is writing")
+            && second.stderr.contains(&first.id().to_string()),
+        "{second}"
+    );
+    // Ctrl-C: exit 130, the partial bundle kept, and the message says how to go on.
+    signal(&first, "INT");
+    let run = finish(first, &args).expect_code(130);
+    proxy.set_rate(0);
+    let partial = dir.path().join(".out.tar.zst.partial");
+    assert!(
+        run.stderr.contains(".out.tar.zst.partial")
+            && run.stderr.contains("run the same command again to resume")
+            && run.stderr.contains("--fresh"),
+        "{run}"
+    );
+    eprintln!("SAVE CTRL-C MESSAGE: {}", run.stderr);
+    assert!(!out.exists(), "no file under the final name: {run}");
+    assert!(partial.exists(), "{:?}", listing(dir.path()));
+    assert_eq!(
+        listing(dir.path()),
+        vec![".out.tar.zst.partial", "fresh.tar.zst"],
+        "no lock or staging directory is left"
+    );
+
+    // The rerun reuses what was kept, fetches the rest, and makes the same bundle.
+    let args = save_args(&proxy.addr, &out, &[]);
+    let v = finish(spawn(&args), &args).ok().json();
+    let (reused, fetched) = (num(&v, "reused"), num(&v, "fetched"));
+    assert!(reused >= 2, "{v:#}");
+    assert_eq!(reused + fetched, src.layer_digests().len() as u64, "{v:#}");
+    assert!(num(&v, "fetched_bytes") < num(&fresh_json, "fetched_bytes"));
+    assert_eq!(contents(&out), contents(&fresh));
+    assert_eq!(
+        listing(dir.path()),
+        vec!["fresh.tar.zst", "out.tar.zst"],
+        "the partial bundle is gone"
+    );
+    let pct = 100.0 * num(&v, "reused_bytes") as f64 / src.layer_bytes() as f64;
+    eprintln!(
+        "RESUME FIGURE (Ctrl-C, .tar.zst): the rerun did not fetch {} of {} layer bytes again ({pct:.0}%)",
+        num(&v, "reused_bytes"),
+        src.layer_bytes()
+    );
+
+    // The human summary says what was resumed.
+    let partial_again = {
+        let run = interrupted_save(&proxy, &out, &[], "INT").expect_code(130);
+        assert!(partial.exists(), "{run}");
+        run
+    };
+    let _ = partial_again;
+    let mut args = save_args(&proxy.addr, &out, &[]);
+    args.retain(|a| a != "--json");
+    let run = finish(spawn(&args), &args).ok();
+    assert!(
+        run.stderr.contains("resumed: reused") && run.stderr.contains("from the interrupted run"),
+        "{run}"
+    );
+}
+
+#[test]
+fn sigkill_anywhere_then_rerun_for_tar_zst_and_split() {
+    let src = Source::start(2);
+    let proxy = Throttle::start(&src.reg.addr(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [
+        ("k.tar", &[][..]),
+        ("k.tar.zst", &[][..]),
+        ("s.tar.zst", &["--split", "5M"][..]),
+    ] {
+        let (fresh, fresh_json) = fresh_save(&proxy, dir.path(), &format!("fresh-{name}"), extra);
+        let out = dir.path().join(name);
+        let run = interrupted_save(&proxy, &out, extra, "KILL");
+        assert_eq!(run.code, None, "killed by a signal: {run}");
+        assert!(partial_size(&out) > 0, "{name}: {:?}", listing(dir.path()));
+        let args = save_args(&proxy.addr, &out, extra);
+        let v = finish(spawn(&args), &args).ok().json();
+        assert!(num(&v, "reused") >= 1, "{name}: {v:#}");
+        assert!(
+            num(&v, "fetched_bytes") < num(&fresh_json, "fetched_bytes"),
+            "{name}: {v:#}"
+        );
+        let read_from = if extra.is_empty() {
+            out.clone()
+        } else {
+            dir.path().join(format!("{name}.000"))
+        };
+        let fresh_from = if extra.is_empty() {
+            fresh.clone()
+        } else {
+            dir.path().join(format!("fresh-{name}.000"))
+        };
+        let (images, blobs) = contents_any(&read_from);
+        assert_eq!((images, blobs), contents_any(&fresh_from), "{name}");
+        let left: Vec<String> = listing(dir.path())
+            .into_iter()
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{name}: leftovers {left:?}");
+        eprintln!(
+            "RESUME FIGURE (SIGKILL, {name}): reused {} of {} layer bytes ({:.0}%)",
+            num(&v, "reused_bytes"),
+            src.layer_bytes(),
+            100.0 * num(&v, "reused_bytes") as f64 / src.layer_bytes() as f64
+        );
+    }
+}
+
+/// Like [`contents`], for a bundle or the first part of a split one (joined first).
+fn contents_any(path: &Path) -> (Vec<(String, String)>, BTreeSet<String>) {
+    let name = path.to_string_lossy();
+    if !name.ends_with(".000") {
+        return contents(path);
+    }
+    let v = airlock(&["verify", &name, "--json"]).ok().json();
+    assert_eq!(v["ok"], true, "{v:#}");
+    let base = name.trim_end_matches(".000");
+    let joined = PathBuf::from(format!("{base}.joined.tar.zst"));
+    let mut all = Vec::new();
+    for i in 0.. {
+        let p = PathBuf::from(format!("{base}.{i:03}"));
+        if !p.exists() {
+            break;
+        }
+        all.extend(fs::read(p).unwrap());
+    }
+    fs::write(&joined, all).unwrap();
+    let c = contents(&joined);
+    fs::remove_file(&joined).unwrap();
+    c
+}
+
+#[test]
+fn damaged_kept_blob_is_fetched_again_and_fresh_ignores_the_partial() {
+    let src = Source::start(3);
+    let proxy = Throttle::start(&src.reg.addr(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (fresh, _) = fresh_save(&proxy, dir.path(), "fresh.tar", &[]);
+    let out = dir.path().join("d.tar");
+    interrupted_save(&proxy, &out, &[], "INT").expect_code(130);
+    let partial = dir.path().join(".d.tar.partial");
+    let saved = fs::read(&partial).unwrap();
+
+    // Which layers the partial holds whole, and where the first one's data is.
+    let layers = src.layer_digests();
+    let mut kept = Vec::new();
+    let mut archive = tar::Archive::new(&saved[..]);
+    for e in archive.entries().unwrap() {
+        let Ok(e) = e else { break };
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let (at, size) = (e.raw_file_position(), e.size());
+        if at + size > saved.len() as u64 {
+            break;
+        }
+        if let Some(hex) = name.strip_prefix("blobs/sha256/")
+            && layers.contains(&format!("sha256:{hex}"))
+        {
+            kept.push((at, size));
+        }
+    }
+    assert!(kept.len() >= 2, "{kept:?}");
+    let mut damaged = saved.clone();
+    let (at, size) = kept[0];
+    damaged[(at + size / 2) as usize] ^= 0x01;
+    fs::write(&partial, &damaged).unwrap();
+
+    let args = save_args(&proxy.addr, &out, &[]);
+    let run = finish(spawn(&args), &args).ok();
+    let v = run.json();
+    assert_eq!(num(&v, "reused"), kept.len() as u64 - 1, "{v:#}\n{run}");
+    assert_eq!(contents(&out), contents(&fresh));
+
+    // --fresh ignores (and deletes) a partial bundle.
+    fs::write(&partial, &saved).unwrap();
+    let args = save_args(&proxy.addr, &out, &["--fresh"]);
+    let v = finish(spawn(&args), &args).ok().json();
+    assert_eq!(num(&v, "reused"), 0, "{v:#}");
+    assert_eq!(num(&v, "fetched_bytes"), src.layer_bytes(), "{v:#}");
+    assert!(!partial.exists());
+    assert_eq!(contents(&out), contents(&fresh));
+}
+
+#[test]
+fn interrupted_push_is_finished_by_running_it_again() {
+    let src = Source::start(4);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b.tar.zst");
+    let mut args = save_args(&src.reg.addr(), &bundle, &[]);
+    args.retain(|a| a != "--jobs" && a != "1");
+    finish(spawn(&args), &args).ok();
+
+    let target = TestRegistry::start();
+    let proxy = Throttle::start(&target.addr(), SLOW);
+    let push_args = |json: bool| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "push",
+            bundle.to_str().unwrap(),
+            &proxy.addr,
+            "--jobs",
+            "1",
+            "--no-progress",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let stored = || dir_size(&target.storage_dir());
+
+    // Ctrl-C: exit 130, naming what it was pushing and how to finish.
+    let args = push_args(false);
+    let mut child = spawn(&args);
+    wait_for(
+        &mut child,
+        "the target's storage",
+        2 * LAYER_SIZE as u64,
+        stored,
+    );
+    signal(&child, "INT");
+    let run = finish(child, &args).expect_code(130);
+    assert!(
+        run.stderr.contains("interrupted")
+            && run.stderr.contains("run the same command again to finish"),
+        "{run}"
+    );
+    eprintln!("PUSH CTRL-C MESSAGE: {}", run.stderr);
+    assert!(
+        run.stderr.contains("pushing blob sha256:"),
+        "names the blob it was at: {run}"
+    );
+
+    // SIGKILL further on, then the rerun finishes and skips what is there.
+    let before = stored();
+    let mut child = spawn(&args);
+    wait_for(
+        &mut child,
+        "the target's storage",
+        before + 2 * LAYER_SIZE as u64,
+        stored,
+    );
+    signal(&child, "KILL");
+    assert_eq!(finish(child, &args).code, None);
+
+    proxy.set_rate(0);
+    let v = finish(spawn(&push_args(true)), &push_args(true))
+        .ok()
+        .json();
+    assert!(v["blobs"]["skipped"].as_u64().unwrap() >= 2, "{v:#}");
+    for name in ["app:1", "tools:2"] {
+        let (repo, tag) = name.split_once(':').unwrap();
+        assert_eq!(
+            registry_digest(&target.addr(), repo, tag),
+            registry_digest(&src.reg.addr(), repo, tag),
+            "{name}"
+        );
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
