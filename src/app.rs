@@ -289,6 +289,15 @@ pub fn print_error(e: &anyhow::Error) {
     for cause in chain {
         let _ = writeln!(err, "  Caused by: {cause}");
     }
+    let disk_full = e
+        .chain()
+        .any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::StorageFull));
+    if disk_full {
+        let _ = writeln!(
+            err,
+            "hint: a disk is full: free some space (or write to another disk with -o) and run the same command again"
+        );
+    }
     if let Some(h) = hint {
         let _ = writeln!(err, "hint: {h}");
     }
