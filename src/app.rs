@@ -289,9 +289,10 @@ pub fn print_error(e: &anyhow::Error) {
     for cause in chain {
         let _ = writeln!(err, "  Caused by: {cause}");
     }
-    let disk_full = e
-        .chain()
-        .any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::StorageFull));
+    let disk_full = e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::StorageFull)
+    });
     if disk_full {
         let _ = writeln!(
             err,
