@@ -213,8 +213,9 @@ fn fetch_one(
                 .with_context(|| format!("cannot create `{}`", part.display()))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
             io::copy(&mut verifying, &mut out)?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_data().ok();
+            // No fsync: staging is scratch space, emptied at every start, and each staged
+            // blob is verified again as it is copied into the bundle.
+            out.into_inner().map_err(|e| e.into_error())?;
             fs::rename(&part, staging.blob_path(digest))?;
             Ok(())
         })();
