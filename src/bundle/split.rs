@@ -37,6 +37,7 @@ use tempfile::TempPath;
 
 use super::BundleError;
 use crate::digest::{Digest, Hasher};
+use crate::paths::dir_of;
 
 /// Version of the parts index format this build writes and reads.
 pub const PARTS_FORMAT: u32 = 1;
@@ -154,13 +155,6 @@ fn strip_part_suffix(name: &str) -> Option<&str> {
 
 fn plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
-}
-
-fn dir_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -168,14 +168,8 @@ impl BundleWriter {
         opts: WriteOptions,
         split: Option<u64>,
     ) -> Result<BundleWriter, BundleError> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "bundle".to_string());
+        let dir = crate::paths::dir_of(path);
+        let name = crate::paths::name_of(path, "bundle");
         let create_err = |source| BundleError::Create {
             path: path.to_path_buf(),
             source,
@@ -371,16 +365,9 @@ impl BundleWriter {
             path: self.path.clone(),
             source: e.error,
         })?;
-        if let Some(dir) = self.path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            // Make the rename durable; not every platform can open a directory.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        // Make the rename durable; not every platform can open a directory.
+        if let Ok(d) = File::open(crate::paths::dir_of(&self.path)) {
+            let _ = d.sync_all();
         }
         Ok(WriteSummary {
             path: self.path.clone(),

@@ -32,14 +32,8 @@ impl Staging {
     /// Creates `.<output name>.staging` beside `output`, emptying what an earlier,
     /// killed save left there. The caller holds the output's lock.
     pub fn beside(output: &Path) -> anyhow::Result<Staging> {
-        let parent = match output.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let parent = crate::paths::dir_of(output);
+        let name = crate::paths::name_of(output, "");
         let dir = parent.join(format!(".{name}.staging"));
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {

@@ -17,7 +17,7 @@ pub mod take;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -153,14 +153,8 @@ impl Inventory {
     /// Writes the inventory to `path` atomically: a temporary file in the same
     /// directory, synced, then renamed over the final name.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let dir = crate::paths::dir_of(path);
+        let name = crate::paths::name_of(path, "");
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}.partial-"))
             .tempfile_in(&dir)

@@ -214,14 +214,8 @@ fn write_file(
     out: &Path,
     progress: &dyn Progress,
 ) -> anyhow::Result<stream::TarStats> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "docker.tar".to_string());
+    let dir = crate::paths::dir_of(out);
+    let name = crate::paths::name_of(out, "docker.tar");
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{name}.partial-"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
