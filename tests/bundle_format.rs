@@ -1,6 +1,10 @@
 //! The bundle format end to end, without a registry: write synthetic image graphs in
 //! both compressions, read them back at random, verify them, damage them.
 
+mod support;
+
+use support::images::seeded_bytes;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -22,19 +26,6 @@ use serde_json::json;
 const NGINX: &str = "docker.io/library/nginx:1.25";
 const MULTI: &str = "registry.example/team/multi:2";
 
-/// Deterministic, poorly compressible bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 struct Fixture {
     /// Blobs in bundle order (index, manifest, config, layers) with media types.
     blobs: Vec<(Digest, String, Vec<u8>)>,
@@ -51,8 +42,8 @@ fn desc(mt: &str, bytes: &[u8]) -> serde_json::Value {
 
 /// Two images sharing one manifest: NGINX points at the manifest, MULTI at an index of it.
 fn fixture() -> Fixture {
-    let big = noise(FRAME_INPUT * 2 + 12345, 1);
-    let small = noise(1000, 2);
+    let big = seeded_bytes(1, FRAME_INPUT * 2 + 12345);
+    let small = seeded_bytes(2, 1000);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [Digest::of(b"diff1").to_string(), Digest::of(b"diff2").to_string()]}
@@ -369,7 +360,7 @@ fn wrong_blob_or_drop_leaves_nothing() {
     for path in paths(dir.path()) {
         let mut w = BundleWriter::create(&path, WriteOptions::for_path(&path)).unwrap();
         w.add_file("oci-layout", b"{}").unwrap();
-        let data = noise(FRAME_INPUT + 10, 3);
+        let data = seeded_bytes(3, FRAME_INPUT + 10);
         let mut bad = data.clone();
         bad[5] ^= 1;
         let err = w

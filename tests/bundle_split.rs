@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::images::seeded_bytes;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -28,19 +30,6 @@ use support::cli::{airlock, cmd, repo_root};
 const SPLIT: u64 = 64 * 1024;
 const NAMES: [&str; 2] = ["b.tar", "b.tar.zst"];
 
-/// Deterministic, poorly compressible bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 struct Fixture {
     /// Blobs in bundle order (manifest, config, layers).
     blobs: Vec<(Digest, Vec<u8>)>,
@@ -57,8 +46,8 @@ fn desc(mt: &str, bytes: &[u8]) -> serde_json::Value {
 /// One image: a manifest, a config, a layer of `big` bytes (several zstd frames when
 /// larger than FRAME_INPUT) and a small one. `seed` makes different bundles.
 fn fixture(seed: u64, big: usize) -> Fixture {
-    let big = noise(big, seed);
-    let small = noise(1000, seed + 100);
+    let big = seeded_bytes(seed, big);
+    let small = seeded_bytes(seed + 100, 1000);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [Digest::of(b"d1").to_string(), Digest::of(b"d2").to_string()]}
