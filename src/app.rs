@@ -145,6 +145,14 @@ fn print_save_summary(s: &SaveSummary, secs: f64, verbose: bool) {
             last.display()
         );
     }
+    for file in &s.left_alone {
+        let _ = writeln!(
+            err,
+            "note: left `{}` alone: it is named like a part of this bundle, but airlock did not \
+             write it; readers will report it as an extra part until you move it away",
+            file.display()
+        );
+    }
     if s.resumed_from.is_some() {
         let _ = writeln!(
             err,

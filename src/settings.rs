@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::bundle::split::{bundle_named, is_output_file};
 use crate::bundle::writer::Compression;
 use crate::cli::{InventoryArgs, LoadArgs, PushArgs, RegistryArgs, SaveArgs};
 use crate::oci::Platform;
@@ -98,6 +99,9 @@ impl SaveSettings {
                 args.output.display()
             )));
         }
+        for input in &inputs {
+            input_not_output(input, &args.output)?;
+        }
         let platforms = if args.platform.is_empty() {
             None
         } else {
@@ -125,22 +129,50 @@ impl SaveSettings {
             docker_platform,
             jobs: jobs(args.jobs)?,
             client: client_options(&args.registry)?,
-            base: args.base.as_deref().map(existing_base).transpose()?,
+            base: args
+                .base
+                .as_deref()
+                .map(|b| existing_base(b, &args.output))
+                .transpose()?,
             split: args.split,
             fresh: args.fresh,
         })
     }
 }
 
-/// `--base FILE` must name an existing file (other than the output).
-fn existing_base(path: &Path) -> Result<PathBuf, UsageError> {
+/// `--base FILE` must name an existing file that the save will not replace: a
+/// differential bundle written over its own base would need the base it destroyed.
+fn existing_base(path: &Path, output: &Path) -> Result<PathBuf, UsageError> {
     if !path.is_file() {
         return Err(usage(format!(
             "--base `{}` does not exist or is not a file; name the earlier bundle or an `airlock inventory` file",
             path.display()
         )));
     }
+    if is_output_file(path, output) {
+        return Err(usage(format!(
+            "--base `{}` is the output `{}` (or one of its parts): the new bundle would replace \
+             the base it leaves blobs out for; write the new bundle under another name",
+            path.display(),
+            output.display()
+        )));
+    }
     Ok(path.to_path_buf())
+}
+
+/// An input read from a file (`docker-archive:FILE`) must not be the file the save
+/// replaces.
+fn input_not_output(input: &Input, output: &Path) -> Result<(), UsageError> {
+    if let SourceSpec::Archive { file, .. } = &input.spec
+        && is_output_file(file, output)
+    {
+        return Err(usage(format!(
+            "`{}` reads the file the output `{}` would replace; write the bundle under another name",
+            input.text,
+            output.display()
+        )));
+    }
+    Ok(())
 }
 
 /// What `airlock inventory` describes and where it writes.
@@ -280,6 +312,15 @@ impl LoadSettings {
             return Err(usage(format!(
                 "-o `{}` is a directory; name a file such as images.tar",
                 o.display()
+            )));
+        }
+        if let Some(o) = &args.output
+            && is_output_file(o, &bundle_named(&args.bundle))
+        {
+            return Err(usage(format!(
+                "-o `{}` is the bundle `{}` (or one of its parts) that load reads; name another file such as images.tar",
+                o.display(),
+                args.bundle.display()
             )));
         }
         Ok(LoadSettings {

@@ -24,6 +24,12 @@
 //!   anything is read. `verify` adds the full per-part sha256 (see
 //!   [`source::PartHashes`](super::source::PartHashes)).
 //!
+//! **What may be deleted.** A save only ever deletes files it created: its own hidden
+//! partials, and — when a new set replaces an older, longer one under the same name —
+//! the parts the older set's index lists by name ([`listed_parts`]). Files found by a
+//! name pattern (`<bundle>.<digits>`: a dated copy, a user's `b.tar.zst.0001`) are never
+//! removed; the ones that look like parts of the new set are named in the save's notes.
+//!
 //! The format is documented in `docs/bundle-format.md` ("Split bundles").
 
 use std::fs::{self, File};
@@ -37,7 +43,7 @@ use tempfile::TempPath;
 
 use super::BundleError;
 use crate::digest::{Digest, Hasher};
-use crate::paths::dir_of;
+use crate::paths::{dir_of, name_of, resolved, same_file};
 
 /// Version of the parts index format this build writes and reads.
 pub const PARTS_FORMAT: u32 = 1;
@@ -170,6 +176,10 @@ pub struct SplitSummary {
     pub part_size: u64,
     /// What the index says (names, sizes, hashes, identity).
     pub parts_index: PartsIndex,
+    /// Files beside the parts that are named like one (`<bundle>.<number>`, as many
+    /// digits as the parts have) but that no index of this output listed: airlock did
+    /// not write them, so it left them alone; readers report them as extra parts.
+    pub left_alone: Vec<PathBuf>,
 }
 
 struct OpenPart {
@@ -330,6 +340,9 @@ impl PartWriter {
         file.sync_all()?;
         drop(file);
 
+        // The parts an earlier save of this output wrote, by its index: the only files
+        // beside the output that may be removed (see the module docs).
+        let earlier_parts = listed_parts(&index_final, &self.base);
         // An old index goes first, so no moment shows new parts under an old index.
         match fs::remove_file(&index_final) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -353,27 +366,64 @@ impl PartWriter {
             }
             return Err(e.error);
         }
-        // Parts of an earlier, longer bundle under this name would be stray parts now.
-        if let Ok(rd) = fs::read_dir(&self.dir) {
-            for entry in rd.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if strip_part_suffix(&name) == Some(self.base.as_str())
-                    && !names.contains(&name)
-                    && entry.file_type().is_ok_and(|t| t.is_file())
-                {
-                    let _ = fs::remove_file(entry.path());
-                }
+        // Parts of an earlier, longer bundle under this name would be stray parts now:
+        // the ones its index listed go (airlock wrote them); nothing else is touched.
+        for name in earlier_parts.iter().filter(|n| !names.contains(n)) {
+            let path = self.dir.join(name);
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                let _ = fs::remove_file(path);
             }
         }
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
+        let left_alone = look_alike_parts(&self.dir, &index)
+            .into_iter()
+            .map(|n| self.dir.join(n))
+            .collect();
         Ok(SplitSummary {
             index: index_final,
             parts: finals,
             part_size: self.limit,
             parts_index: index,
+            left_alone,
         })
+    }
+}
+
+/// The files in `dir` named like a part of the set `index` describes — `<bundle>.`
+/// followed by as many digits as its parts have — that it does not list, sorted. A
+/// dated copy (`b.tar.zst.20240101`) or a differently numbered file is not one.
+fn look_alike_parts(dir: &Path, index: &PartsIndex) -> Vec<String> {
+    let width = index
+        .parts
+        .first()
+        .map_or(0, |p| p.name.len() - index.bundle.len() - 1);
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            strip_part_suffix(n) == Some(index.bundle.as_str())
+                && n.len() - index.bundle.len() - 1 == width
+                && !index.parts.iter().any(|p| &p.name == n)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The part names the parts index at `index` lists for the bundle `base`, when it is an
+/// index airlock can read; nothing otherwise (a file it cannot read was not written by
+/// airlock, and nothing is removed on its word).
+fn listed_parts(index: &Path, base: &str) -> Vec<String> {
+    match PartSet::load(index) {
+        Ok(set) if set.index.bundle == base => {
+            set.index.parts.into_iter().map(|p| p.name).collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -433,6 +483,49 @@ fn new_id(parts: &[DonePart]) -> String {
 
 // ---------------------------------------------------------------------------------
 // Reading
+
+/// Whether `file` is, or would be replaced by, a file of the bundle written to
+/// `output`: the output itself (under any name: links, symlinks, `..`), its parts index,
+/// one of the parts that index lists, or a part a split save would write
+/// (`<output>.NNN`). A dated copy (`<output>.20240101`) is not one of them.
+pub fn is_output_file(file: &Path, output: &Path) -> bool {
+    let index = index_path(output);
+    let listed: Vec<PathBuf> = listed_parts(&index, &name_of(output, ""))
+        .into_iter()
+        .map(|n| dir_of(output).join(n))
+        .collect();
+    if std::iter::once(output)
+        .chain([index.as_path()])
+        .chain(listed.iter().map(PathBuf::as_path))
+        .any(|o| same_file(file, o))
+    {
+        return true;
+    }
+    let (Some(file), Some(output)) = (resolved(file), resolved(output)) else {
+        return false;
+    };
+    if file.parent() != output.parent() {
+        return false;
+    }
+    let (name, out) = (name_of(&file, ""), name_of(&output, ""));
+    name == out
+        || name == format!("{out}{INDEX_SUFFIX}")
+        || (strip_part_suffix(&name) == Some(out.as_str()) && name.len() == out.len() + 4)
+}
+
+/// The bundle a path given to a reader stands for, by its base name: `b.tar` for the
+/// parts index `b.tar.parts.json` and for a part `b.tar.001` whose set has an index;
+/// any other path stands for itself.
+pub fn bundle_named(path: &Path) -> PathBuf {
+    let name = name_of(path, "");
+    if let Some(base) = name.strip_suffix(INDEX_SUFFIX).filter(|b| !b.is_empty()) {
+        return path.with_file_name(base);
+    }
+    match strip_part_suffix(&name) {
+        Some(base) if index_path(&path.with_file_name(base)).is_file() => path.with_file_name(base),
+        _ => path.to_path_buf(),
+    }
+}
 
 /// Where a bundle's bytes are.
 #[derive(Debug, Clone)]
@@ -731,19 +824,7 @@ impl PartSet {
         let Some(dir) = self.parts.first().map(|p| dir_of(&p.path)) else {
             return Vec::new();
         };
-        let Ok(rd) = fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        let mut extra: Vec<String> = rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                strip_part_suffix(n) == Some(self.index.bundle.as_str())
-                    && !self.index.parts.iter().any(|p| &p.name == n)
-            })
-            .collect();
-        extra.sort();
-        extra
+        look_alike_parts(&dir, &self.index)
             .into_iter()
             .map(|name| PartProblem::Extra {
                 name,

@@ -73,6 +73,10 @@ pub struct SaveSummary {
     pub fetched: usize,
     /// Their total size.
     pub fetched_bytes: u64,
+    /// Files beside the parts named like one that airlock did not write and so left
+    /// alone (readers report them as extra parts until they are moved away).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<PathBuf>,
     /// The partial bundle this run resumed from (deleted once used), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<PathBuf>,
@@ -335,6 +339,11 @@ fn save_with(
             .split
             .as_ref()
             .map(|s| s.parts.clone())
+            .unwrap_or_default(),
+        left_alone: written
+            .split
+            .as_ref()
+            .map(|s| s.left_alone.clone())
             .unwrap_or_default(),
         images: docs.toc.images,
     })

@@ -9,6 +9,9 @@
 //! The directory has a fixed name, `.<output name>.staging`, so that whatever a killed
 //! save left there is removed by the next save to the same output (which holds the
 //! output's lock, so no other save is using it); it is removed at start and at the end.
+//! airlock only deletes what it created: the directory holds a marker file
+//! ([`MARKER`]) written when it is made, and a directory of that name without the
+//! marker is someone else's — the save refuses to start rather than delete it.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -17,6 +20,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::digest::Digest;
+
+/// The file that marks a staging directory as airlock's own.
+pub const MARKER: &str = "airlock-staging";
 
 pub struct Staging {
     dir: PathBuf,
@@ -35,18 +41,25 @@ impl Staging {
         let parent = crate::paths::dir_of(output);
         let name = crate::paths::name_of(output, "");
         let dir = parent.join(format!(".{name}.staging"));
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot remove `{}`, left by an earlier save; remove it by hand",
-                        dir.display()
-                    )
-                });
+        if fs::symlink_metadata(&dir).is_ok() {
+            if !dir.join(MARKER).is_file() {
+                anyhow::bail!(
+                    "`{}` is in the way: airlock needs that name for its scratch space, and did \
+                     not make what is there; move it away (or write the bundle under another name)",
+                    dir.display()
+                );
             }
-            _ => {}
+            fs::remove_dir_all(&dir).with_context(|| {
+                format!(
+                    "cannot remove `{}`, left by an earlier save; remove it by hand",
+                    dir.display()
+                )
+            })?;
         }
-        fs::create_dir_all(dir.join("blobs/sha256")).with_context(|| {
+        let made = fs::create_dir(&dir)
+            .and_then(|()| fs::write(dir.join(MARKER), b"scratch space of an airlock save\n"))
+            .and_then(|()| fs::create_dir_all(dir.join("blobs/sha256")));
+        made.with_context(|| {
             format!(
                 "cannot create a staging directory in `{}` (is it writable?)",
                 parent.display()
