@@ -1,0 +1,169 @@
+//! What `verify` hands back: the [`Finding`]s (each of one [`FindingKind`]) and the
+//! [`VerifyReport`] that carries them, printed one line per finding (or as JSON by
+//! `verify --json`, exactly as serialized).
+//!
+//! These are the only public types of `verify` besides the entry point; they live
+//! apart from the pass so that the rest of the crate (`verify --base` adds its own
+//! findings) depends on the report's shape, never on how the pass produces it.
+
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::progress::human_bytes;
+
+/// What kind of problem a [`Finding`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A blob's content does not hash to its name.
+    DigestMismatch,
+    /// A blob's size differs from what the TOC or a descriptor says.
+    SizeMismatch,
+    /// A blob the TOC or the image graph needs is not in the bundle.
+    MissingBlob,
+    /// A required file entry (`oci-layout`, `airlock.json`, `index.json`, `manifest.json`) is missing.
+    MissingEntry,
+    /// An entry or a manifest/index/config blob is not the JSON it must be.
+    InvalidJson,
+    /// A `manifest.json` (docker load) entry is inconsistent.
+    DockerManifest,
+    /// A TOC image's manifest or index is not in the bundle.
+    MissingImage,
+    /// `airlock.json` disagrees with the bundle's content.
+    TocMismatch,
+    /// An entry a bundle never holds.
+    UnexpectedEntry,
+    /// An entry name that appears twice.
+    DuplicateEntry,
+    /// An absolute path, `..`, a link or a device.
+    HostileEntry,
+    /// The file ends early.
+    Truncated,
+    /// A zstd frame cannot be decoded.
+    CorruptFrame,
+    /// The zstd seek table is present but inconsistent.
+    SeekTable,
+    /// A tar header is damaged, or the file cannot be read at some offset.
+    Unreadable,
+    /// Bytes a reader skips but that airlock always writes the same way are not: tar
+    /// padding or end-of-archive blocks that are not zero, a tar checksum field or a zstd
+    /// frame header that is not in its canonical form. A sign of damage (or tampering).
+    Damaged,
+    /// A part of a split bundle is missing.
+    MissingPart,
+    /// A part of a split bundle is shorter (or longer) than its parts index says.
+    PartSize,
+    /// A part of a split bundle holds another part's content (parts swapped or renamed).
+    MisplacedPart,
+    /// A part of a split bundle holds content of no part of it (another bundle's part).
+    ForeignPart,
+    /// A file named like a part that the parts index does not list.
+    ExtraPart,
+    /// `verify --base`: a blob a differential bundle leaves out is not in the given base.
+    MissingFromBase,
+}
+
+impl FindingKind {
+    fn label(self) -> &'static str {
+        match self {
+            FindingKind::DigestMismatch => "digest mismatch",
+            FindingKind::SizeMismatch => "size mismatch",
+            FindingKind::MissingBlob => "missing blob",
+            FindingKind::MissingEntry => "missing entry",
+            FindingKind::InvalidJson => "invalid JSON",
+            FindingKind::DockerManifest => "manifest.json",
+            FindingKind::MissingImage => "missing image",
+            FindingKind::TocMismatch => "airlock.json",
+            FindingKind::UnexpectedEntry => "unexpected entry",
+            FindingKind::DuplicateEntry => "duplicate entry",
+            FindingKind::HostileEntry => "hostile entry",
+            FindingKind::Truncated => "truncated",
+            FindingKind::CorruptFrame => "corrupt zstd frame",
+            FindingKind::SeekTable => "seek table",
+            FindingKind::Unreadable => "unreadable",
+            FindingKind::Damaged => "damaged",
+            FindingKind::MissingPart => "missing part",
+            FindingKind::PartSize => "part size",
+            FindingKind::MisplacedPart => "misplaced part",
+            FindingKind::ForeignPart => "foreign part",
+            FindingKind::ExtraPart => "extra part",
+            FindingKind::MissingFromBase => "not in base",
+        }
+    }
+}
+
+/// One problem found in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The blob concerned, if any.
+    pub digest: Option<Digest>,
+    /// The tar entry concerned, if any.
+    pub entry: Option<String>,
+    pub message: String,
+    /// The TOC image names this problem breaks.
+    pub images: Vec<String>,
+}
+
+/// The outcome of [`verify`](super::verify); printed as JSON by `verify --json` exactly as serialized.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub bundle: String,
+    /// True when there are no findings.
+    pub ok: bool,
+    /// Images in the TOC (or in `index.json` when the TOC is unreadable).
+    pub images: usize,
+    /// Blob entries read.
+    pub blobs: usize,
+    /// Blob bytes read and hashed.
+    pub bytes: u64,
+    /// Number of parts of a split bundle (absent for a bundle in one file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
+    /// For a differential bundle: what it was made against and what it leaves out
+    /// (those blobs are not missing; `verify --base FILE` checks them against the base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differential: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// One line per finding, then a summary line.
+    pub fn print_human(&self, w: &mut dyn Write) -> io::Result<()> {
+        for f in &self.findings {
+            write!(w, "{}: {}", f.kind.label(), f.message)?;
+            if !f.images.is_empty() {
+                write!(w, " (breaks {})", f.images.join(", "))?;
+            }
+            writeln!(w)?;
+        }
+        if let Some(d) = &self.differential {
+            writeln!(w, "differential bundle: {d}")?;
+        }
+        if self.ok {
+            writeln!(
+                w,
+                "OK: {} images, {} blobs, {} verified{}",
+                self.images,
+                self.blobs,
+                human_bytes(self.bytes),
+                self.parts
+                    .map(|n| format!(", in {n} part{}", if n == 1 { "" } else { "s" }))
+                    .unwrap_or_default()
+            )
+        } else {
+            let n = self.findings.len();
+            writeln!(
+                w,
+                "FAILED: {n} problem{} in {} ({} images, {} blobs, {} checked)",
+                if n == 1 { "" } else { "s" },
+                self.bundle,
+                self.images,
+                self.blobs,
+                human_bytes(self.bytes)
+            )
+        }
+    }
+}
