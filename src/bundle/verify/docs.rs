@@ -16,30 +16,19 @@ use serde::Deserialize;
 
 use super::{Finding, FindingKind, Seen};
 use crate::bundle::toc::{TOC_NAME, Toc, TocImage};
-use crate::digest::Digest;
 use crate::oci::{self, Descriptor, DockerLoadEntry, ImageIndex, ImageManifest, media};
 use crate::reference::Reference;
-
-/// A finding about the document `entry`.
-fn found(kind: FindingKind, digest: Option<Digest>, entry: &str, message: String) -> Finding {
-    Finding {
-        kind,
-        digest,
-        entry: Some(entry.to_string()),
-        message,
-        images: Vec::new(),
-    }
-}
 
 /// `oci-layout` must be there and be `{"imageLayoutVersion":"1.0.0"}`.
 pub(super) fn check_layout(seen: &Seen) -> Vec<Finding> {
     let Some(b) = seen.meta.get("oci-layout") else {
-        return vec![found(
-            FindingKind::MissingEntry,
-            None,
-            "oci-layout",
-            "entry `oci-layout` is missing, so OCI tools will not read the bundle".to_string(),
-        )];
+        return vec![
+            Finding::new(
+                FindingKind::MissingEntry,
+                "entry `oci-layout` is missing, so OCI tools will not read the bundle",
+            )
+            .with_entry("oci-layout"),
+        ];
     };
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -48,12 +37,13 @@ pub(super) fn check_layout(seen: &Seen) -> Vec<Finding> {
     }
     match serde_json::from_slice::<Layout>(b) {
         Ok(l) if l.image_layout_version == "1.0.0" => Vec::new(),
-        _ => vec![found(
-            FindingKind::InvalidJson,
-            None,
-            "oci-layout",
-            "entry `oci-layout` is not {\"imageLayoutVersion\":\"1.0.0\"}".to_string(),
-        )],
+        _ => vec![
+            Finding::new(
+                FindingKind::InvalidJson,
+                "entry `oci-layout` is not {\"imageLayoutVersion\":\"1.0.0\"}",
+            )
+            .with_entry("oci-layout"),
+        ],
     }
 }
 
@@ -84,15 +74,17 @@ fn check_image_types(toc: &Toc, seen: &Seen) -> Vec<Finding> {
         if let Some(mt) = sniffed
             && mt != img.media_type
         {
-            out.push(found(
-                FindingKind::TocMismatch,
-                Some(img.digest.clone()),
-                TOC_NAME,
-                format!(
-                    "image {} is `{}` in airlock.json but its manifest {} says `{mt}`",
-                    img.name, img.media_type, img.digest
-                ),
-            ));
+            out.push(
+                Finding::new(
+                    FindingKind::TocMismatch,
+                    format!(
+                        "image {} is `{}` in airlock.json but its manifest {} says `{mt}`",
+                        img.name, img.media_type, img.digest
+                    ),
+                )
+                .with_digest(img.digest.clone())
+                .with_entry(TOC_NAME),
+            );
         }
     }
     out
@@ -103,15 +95,17 @@ fn check_image_names(toc: &Toc, refs: &[Option<Reference>]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (img, r) in toc.images.iter().zip(refs) {
         if r.is_none() {
-            out.push(found(
-                FindingKind::TocMismatch,
-                Some(img.digest.clone()),
-                TOC_NAME,
-                format!(
-                    "image name `{}` in airlock.json is not a valid reference",
-                    img.name
-                ),
-            ));
+            out.push(
+                Finding::new(
+                    FindingKind::TocMismatch,
+                    format!(
+                        "image name `{}` in airlock.json is not a valid reference",
+                        img.name
+                    ),
+                )
+                .with_digest(img.digest.clone())
+                .with_entry(TOC_NAME),
+            );
         }
     }
     out
@@ -129,29 +123,31 @@ fn check_index(toc: &Toc, refs: &[Option<Reference>], seen: &Seen) -> Vec<Findin
         return out;
     };
     if index.schema_version != 2 || index.media_type.as_deref() != Some(media::OCI_INDEX) {
-        out.push(found(
-            FindingKind::InvalidJson,
-            None,
-            "index.json",
-            format!(
-                "index.json has schemaVersion {} and mediaType {:?}, not 2 and `{}`",
-                index.schema_version,
-                index.media_type,
-                media::OCI_INDEX
-            ),
-        ));
+        out.push(
+            Finding::new(
+                FindingKind::InvalidJson,
+                format!(
+                    "index.json has schemaVersion {} and mediaType {:?}, not 2 and `{}`",
+                    index.schema_version,
+                    index.media_type,
+                    media::OCI_INDEX
+                ),
+            )
+            .with_entry("index.json"),
+        );
     }
     if index.manifests.len() != toc.images.len() {
-        out.push(found(
-            FindingKind::TocMismatch,
-            None,
-            "index.json",
-            format!(
-                "index.json lists {} images but airlock.json {}",
-                index.manifests.len(),
-                toc.images.len()
-            ),
-        ));
+        out.push(
+            Finding::new(
+                FindingKind::TocMismatch,
+                format!(
+                    "index.json lists {} images but airlock.json {}",
+                    index.manifests.len(),
+                    toc.images.len()
+                ),
+            )
+            .with_entry("index.json"),
+        );
     }
     for (i, (d, (img, r))) in index
         .manifests
@@ -161,16 +157,18 @@ fn check_index(toc: &Toc, refs: &[Option<Reference>], seen: &Seen) -> Vec<Findin
     {
         let wrong = index_entry_problems(d, img, r.as_ref());
         if !wrong.is_empty() {
-            out.push(found(
-                FindingKind::TocMismatch,
-                Some(img.digest.clone()),
-                "index.json",
-                format!(
-                    "index.json entry {i} does not match image {} of airlock.json: {}",
-                    img.name,
-                    wrong.join(", ")
-                ),
-            ));
+            out.push(
+                Finding::new(
+                    FindingKind::TocMismatch,
+                    format!(
+                        "index.json entry {i} does not match image {} of airlock.json: {}",
+                        img.name,
+                        wrong.join(", ")
+                    ),
+                )
+                .with_digest(img.digest.clone())
+                .with_entry("index.json"),
+            );
         }
     }
     out
@@ -255,15 +253,16 @@ fn check_index_keys(seen: &Seen) -> Vec<Finding> {
     if unknown.is_empty() {
         return Vec::new();
     }
-    vec![found(
-        FindingKind::InvalidJson,
-        None,
-        "index.json",
-        format!(
-            "index.json has fields airlock never writes ({}); the bundle is damaged",
-            unknown.join(", ")
-        ),
-    )]
+    vec![
+        Finding::new(
+            FindingKind::InvalidJson,
+            format!(
+                "index.json has fields airlock never writes ({}); the bundle is damaged",
+                unknown.join(", ")
+            ),
+        )
+        .with_entry("index.json"),
+    ]
 }
 
 /// Adds `prefix` + every key of the object `v` (if it is one) that is not in `known`.
@@ -321,35 +320,38 @@ fn check_docker_manifest(toc: &Toc, refs: &[Option<Reference>], seen: &Seen) -> 
         return out;
     };
     if list.len() != expected.len() {
-        out.push(found(
-            FindingKind::DockerManifest,
-            None,
-            "manifest.json",
-            format!(
-                "manifest.json has {} entries but airlock.json describes {}",
-                list.len(),
-                expected.len()
-            ),
-        ));
+        out.push(
+            Finding::new(
+                FindingKind::DockerManifest,
+                format!(
+                    "manifest.json has {} entries but airlock.json describes {}",
+                    list.len(),
+                    expected.len()
+                ),
+            )
+            .with_entry("manifest.json"),
+        );
     }
     for (i, (got, (img, want, know_layers))) in list.iter().zip(&expected).enumerate() {
         let same = got.config == want.config
             && got.repo_tags == want.repo_tags
             && (!know_layers || got.layers == want.layers);
         if !same {
-            out.push(found(
-                FindingKind::DockerManifest,
-                img.docker.as_ref().map(|d| d.manifest.clone()),
-                "manifest.json",
-                format!(
-                    "manifest.json entry {i} ({}) does not match image {} of airlock.json \
+            out.push(
+                Finding::new(
+                    FindingKind::DockerManifest,
+                    format!(
+                        "manifest.json entry {i} ({}) does not match image {} of airlock.json \
                      (config {}, tags {:?})",
-                    got.repo_tags.clone().unwrap_or_default().join(", "),
-                    img.name,
-                    want.config,
-                    want.repo_tags
-                ),
-            ));
+                        got.repo_tags.clone().unwrap_or_default().join(", "),
+                        img.name,
+                        want.config,
+                        want.repo_tags
+                    ),
+                )
+                .with_digest(img.docker.as_ref().map(|d| d.manifest.clone()))
+                .with_entry("manifest.json"),
+            );
         }
     }
     out
@@ -393,17 +395,19 @@ fn check_repositories(toc: &Toc, refs: &[Option<Reference>], seen: &Seen) -> Vec
         {
             Vec::new()
         }
-        Ok(_) => vec![found(
-            FindingKind::DockerManifest,
-            None,
-            "repositories",
-            "entry `repositories` does not match the tags and configs of airlock.json".to_string(),
-        )],
-        Err(e) => vec![found(
-            FindingKind::InvalidJson,
-            None,
-            "repositories",
-            format!("entry `repositories` is not a docker-save tag map ({e})"),
-        )],
+        Ok(_) => vec![
+            Finding::new(
+                FindingKind::DockerManifest,
+                "entry `repositories` does not match the tags and configs of airlock.json",
+            )
+            .with_entry("repositories"),
+        ],
+        Err(e) => vec![
+            Finding::new(
+                FindingKind::InvalidJson,
+                format!("entry `repositories` is not a docker-save tag map ({e})"),
+            )
+            .with_entry("repositories"),
+        ],
     }
 }

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use super::{BlobSeen, FindingKind, Pass};
+use super::{BlobSeen, Finding, FindingKind, Pass};
 use crate::bundle::reader::parse_toc;
 use crate::bundle::toc::{TOC_NAME, checksum_problem};
 use crate::bundle::{MAX_METADATA_SIZE, MAX_TOC_SIZE};
@@ -74,27 +74,31 @@ impl Pass<'_> {
             return stop;
         }
         if got < size {
-            self.find(
-                FindingKind::Truncated,
-                Some(digest),
-                Some(name.to_string()),
-                format!(
-                    "the bundle ends early, at stream offset {}, {got} bytes into the {size} of entry `{name}`",
-                    data_at + got
-                ),
+            self.findings.push(
+                Finding::new(
+                    FindingKind::Truncated,
+                    format!(
+                        "the bundle ends early, at stream offset {}, {got} bytes into the {size} of entry `{name}`",
+                        data_at + got
+                    ),
+                )
+                .with_digest(digest)
+                .with_entry(name),
             );
             return true;
         }
         if actual != digest {
-            self.find(
-                FindingKind::DigestMismatch,
-                Some(digest.clone()),
-                Some(name.to_string()),
-                format!(
-                    "blob {digest} is damaged: its content hashes to {actual} (entry `{name}`, \
+            self.findings.push(
+                Finding::new(
+                    FindingKind::DigestMismatch,
+                    format!(
+                        "blob {digest} is damaged: its content hashes to {actual} (entry `{name}`, \
                      {size} bytes at stream offset {data_at}{})",
-                    self.where_is(data_at)
-                ),
+                        self.where_is(data_at)
+                    ),
+                )
+                .with_digest(digest.clone())
+                .with_entry(name),
             );
         }
         if let Some(bytes) = keep {
@@ -119,11 +123,12 @@ impl Pass<'_> {
             MAX_METADATA_SIZE
         };
         if size > limit {
-            self.find(
-                FindingKind::InvalidJson,
-                None,
-                Some(name.to_string()),
-                format!("entry `{name}` is {size} bytes, more than the {limit} allowed"),
+            self.findings.push(
+                Finding::new(
+                    FindingKind::InvalidJson,
+                    format!("entry `{name}` is {size} bytes, more than the {limit} allowed"),
+                )
+                .with_entry(name),
             );
             return false;
         }
@@ -137,24 +142,26 @@ impl Pass<'_> {
             );
         }
         if (bytes.len() as u64) < size {
-            self.find(
-                FindingKind::Truncated,
-                None,
-                Some(name.to_string()),
-                format!(
-                    "the bundle ends early, inside entry `{name}` at stream offset {}",
-                    data_at + bytes.len() as u64
-                ),
+            self.findings.push(
+                Finding::new(
+                    FindingKind::Truncated,
+                    format!(
+                        "the bundle ends early, inside entry `{name}` at stream offset {}",
+                        data_at + bytes.len() as u64
+                    ),
+                )
+                .with_entry(name),
             );
             return true;
         }
         if name == TOC_NAME {
             if let Some(why) = checksum_problem(&bytes) {
-                self.find(
-                    FindingKind::TocMismatch,
-                    None,
-                    Some(name.to_string()),
-                    format!("the table of contents (airlock.json) is damaged: {why}"),
+                self.findings.push(
+                    Finding::new(
+                        FindingKind::TocMismatch,
+                        format!("the table of contents (airlock.json) is damaged: {why}"),
+                    )
+                    .with_entry(name),
                 );
             }
             match parse_toc(self.path, &bytes) {
@@ -172,7 +179,8 @@ impl Pass<'_> {
                             .map(|e| e.to_string())
                             .collect::<Vec<_>>()
                             .join(": ");
-                    self.find(FindingKind::InvalidJson, None, Some(name.to_string()), why);
+                    self.findings
+                        .push(Finding::new(FindingKind::InvalidJson, why).with_entry(name));
                 }
             }
         }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{FindingKind, Pass};
+use super::{Finding, FindingKind, Pass};
 use crate::bundle::reader::Storage;
 use crate::bundle::seekable::{MAX_FRAME_HEADER, check_frame_header, damaged_footer};
 use crate::bundle::source::{BundleFile, Cursor};
@@ -35,12 +35,10 @@ impl Pass<'_> {
         if !seekable {
             let mut cursor = Cursor::new(Arc::new(file));
             if let Ok(Some(why)) = damaged_footer(&mut cursor, self.file_size) {
-                self.find(
+                self.findings.push(Finding::new(
                     FindingKind::SeekTable,
-                    None,
-                    None,
                     format!("{why}; the bundle is damaged"),
-                );
+                ));
             }
             return;
         }
@@ -59,28 +57,24 @@ impl Pass<'_> {
                 reported += 1;
                 if reported <= 10 {
                     let at = self.where_is(frame.d_off);
-                    self.find(
+                    self.findings.push(Finding::new(
                         FindingKind::SeekTable,
-                        None,
-                        None,
                         format!(
                             "zstd frame {i} (stream offset {}{at}) does not match the seek table: {why}",
                             frame.d_off
                         ),
-                    );
+                    ));
                 }
             }
         }
         if reported > 10 {
-            self.find(
+            self.findings.push(Finding::new(
                 FindingKind::SeekTable,
-                None,
-                None,
                 format!(
                     "{} more zstd frames do not match the seek table",
                     reported - 10
                 ),
-            );
+            ));
         }
     }
 }

@@ -28,22 +28,6 @@ use crate::oci::{
 /// How deep indexes may nest under an image before the walk stops.
 const MAX_NESTING: usize = 16;
 
-/// A finding about the entry `entry`, if any.
-fn found(
-    kind: FindingKind,
-    digest: Option<Digest>,
-    entry: Option<&str>,
-    message: String,
-) -> Finding {
-    Finding {
-        kind,
-        digest,
-        entry: entry.map(str::to_string),
-        message,
-        images: Vec::new(),
-    }
-}
-
 /// What the walk leaves once every document has fed it.
 pub(super) struct Walked {
     /// For every blob reached, the image names that reach it.
@@ -101,12 +85,13 @@ impl<'s> Graph<'s> {
     pub(super) fn check_toc(&mut self, toc: Option<&Toc>) -> Vec<Finding> {
         let mut out = Vec::new();
         if !self.seen.meta.contains_key(TOC_NAME) {
-            out.push(found(
-                FindingKind::MissingEntry,
-                None,
-                Some(TOC_NAME),
-                "entry `airlock.json` (the table of contents) is missing".to_string(),
-            ));
+            out.push(
+                Finding::new(
+                    FindingKind::MissingEntry,
+                    "entry `airlock.json` (the table of contents) is missing",
+                )
+                .with_entry(TOC_NAME),
+            );
         }
         let Some(toc) = toc else {
             return out;
@@ -114,25 +99,25 @@ impl<'s> Graph<'s> {
         for img in &toc.images {
             self.walk_root(&img.name, &img.digest, &img.media_type, "airlock.json");
             if !self.seen.blobs.contains_key(&img.digest) {
-                out.push(found(
-                    FindingKind::MissingImage,
-                    Some(img.digest.clone()),
-                    None,
-                    format!(
-                        "image {} points to {}, which is not in the bundle",
-                        img.name, img.digest
-                    ),
-                ));
+                out.push(
+                    Finding::new(
+                        FindingKind::MissingImage,
+                        format!(
+                            "image {} points to {}, which is not in the bundle",
+                            img.name, img.digest
+                        ),
+                    )
+                    .with_digest(img.digest.clone()),
+                );
             }
         }
         let listed: HashSet<&Digest> = toc.blobs.iter().map(|b| &b.digest).collect();
         for b in &toc.blobs {
             match self.seen.blobs.get(&b.digest) {
                 None => self.need(&b.digest, &b.media_type, "airlock.json"),
-                Some(s) if s.size != b.size => out.push(found(
+                Some(s) if s.size != b.size => out.push(Finding::blob(
                     FindingKind::SizeMismatch,
-                    Some(b.digest.clone()),
-                    Some(&b.digest.blob_path()),
+                    b.digest.clone(),
                     format!(
                         "blob {} is {} bytes but airlock.json says {}",
                         b.digest, s.size, b.size
@@ -149,10 +134,9 @@ impl<'s> Graph<'s> {
             .collect();
         extra.sort();
         for d in extra {
-            out.push(found(
+            out.push(Finding::blob(
                 FindingKind::TocMismatch,
-                Some(d.clone()),
-                Some(&d.blob_path()),
+                d.clone(),
                 format!("blob {d} is in the bundle but not listed in airlock.json"),
             ));
         }
@@ -165,24 +149,25 @@ impl<'s> Graph<'s> {
         let mut out = Vec::new();
         let index = match self.seen.meta.get("index.json") {
             None => {
-                out.push(found(
-                    FindingKind::MissingEntry,
-                    None,
-                    Some("index.json"),
-                    "entry `index.json` is missing, so OCI tools and containerd will not find the images"
-                        .to_string(),
-                ));
+                out.push(
+                    Finding::new(
+                        FindingKind::MissingEntry,
+                        "entry `index.json` is missing, so OCI tools and containerd will not find the images",
+                    )
+                    .with_entry("index.json"),
+                );
                 return out;
             }
             Some(b) => match serde_json::from_slice::<ImageIndex>(b) {
                 Ok(i) => i,
                 Err(e) => {
-                    out.push(found(
-                        FindingKind::InvalidJson,
-                        None,
-                        Some("index.json"),
-                        format!("entry `index.json` is not a valid OCI index ({e})"),
-                    ));
+                    out.push(
+                        Finding::new(
+                            FindingKind::InvalidJson,
+                            format!("entry `index.json` is not a valid OCI index ({e})"),
+                        )
+                        .with_entry("index.json"),
+                    );
                     return out;
                 }
             },
@@ -203,15 +188,17 @@ impl<'s> Graph<'s> {
             let in_index: HashSet<&Digest> = index.manifests.iter().map(|d| &d.digest).collect();
             for img in &toc.images {
                 if !in_index.contains(&img.digest) {
-                    out.push(found(
-                        FindingKind::TocMismatch,
-                        Some(img.digest.clone()),
-                        Some("index.json"),
-                        format!(
-                            "image {} ({}) has no entry in index.json",
-                            img.name, img.digest
-                        ),
-                    ));
+                    out.push(
+                        Finding::new(
+                            FindingKind::TocMismatch,
+                            format!(
+                                "image {} ({}) has no entry in index.json",
+                                img.name, img.digest
+                            ),
+                        )
+                        .with_digest(img.digest.clone())
+                        .with_entry("index.json"),
+                    );
                 }
             }
         }
@@ -226,22 +213,24 @@ impl<'s> Graph<'s> {
         let needs_docker = toc.is_some_and(|t| t.images.iter().any(|i| i.docker.is_some()));
         let list = match self.seen.meta.get("manifest.json") {
             None if needs_docker => {
-                return vec![found(
-                    FindingKind::MissingEntry,
-                    None,
-                    Some("manifest.json"),
-                    "entry `manifest.json` is missing, so `docker load` will not work".to_string(),
-                )];
+                return vec![
+                    Finding::new(
+                        FindingKind::MissingEntry,
+                        "entry `manifest.json` is missing, so `docker load` will not work",
+                    )
+                    .with_entry("manifest.json"),
+                ];
             }
             None => return Vec::new(),
             Some(b) => match serde_json::from_slice::<Vec<DockerLoadEntry>>(b) {
                 Err(e) => {
-                    return vec![found(
-                        FindingKind::InvalidJson,
-                        None,
-                        Some("manifest.json"),
-                        format!("entry `manifest.json` is not a docker-save manifest ({e})"),
-                    )];
+                    return vec![
+                        Finding::new(
+                            FindingKind::InvalidJson,
+                            format!("entry `manifest.json` is not a docker-save manifest ({e})"),
+                        )
+                        .with_entry("manifest.json"),
+                    ];
                 }
                 Ok(list) => list,
             },
@@ -267,12 +256,13 @@ impl<'s> Graph<'s> {
             if let Some(d) = blob_name_digest(p) {
                 self.need(&d, "", "manifest.json");
             } else {
-                out.push(found(
-                    FindingKind::DockerManifest,
-                    blob_name_digest(p),
-                    Some("manifest.json"),
-                    format!("{what} names `{p}`, which is not in the bundle"),
-                ));
+                out.push(
+                    Finding::new(
+                        FindingKind::DockerManifest,
+                        format!("{what} names `{p}`, which is not in the bundle"),
+                    )
+                    .with_entry("manifest.json"),
+                );
             }
         }
         out
@@ -290,25 +280,29 @@ impl<'s> Graph<'s> {
                 if diff_ids == de.layers.len() {
                     return Vec::new();
                 }
-                vec![found(
-                    FindingKind::DockerManifest,
-                    blob_name_digest(&de.config),
-                    Some("manifest.json"),
-                    format!(
-                        "{what} lists {} layers but its config has {diff_ids} diff_ids; docker load would fail",
-                        de.layers.len()
-                    ),
-                )]
+                vec![
+                    Finding::new(
+                        FindingKind::DockerManifest,
+                        format!(
+                            "{what} lists {} layers but its config has {diff_ids} diff_ids; docker load would fail",
+                            de.layers.len()
+                        ),
+                    )
+                    .with_digest(blob_name_digest(&de.config))
+                    .with_entry("manifest.json"),
+                ]
             }
-            None if self.seen.files.contains(de.config.as_str()) => vec![found(
-                FindingKind::DockerManifest,
-                blob_name_digest(&de.config),
-                Some("manifest.json"),
-                format!(
-                    "{what}: config `{}` is not a readable image config",
-                    de.config
-                ),
-            )],
+            None if self.seen.files.contains(de.config.as_str()) => vec![
+                Finding::new(
+                    FindingKind::DockerManifest,
+                    format!(
+                        "{what}: config `{}` is not a readable image config",
+                        de.config
+                    ),
+                )
+                .with_digest(blob_name_digest(&de.config))
+                .with_entry("manifest.json"),
+            ],
             None => Vec::new(),
         }
     }
@@ -348,16 +342,11 @@ impl<'s> Graph<'s> {
             };
             if !types.contains(toc_type) {
                 let named: Vec<&str> = types.iter().map(String::as_str).collect();
-                problems.push(Finding {
-                    kind: FindingKind::TocMismatch,
-                    entry: Some(digest.blob_path()),
-                    message: format!(
-                        "blob {digest} has media type `{toc_type}` in airlock.json but `{}` in {first}",
-                        named.join("` or `")
-                    ),
-                    digest: Some(digest),
-                    images: Vec::new(),
-                });
+                let message = format!(
+                    "blob {digest} has media type `{toc_type}` in airlock.json but `{}` in {first}",
+                    named.join("` or `")
+                );
+                problems.push(Finding::blob(FindingKind::TocMismatch, digest, message));
             }
         }
         let missing = missing
@@ -368,16 +357,11 @@ impl<'s> Graph<'s> {
                 } else {
                     format!(" ({media_type})")
                 };
-                Finding {
-                    kind: FindingKind::MissingBlob,
-                    entry: Some(digest.blob_path()),
-                    message: format!(
-                        "blob {digest}{what} is not in the bundle; needed by {}",
-                        needed_by.join(", ")
-                    ),
-                    digest: Some(digest),
-                    images: Vec::new(),
-                }
+                let message = format!(
+                    "blob {digest}{what} is not in the bundle; needed by {}",
+                    needed_by.join(", ")
+                );
+                Finding::blob(FindingKind::MissingBlob, digest, message)
             })
             .collect();
         Walked {
@@ -403,17 +387,15 @@ impl Graph<'_> {
     /// otherwise recurse until the stack overflows.
     fn edge_at(&mut self, image: &str, parent: &str, d: &Descriptor, role: Role, depth: usize) {
         if depth > MAX_NESTING {
-            self.problems.push(Finding {
-                kind: FindingKind::InvalidJson,
-                digest: Some(d.digest.clone()),
-                entry: Some(d.digest.blob_path()),
-                message: format!(
+            self.problems.push(Finding::blob(
+                FindingKind::InvalidJson,
+                d.digest.clone(),
+                format!(
                     "{parent} nests indexes deeper than {MAX_NESTING} levels; {} and what it \
                      names were not checked",
                     d.digest
                 ),
-                images: Vec::new(),
-            });
+            ));
             return;
         }
         let newly = self
@@ -454,16 +436,14 @@ impl Graph<'_> {
                 entry.0.insert(d.media_type.clone());
             }
             Some(b) if b.size != d.size && parent != "airlock.json" => {
-                self.problems.push(Finding {
-                    kind: FindingKind::SizeMismatch,
-                    digest: Some(d.digest.clone()),
-                    entry: Some(d.digest.blob_path()),
-                    message: format!(
+                self.problems.push(Finding::blob(
+                    FindingKind::SizeMismatch,
+                    d.digest.clone(),
+                    format!(
                         "blob {} is {} bytes but {parent} describes it as {}",
                         d.digest, b.size, d.size
                     ),
-                    images: Vec::new(),
-                })
+                ))
             }
             Some(_) => {}
         }
@@ -493,13 +473,11 @@ impl Graph<'_> {
     fn parse(&mut self, d: &Descriptor) -> Option<Vec<(Descriptor, Role)>> {
         self.seen.blobs.get(&d.digest)?;
         let problem = |this: &mut Self, why: String| {
-            this.problems.push(Finding {
-                kind: FindingKind::InvalidJson,
-                digest: Some(d.digest.clone()),
-                entry: Some(d.digest.blob_path()),
-                message: format!("blob {} {why}", d.digest),
-                images: Vec::new(),
-            });
+            this.problems.push(Finding::blob(
+                FindingKind::InvalidJson,
+                d.digest.clone(),
+                format!("blob {} {why}", d.digest),
+            ));
             None
         };
         let Some(bytes) = self.seen.json.get(&d.digest) else {

@@ -92,13 +92,10 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
         Err(e) if !part_findings.is_empty() => {
             // The parts are too damaged to read at all; the part findings say why.
             let mut findings = part_findings;
-            findings.push(Finding {
-                kind: FindingKind::Unreadable,
-                digest: None,
-                entry: None,
-                message: format!("{}, so nothing in it was checked", error_chain(&e)),
-                images: Vec::new(),
-            });
+            findings.push(Finding::new(
+                FindingKind::Unreadable,
+                format!("{}, so nothing in it was checked", error_chain(&e)),
+            ));
             return Ok(VerifyReport {
                 bundle: path.display().to_string(),
                 ok: false,
@@ -115,12 +112,10 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
     let mut pass = Pass::new(path, &loc, hashes.clone(), &probe, progress);
     pass.findings = part_findings;
     if let Some(TableProblem::Invalid(why)) = &probe.table_problem {
-        pass.find(
+        pass.findings.push(Finding::new(
             FindingKind::SeekTable,
-            None,
-            None,
             format!("{why}; reading the whole file sequentially instead"),
-        );
+        ));
     }
     pass.check_frames();
     let mut start = 0u64;
@@ -148,7 +143,8 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
                     Some(r) => format!("{r}; {rest}"),
                     None => rest,
                 };
-                pass.find(FindingKind::Unreadable, None, None, message);
+                pass.findings
+                    .push(Finding::new(FindingKind::Unreadable, message));
                 match next {
                     Some(next) => start = next,
                     None => break,
@@ -209,13 +205,7 @@ fn part_finding(problem: PartProblem) -> Finding {
         PartProblem::Foreign { .. } => FindingKind::ForeignPart,
         PartProblem::Extra { .. } => FindingKind::ExtraPart,
     };
-    Finding {
-        kind,
-        digest: None,
-        entry: None,
-        message: problem.to_string(),
-        images: Vec::new(),
-    }
+    Finding::new(kind, problem.to_string())
 }
 
 /// What the pass learned about a blob entry.
@@ -299,22 +289,6 @@ impl<'a> Pass<'a> {
             buf: vec![0u8; READ_BUFFER],
             resume: false,
         }
-    }
-
-    fn find(
-        &mut self,
-        kind: FindingKind,
-        digest: Option<Digest>,
-        entry: Option<String>,
-        message: String,
-    ) {
-        self.findings.push(Finding {
-            kind,
-            digest,
-            entry,
-            message,
-            images: Vec::new(),
-        });
     }
 
     fn start_phase(&mut self) {

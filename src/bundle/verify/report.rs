@@ -107,6 +107,39 @@ pub struct Finding {
     pub images: Vec<String>,
 }
 
+impl Finding {
+    /// A finding of `kind` that names no blob, entry or image yet: the setters add the
+    /// blob and the entry, and `verify` adds the images that reach the blob at the end.
+    pub fn new(kind: FindingKind, message: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            digest: None,
+            entry: None,
+            message: message.into(),
+            images: Vec::new(),
+        }
+    }
+
+    /// A finding about blob `digest`, in its entry (`blobs/sha256/…`).
+    pub fn blob(kind: FindingKind, digest: Digest, message: impl Into<String>) -> Finding {
+        Finding::new(kind, message)
+            .with_entry(digest.blob_path())
+            .with_digest(digest)
+    }
+
+    /// Names the blob concerned (`None` leaves it unnamed).
+    pub fn with_digest(mut self, digest: impl Into<Option<Digest>>) -> Finding {
+        self.digest = digest.into();
+        self
+    }
+
+    /// Names the tar entry concerned.
+    pub fn with_entry(mut self, entry: impl Into<String>) -> Finding {
+        self.entry = Some(entry.into());
+        self
+    }
+}
+
 /// The outcome of [`verify`](super::verify); printed as JSON by `verify --json` exactly as serialized.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 
-use super::{FindingKind, Pass, READ_BUFFER, is_part_error};
+use super::{Finding, FindingKind, Pass, READ_BUFFER, is_part_error};
 use crate::bundle::reader::{EntryCheck, ReadSeek, Storage, check_entry, open_stream};
 use crate::bundle::seekable::FrameError;
 use crate::bundle::split::Location;
@@ -159,19 +159,25 @@ impl Pass<'_> {
             .as_ref()
             .map(|n| format!(" inside entry `{n}`"))
             .unwrap_or_default();
+        // Every finding here is about the blob and entry being read, if any.
+        let located = |f: Finding| {
+            let f = f.with_digest(digest.clone());
+            match &entry {
+                Some(name) => f.with_entry(name.clone()),
+                None => f,
+            }
+        };
         if let Some(fe) = FrameError::from_io(e) {
             if fe.truncated {
                 let file_size = self.file_size;
-                self.find(
+                self.findings.push(located(Finding::new(
                     FindingKind::Truncated,
-                    digest,
-                    entry,
                     format!(
                         "the bundle ends early: the zstd data stops at file offset {file_size}, \
                          stream offset {}{inside}",
                         fe.at
                     ),
-                );
+                )));
                 return true;
             }
             let cause = fe.source.to_string();
@@ -188,45 +194,37 @@ impl Pass<'_> {
                 }
                 _ => String::new(),
             };
-            self.find(
+            self.findings.push(located(Finding::new(
                 FindingKind::CorruptFrame,
-                digest,
-                entry,
                 format!(
                     "zstd frame {} at file offset {}{part} cannot be decoded ({cause}){inside}",
                     fe.frame, fe.c_off
                 ),
-            );
+            )));
             self.resume = self.seekable;
             return !self.seekable;
         }
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            self.find(
+            self.findings.push(located(Finding::new(
                 FindingKind::Truncated,
-                digest,
-                entry,
                 format!("the bundle ends early, at stream offset {at}{inside}"),
-            );
+            )));
             return true;
         }
         if is_part_error(e) {
             // A missing or short part of a split bundle: the entries after it may be
             // readable (the part itself is reported on its own).
-            self.find(
+            self.findings.push(located(Finding::new(
                 FindingKind::Unreadable,
-                digest,
-                entry,
                 format!("cannot read stream offset {at}{inside}: {e}"),
-            );
+            )));
             self.resume = true;
             return false;
         }
-        self.find(
+        self.findings.push(located(Finding::new(
             FindingKind::Unreadable,
-            digest,
-            entry,
             format!("cannot read stream offset {at}{inside}: {e}"),
-        );
+        )));
         true
     }
 
@@ -270,12 +268,10 @@ impl Pass<'_> {
                     let past_end = matches!(self.storage, Storage::Plain)
                         && next_header + 512 > self.file_size;
                     if damaged_header && past_end {
-                        self.find(
+                        self.findings.push(Finding::new(
                             FindingKind::Truncated,
-                            None,
-                            None,
                             format!("the bundle ends early, inside the tar header at stream offset {next_header}"),
-                        );
+                        ));
                         return Scan::End;
                     }
                     if damaged_header {
@@ -314,43 +310,49 @@ impl Pass<'_> {
             padded = Some((label.clone(), blob_name_digest(&label)));
             last = Some((label.clone(), blob_name_digest(&label), header_at));
             if let Some(why) = checksum_field_problem(entry.header().as_bytes()) {
-                self.find(
-                    FindingKind::Damaged,
-                    blob_name_digest(&label),
-                    Some(label.clone()),
-                    format!(
-                        "the tar header of entry `{label}` at stream offset {header_at} is damaged: {why}"
-                    ),
+                self.findings.push(
+                    Finding::new(
+                        FindingKind::Damaged,
+                        format!(
+                            "the tar header of entry `{label}` at stream offset {header_at} is damaged: {why}"
+                        ),
+                    )
+                    .with_digest(blob_name_digest(&label))
+                    .with_entry(label),
                 );
             }
             let (name, is_dir) = match check_entry(&entry) {
                 EntryCheck::Ok { name, is_dir } => (name, is_dir),
                 EntryCheck::Ignore => continue,
                 EntryCheck::Hostile { name, reason } => {
-                    self.find(
-                        FindingKind::HostileEntry,
-                        None,
-                        Some(name.clone()),
-                        format!("entry `{name}` is refused: {reason}"),
+                    self.findings.push(
+                        Finding::new(
+                            FindingKind::HostileEntry,
+                            format!("entry `{name}` is refused: {reason}"),
+                        )
+                        .with_entry(name),
                     );
                     continue;
                 }
             };
             if !self.seen.names.insert(name.clone()) {
-                self.find(
-                    FindingKind::DuplicateEntry,
-                    blob_name_digest(&name),
-                    Some(name.clone()),
-                    format!("entry `{name}` appears more than once"),
+                self.findings.push(
+                    Finding::new(
+                        FindingKind::DuplicateEntry,
+                        format!("entry `{name}` appears more than once"),
+                    )
+                    .with_digest(blob_name_digest(&name))
+                    .with_entry(name),
                 );
                 continue;
             }
             if !is_expected_name(&name) {
-                self.find(
-                    FindingKind::UnexpectedEntry,
-                    None,
-                    Some(name.clone()),
-                    format!("entry `{name}` does not belong in an airlock bundle"),
+                self.findings.push(
+                    Finding::new(
+                        FindingKind::UnexpectedEntry,
+                        format!("entry `{name}` does not belong in an airlock bundle"),
+                    )
+                    .with_entry(name),
                 );
                 continue;
             }
@@ -386,15 +388,17 @@ impl Pass<'_> {
     ) {
         let bad = zeros.borrow_mut().take();
         if let (Some((name, digest)), Some(at)) = (padded, bad) {
-            self.find(
-                FindingKind::Damaged,
-                digest,
-                Some(name.clone()),
-                format!(
-                    "the padding after entry `{name}` is not zero (stream offset {at}{}); \
+            self.findings.push(
+                Finding::new(
+                    FindingKind::Damaged,
+                    format!(
+                        "the padding after entry `{name}` is not zero (stream offset {at}{}); \
                      the bundle is damaged",
-                    self.where_is(at)
-                ),
+                        self.where_is(at)
+                    ),
+                )
+                .with_digest(digest)
+                .with_entry(name),
             );
         }
     }
@@ -463,31 +467,25 @@ impl Pass<'_> {
             return;
         }
         if let Some(bad) = nonzero {
-            self.find(
+            self.findings.push(Finding::new(
                 FindingKind::Damaged,
-                None,
-                None,
                 format!(
                     "the tar end-of-archive blocks at stream offset {at} are not all zero \
                      (stream offset {bad}{}); the bundle is damaged",
                     self.where_is(bad)
                 ),
-            );
+            ));
         } else if total < 1024 {
-            self.find(
+            self.findings.push(Finding::new(
                 FindingKind::Truncated,
-                None,
-                None,
                 format!(
                     "the bundle ends at stream offset {} without the two tar end-of-archive blocks",
                     at + total
                 ),
-            );
+            ));
         } else if total > MAX_END_BYTES || !total.is_multiple_of(512) {
-            self.find(
+            self.findings.push(Finding::new(
                 FindingKind::Damaged,
-                None,
-                None,
                 format!(
                     "{} bytes follow the last entry at stream offset {at}; a bundle ends with \
                      two 512-byte zero blocks (or a few more)",
@@ -497,7 +495,7 @@ impl Pass<'_> {
                         total.to_string()
                     }
                 ),
-            );
+            ));
         }
     }
 
