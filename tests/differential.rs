@@ -13,12 +13,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use serde_json::Value;
 use support::cli::{Bundle, airlock};
+use support::corpus::{Corpus, app_layer, base_layer};
 use support::images::{
-    Flavor, Image, ImageSpec, Index, Layer, PushOptions, exe, file, index, layer, push,
-    random_file, registry_digest,
+    Flavor, Image, ImageSpec, PushOptions, layer, push, random_file, registry_digest,
 };
 use support::registry::TestRegistry;
 
@@ -35,34 +36,17 @@ const TOOLS: &str = "team/tools:1";
 /// A new repository whose image is on the shared base layer (mounted on push).
 const WORKER: &str = "team/worker:1";
 
-fn base_layer() -> Layer {
-    layer(&[
-        file("etc/os-release", "ID=airlock-differential-test\n"),
-        random_file("usr/lib/base.bin", 4242, 512 * 1024),
-    ])
-}
-
-fn top_layer(seed: u64) -> Layer {
-    layer(&[
-        exe("bin/app", format!("#!/bin/sh\necho app {seed}\n")),
-        random_file("usr/share/app/data.bin", seed, 24 * 1024),
-    ])
-}
-
-fn image(platform: &str, seed: u64) -> Image {
-    ImageSpec::new(platform)
-        .layer(&base_layer())
-        .layer(&top_layer(seed))
-        .label("test.seed", &seed.to_string())
-        .build()
-}
-
-fn multi(seed: u64) -> Index {
-    index(
-        Flavor::Oci,
-        vec![image("linux/amd64", seed), image("linux/arm64", seed + 1)],
+/// This file's images: a base layer they all share (os-release, 512 KiB of data) and a
+/// 24 KiB app layer per seed.
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(
+        base_layer(
+            "airlock-differential-test",
+            &[random_file("usr/lib/base.bin", 4242, 512 * 1024)],
+        ),
+        |seed| app_layer(seed, 24 * 1024),
     )
-}
+});
 
 /// A new image sharing nothing with the others.
 fn tools() -> Image {
@@ -100,7 +84,11 @@ impl Scenario {
     fn new() -> Scenario {
         let src = TestRegistry::start();
         let addr = src.addr();
-        let (web, api, m) = (image("linux/amd64", 1), image("linux/amd64", 2), multi(3));
+        let (web, api, m) = (
+            IMAGES.image("linux/amd64", 1),
+            IMAGES.image("linux/amd64", 2),
+            IMAGES.two_platform_index(Flavor::Oci, 3),
+        );
         push(web.clone(), &format!("{addr}/{WEB}"), &KEEP);
         push(api.clone(), &format!("{addr}/{API}"), &KEEP);
         push(m.clone(), &format!("{addr}/{MULTI}"), &KEEP);
@@ -110,9 +98,9 @@ impl Scenario {
         let before = content(&[&web, &api, &m.images[0], &m.images[1]]);
 
         // One image changes (new top layer, same base); one is new.
-        let api2 = image("linux/amd64", 20);
+        let api2 = IMAGES.image("linux/amd64", 20);
         let t = tools();
-        let w = image("linux/amd64", 30);
+        let w = IMAGES.image("linux/amd64", 30);
         push(api2.clone(), &format!("{addr}/{API}"), &KEEP);
         push(t.clone(), &format!("{addr}/{TOOLS}"), &KEEP);
         push(w.clone(), &format!("{addr}/{WORKER}"), &KEEP);

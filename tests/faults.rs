@@ -17,6 +17,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use airlock::cli::{Cli, Command as Sub};
@@ -24,10 +25,9 @@ use airlock::registry::ClientOptions;
 use airlock::settings::{PushSettings, SaveSettings};
 use clap::Parser as _;
 use support::cli::{Bundle, Run, airlock, airlock_bin, dir_listing};
+use support::corpus::{Corpus, base_layer, data_layer};
 use support::faulty::{Fault, FaultyProxy, Rule};
-use support::images::{
-    Image, ImageSpec, PushOptions, file, hex_of, layer, push, random_file, registry_manifest,
-};
+use support::images::{Image, PushOptions, hex_of, push, registry_manifest};
 use support::registry::TestRegistry;
 
 const KEEP: PushOptions<'static> = PushOptions {
@@ -38,15 +38,13 @@ const KEEP: PushOptions<'static> = PushOptions {
 /// No CLI run may take longer than this (retries are bounded far below it).
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
-/// An image whose second layer is ~192 KiB of incompressible bytes (the "big" blob
-/// every fault aims at).
-fn image(seed: u64) -> Image {
-    ImageSpec::new("linux/amd64")
-        .layer(&layer(&[file("etc/os-release", "ID=faults\n")]))
-        .layer(&layer(&[random_file("data.bin", seed, 192 * 1024)]))
-        .label("test.seed", &seed.to_string())
-        .build()
-}
+/// This file's images: a small base layer, then ~192 KiB of incompressible bytes (the
+/// "big" blob every fault aims at).
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(base_layer("faults", &[]), |seed| {
+        data_layer(seed, 192 * 1024)
+    })
+});
 
 fn big_layer(img: &Image) -> String {
     img.layers[1].digest().to_string()
@@ -141,7 +139,7 @@ struct Source {
 
 fn source() -> Source {
     let reg = TestRegistry::start();
-    let image = image(41);
+    let image = IMAGES.image("linux/amd64", 41);
     push(&image, &format!("{}/app:1", reg.addr()), &KEEP);
     let digest = registry_manifest(&reg.addr(), "app", "1", None).digest;
     Source { reg, image, digest }

@@ -7,30 +7,30 @@
 
 mod support;
 
+use std::sync::LazyLock;
+
 use std::path::Path;
 
 use serde_json::Value;
 use support::cli::{
     Bundle, Run, airlock, blob_path, cmd, copy_with_flipped_byte, dir_listing, repo_root,
 };
+use support::corpus::{Corpus, base_layer, opt_app_layer};
 use support::dockerd::TestDockerd;
 use support::images::{
-    FIXTURE_HELLO, FIXTURE_HELLO_LATEST, FIXTURE_MULTI, FIXTURE_WORLD, Flavor, Image, ImageSpec,
-    OciLayout, PushOptions, exe, file, fixtures, index, layer, push, random_file,
-    registry_manifest, with_zstd_layer_types, zstd_layer,
+    FIXTURE_HELLO, FIXTURE_HELLO_LATEST, FIXTURE_MULTI, FIXTURE_WORLD, Flavor, ImageSpec,
+    OciLayout, PushOptions, exe, file, fixtures, layer, push, random_file, registry_manifest,
+    with_zstd_layer_types, zstd_layer,
 };
 use support::registry::TestRegistry;
 
-fn image(platform: &str, seed: u64) -> Image {
-    ImageSpec::new(platform)
-        .layer(&layer(&[file("etc/os-release", "ID=airlock-load-test\n")]))
-        .layer(&layer(&[
-            exe("bin/app", format!("#!/bin/sh\necho {seed}\n")),
-            random_file("opt/data.bin", seed, 24 * 1024),
-        ]))
-        .label("test.seed", &seed.to_string())
-        .build()
-}
+/// This file's images: a base layer they all share (os-release) and a 24 KiB app
+/// layer per seed.
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(base_layer("airlock-load-test", &[]), |seed| {
+        opt_app_layer(seed, 24 * 1024)
+    })
+});
 
 fn assert_root() {
     let uid = std::process::Command::new("id")
@@ -97,18 +97,15 @@ fn load_from_a_registry_bundle_into_docker_and_into_a_file() {
         creds: None,
     };
     let keep = PushOptions::default();
-    let docker_image = image("linux/amd64", 1);
+    let docker_image = IMAGES.image("linux/amd64", 1);
     push(&docker_image, &format!("{addr}/load/docker:1"), &v2s2);
-    let oci_image = image("linux/amd64", 2);
+    let oci_image = IMAGES.image("linux/amd64", 2);
     push(&oci_image, &format!("{addr}/load/oci:1"), &keep);
-    let tagged = image("linux/amd64", 3);
+    let tagged = IMAGES.image("linux/amd64", 3);
     for t in ["a", "b", "c"] {
         push(&tagged, &format!("{addr}/load/tags:{t}"), &v2s2);
     }
-    let multi = index(
-        Flavor::Oci,
-        vec![image("linux/amd64", 4), image("linux/arm64", 5)],
-    );
+    let multi = IMAGES.two_platform_index(Flavor::Oci, 4);
     push(&multi, &format!("{addr}/load/multi:1"), &keep);
 
     // (tag, image ID, the registry's digest for the tag)
@@ -257,7 +254,7 @@ fn zstd_layers_are_decompressed_and_a_damaged_blob_loads_nothing() {
         zstd_image.layers[1].gz.media_type,
         "application/vnd.oci.image.layer.v1.tar+zstd"
     );
-    let plain = image("linux/amd64", 8);
+    let plain = IMAGES.image("linux/amd64", 8);
     let zstd_name = "example.com/load/zstd:1";
     let plain_name = "example.com/load/plain:1";
 

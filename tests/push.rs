@@ -9,15 +9,16 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use serde_json::Value;
 use support::cli::{
     Bundle, airlock, blob_path, cmd, copy_with_flipped_byte, docker_config_with_auth,
 };
+use support::corpus::{Corpus, app_layer, base_layer, passwd};
 use support::images::{
-    DOCKER_LIST, DOCKER_MANIFEST, Flavor, Image, ImageSpec, Index, Layer, OCI_INDEX, OCI_MANIFEST,
-    PushOptions, exe, file, index, layer, push, random_file, registry_digest, registry_manifest,
-    skopeo, try_registry_manifest,
+    DOCKER_LIST, DOCKER_MANIFEST, Flavor, OCI_INDEX, OCI_MANIFEST, PushOptions, push, random_file,
+    registry_digest, registry_manifest, skopeo, try_registry_manifest,
 };
 use support::registry::TestRegistry;
 
@@ -30,46 +31,20 @@ const KEEP: PushOptions<'static> = PushOptions {
     creds: None,
 };
 
-fn base_layer() -> Layer {
-    layer(&[
-        file("etc/os-release", "ID=airlock-push-test\n"),
-        file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-        random_file("usr/share/base/data.bin", 999, 16 * 1024),
-    ])
-}
-
-/// A small single-platform image whose content (and so every digest) depends on `seed`;
-/// it shares [`base_layer`] with every other one.
-fn small_image(platform: &str, seed: u64) -> Image {
-    ImageSpec::new(platform)
-        .layer(&base_layer())
-        .layer(&layer(&[
-            exe("bin/app", format!("#!/bin/sh\necho app {seed}\n")),
-            random_file("usr/share/app/data.bin", seed, 8 * 1024),
-        ]))
-        .label("test.seed", &seed.to_string())
-        .build()
-}
-
-/// An index of two images (linux/amd64, linux/arm64); with [`Flavor::Docker`], a
-/// Docker manifest list of Docker schema 2 images.
-fn two_platform_index(flavor: Flavor, seed: u64) -> Index {
-    let child = |platform: &str, seed: u64| {
-        ImageSpec::new(platform)
-            .flavor(flavor)
-            .layer(&base_layer())
-            .layer(&layer(&[
-                exe("bin/app", format!("#!/bin/sh\necho app {seed}\n")),
-                random_file("usr/share/app/data.bin", seed, 8 * 1024),
-            ]))
-            .label("test.seed", &seed.to_string())
-            .build()
-    };
-    index(
-        flavor,
-        vec![child("linux/amd64", seed), child("linux/arm64", seed + 1)],
+/// This file's images: a base layer they all share (os-release, passwd, 16 KiB of data)
+/// and an 8 KiB app layer per seed.
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(
+        base_layer(
+            "airlock-push-test",
+            &[
+                passwd(),
+                random_file("usr/share/base/data.bin", 999, 16 * 1024),
+            ],
+        ),
+        |seed| app_layer(seed, 8 * 1024),
     )
-}
+});
 
 /// `airlock save NAMES -o OUT`, which must succeed.
 fn save(names: &[String], out: &Path) {
@@ -186,26 +161,26 @@ fn source_with_everything() -> Source {
     let reg = TestRegistry::start();
     let addr = reg.addr();
     push(
-        small_image("linux/amd64", 1),
+        IMAGES.image("linux/amd64", 1),
         &format!("{addr}/docker/app:1"),
         &V2S2,
     );
     push(
-        small_image("linux/amd64", 2),
+        IMAGES.image("linux/amd64", 2),
         &format!("{addr}/oci/app:2"),
         &KEEP,
     );
     push(
-        two_platform_index(Flavor::Oci, 3),
+        IMAGES.two_platform_index(Flavor::Oci, 3),
         &format!("{addr}/multi:1"),
         &KEEP,
     );
     push(
-        two_platform_index(Flavor::Oci, 5),
+        IMAGES.two_platform_index(Flavor::Oci, 5),
         &format!("{addr}/dlist:1"),
         &V2S2,
     );
-    let three = small_image("linux/amd64", 7);
+    let three = IMAGES.image("linux/amd64", 7);
     for t in ["a", "b", "c"] {
         push(&three, &format!("{addr}/three:{t}"), &KEEP);
     }
@@ -362,12 +337,12 @@ fn prefix_keep_registry_and_image_selection() {
     let src = TestRegistry::start();
     let src_addr = src.addr();
     push(
-        small_image("linux/amd64", 20),
+        IMAGES.image("linux/amd64", 20),
         &format!("{src_addr}/team/app:1"),
         &KEEP,
     );
     push(
-        small_image("linux/amd64", 21),
+        IMAGES.image("linux/amd64", 21),
         &format!("{src_addr}/other:2"),
         &KEEP,
     );
@@ -453,7 +428,7 @@ fn basic_auth_target_with_docker_config_and_wrong_password() {
     let src = TestRegistry::start();
     let src_addr = src.addr();
     push(
-        small_image("linux/amd64", 30),
+        IMAGES.image("linux/amd64", 30),
         &format!("{src_addr}/app:1"),
         &KEEP,
     );
@@ -502,12 +477,12 @@ fn second_push_uploads_nothing_and_shared_layers_are_mounted() {
     let src_addr = src.addr();
     // Two repositories sharing the base layer.
     push(
-        small_image("linux/amd64", 40),
+        IMAGES.image("linux/amd64", 40),
         &format!("{src_addr}/one:1"),
         &KEEP,
     );
     push(
-        small_image("linux/amd64", 41),
+        IMAGES.image("linux/amd64", 41),
         &format!("{src_addr}/two:1"),
         &KEEP,
     );
@@ -524,7 +499,7 @@ fn second_push_uploads_nothing_and_shared_layers_are_mounted() {
     assert_eq!(blobs["uploaded"], 5, "{first:#}");
     assert_eq!(blobs["mounted"], 1, "{first:#}");
     assert_eq!(blobs["skipped"], 0, "{first:#}");
-    let base = base_layer();
+    let base = &IMAGES.base;
     let mounted: Vec<&Value> = first["images"]
         .as_array()
         .unwrap()
@@ -559,15 +534,15 @@ fn second_push_uploads_nothing_and_shared_layers_are_mounted() {
 fn a_corrupt_layer_stops_the_push_before_any_manifest() {
     let src = TestRegistry::start();
     let src_addr = src.addr();
-    let victim = small_image("linux/amd64", 50);
+    let victim = IMAGES.image("linux/amd64", 50);
     push(&victim, &format!("{src_addr}/victim:1"), &KEEP);
     push(
-        small_image("linux/amd64", 51),
+        IMAGES.image("linux/amd64", 51),
         &format!("{src_addr}/bystander:1"),
         &KEEP,
     );
     push(
-        two_platform_index(Flavor::Oci, 52),
+        IMAGES.two_platform_index(Flavor::Oci, 52),
         &format!("{src_addr}/multi:1"),
         &KEEP,
     );
@@ -628,12 +603,12 @@ fn tar_and_tar_zst_bundles_both_push() {
     let src = TestRegistry::start();
     let src_addr = src.addr();
     push(
-        two_platform_index(Flavor::Oci, 60),
+        IMAGES.two_platform_index(Flavor::Oci, 60),
         &format!("{src_addr}/multi:1"),
         &KEEP,
     );
     push(
-        small_image("linux/amd64", 62),
+        IMAGES.image("linux/amd64", 62),
         &format!("{src_addr}/app:1"),
         &V2S2,
     );
@@ -665,12 +640,12 @@ fn dry_run_writes_nothing_and_reports_the_plan() {
     let src = TestRegistry::start();
     let src_addr = src.addr();
     push(
-        small_image("linux/amd64", 70),
+        IMAGES.image("linux/amd64", 70),
         &format!("{src_addr}/one:1"),
         &KEEP,
     );
     push(
-        two_platform_index(Flavor::Oci, 71),
+        IMAGES.two_platform_index(Flavor::Oci, 71),
         &format!("{src_addr}/multi:1"),
         &KEEP,
     );
@@ -744,7 +719,7 @@ fn dry_run_writes_nothing_and_reports_the_plan() {
 fn a_platform_filtered_bundle_reports_the_changed_digest() {
     let src = TestRegistry::start();
     let src_addr = src.addr();
-    let idx = two_platform_index(Flavor::Oci, 80);
+    let idx = IMAGES.two_platform_index(Flavor::Oci, 80);
     push(&idx, &format!("{src_addr}/multi:1"), &KEEP);
     let source_digest = registry_manifest(&src_addr, "multi", "1", None).digest;
     let name = format!("{src_addr}/multi:1");

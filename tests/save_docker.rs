@@ -4,25 +4,22 @@
 
 mod support;
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 use support::cli::{Bundle, airlock};
+use support::corpus::{Corpus, base_layer, opt_app_layer};
 use support::dockerd::TestDockerd;
-use support::images::{
-    Flavor, Image, ImageSpec, PushOptions, exe, file, index, layer, push, random_file,
-    registry_manifest,
-};
+use support::images::{Flavor, PushOptions, push, registry_manifest};
 use support::registry::TestRegistry;
 
-fn image(platform: &str, seed: u64) -> Image {
-    ImageSpec::new(platform)
-        .layer(&layer(&[file("etc/os-release", "ID=docker-load-test\n")]))
-        .layer(&layer(&[
-            exe("bin/app", format!("#!/bin/sh\necho {seed}\n")),
-            random_file("opt/data.bin", seed, 32 * 1024),
-        ]))
-        .label("test.seed", &seed.to_string())
-        .build()
-}
+/// This file's images: a base layer they all share (os-release) and a 32 KiB app
+/// layer per seed.
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(base_layer("docker-load-test", &[]), |seed| {
+        opt_app_layer(seed, 32 * 1024)
+    })
+});
 
 #[test]
 fn docker_load_of_a_bundle_keeps_tags_and_image_ids() {
@@ -38,18 +35,15 @@ fn docker_load_of_a_bundle_keeps_tags_and_image_ids() {
     };
     let keep = PushOptions::default();
 
-    let docker_image = image("linux/amd64", 1);
+    let docker_image = IMAGES.image("linux/amd64", 1);
     push(&docker_image, &format!("{addr}/load/docker:1"), &v2s2);
-    let oci_image = image("linux/amd64", 2);
+    let oci_image = IMAGES.image("linux/amd64", 2);
     push(&oci_image, &format!("{addr}/load/oci:1"), &keep);
-    let tagged = image("linux/amd64", 3);
+    let tagged = IMAGES.image("linux/amd64", 3);
     for t in ["a", "b", "c"] {
         push(&tagged, &format!("{addr}/load/tags:{t}"), &v2s2);
     }
-    let multi = index(
-        Flavor::Oci,
-        vec![image("linux/amd64", 4), image("linux/arm64", 5)],
-    );
+    let multi = IMAGES.two_platform_index(Flavor::Oci, 4);
     push(&multi, &format!("{addr}/load/multi:1"), &v2s2);
     assert_eq!(
         registry_manifest(&addr, "load/oci", "1", None).digest,

@@ -8,15 +8,17 @@
 mod support;
 
 use std::fs;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 use support::cli::{
     Bundle, airlock, blob_path, cmd, copy_with_flipped_byte, dir_listing, docker_config_with_auth,
     tool_ok,
 };
+use support::corpus::{Corpus, app_layer, base_layer, passwd};
 use support::images::{
-    DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, Flavor, Image, ImageSpec, Index, Layer, OCI_INDEX,
-    OCI_MANIFEST, PushOptions, exe, file, index, layer, push, random_file, registry_manifest,
+    DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, Flavor, Image, ImageSpec, OCI_INDEX, OCI_MANIFEST,
+    PushOptions, exe, layer, push, random_file, registry_manifest,
 };
 use support::registry::TestRegistry;
 
@@ -29,34 +31,13 @@ const KEEP: PushOptions<'static> = PushOptions {
     creds: None,
 };
 
-fn base_layer() -> Layer {
-    layer(&[
-        file("etc/os-release", "ID=airlock-test\n"),
-        file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-    ])
-}
-
-/// A small single-platform image whose content (and so every digest) depends on `seed`.
-fn small_image(platform: &str, seed: u64) -> Image {
-    ImageSpec::new(platform)
-        .layer(&base_layer())
-        .layer(&layer(&[
-            exe("bin/app", format!("#!/bin/sh\necho app {seed}\n")),
-            random_file("usr/share/app/data.bin", seed, 8 * 1024),
-        ]))
-        .label("test.seed", &seed.to_string())
-        .build()
-}
-
-fn two_platform_index(flavor: Flavor, seed: u64) -> Index {
-    index(
-        flavor,
-        vec![
-            small_image("linux/amd64", seed),
-            small_image("linux/arm64", seed + 1),
-        ],
-    )
-}
+/// This file's images: a base layer they all share (os-release, passwd) and an 8 KiB
+/// app layer per seed.
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(base_layer("airlock-test", &[passwd()]), |seed| {
+        app_layer(seed, 8 * 1024)
+    })
+});
 
 fn strings(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v
@@ -113,7 +94,7 @@ fn docker_entry(bundle: &Bundle, tag: &str) -> Value {
 fn docker_v2s2_image_is_saved_byte_exact_and_verifies() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
-    let image = small_image("linux/amd64", 10);
+    let image = IMAGES.image("linux/amd64", 10);
     push(&image, &format!("{addr}/app:1"), &V2S2);
     let served = registry_manifest(&addr, "app", "1", None);
     assert_eq!(served.content_type, DOCKER_MANIFEST, "skopeo pushed v2s2");
@@ -209,7 +190,7 @@ fn oci_image_with_a_multi_mib_layer_saves_to_zstd_and_verifies() {
     // stream spans many chunks.
     let big = layer(&[random_file("data/big.bin", 42, 6 * 1024 * 1024)]);
     let image = ImageSpec::new("linux/amd64")
-        .layer(&base_layer())
+        .layer(&IMAGES.base)
         .layer(&big)
         .build();
     push(&image, &format!("{addr}/big:1"), &KEEP);
@@ -276,9 +257,9 @@ fn oci_image_with_a_multi_mib_layer_saves_to_zstd_and_verifies() {
 fn multi_arch_indexes_are_saved_whole_with_their_digests() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
-    let oci = two_platform_index(Flavor::Oci, 20);
+    let oci = IMAGES.two_platform_index(Flavor::Oci, 20);
     push(&oci, &format!("{addr}/multi:oci"), &KEEP);
-    let docker = two_platform_index(Flavor::Oci, 30);
+    let docker = IMAGES.two_platform_index(Flavor::Oci, 30);
     push(&docker, &format!("{addr}/multi:docker"), &V2S2);
     let oci_served = registry_manifest(&addr, "multi", "oci", None);
     let docker_served = registry_manifest(&addr, "multi", "docker", None);
@@ -346,7 +327,7 @@ fn multi_arch_indexes_are_saved_whole_with_their_digests() {
 fn platform_filter_keeps_one_child_and_records_the_source_digest() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
-    let idx = two_platform_index(Flavor::Oci, 40);
+    let idx = IMAGES.two_platform_index(Flavor::Oci, 40);
     push(&idx, &format!("{addr}/multi:1"), &KEEP);
     let served = registry_manifest(&addr, "multi", "1", None);
     let arm = idx.child("linux/arm64");
@@ -419,7 +400,7 @@ fn platform_filter_keeps_one_child_and_records_the_source_digest() {
 fn images_sharing_layers_store_each_blob_once() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
-    let base = base_layer();
+    let base = IMAGES.base.clone();
     let shared = layer(&[random_file("usr/lib/shared.bin", 7, 256 * 1024)]);
     let a = ImageSpec::new("linux/amd64")
         .layer(&base)
@@ -485,7 +466,7 @@ fn images_sharing_layers_store_each_blob_once() {
 fn one_image_with_three_tags_from_an_images_file() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
-    let image = small_image("linux/amd64", 50);
+    let image = IMAGES.image("linux/amd64", 50);
     let tags = ["1", "1.0", "latest"];
     for t in tags {
         push(&image, &format!("{addr}/app:{t}"), &V2S2);
@@ -559,7 +540,7 @@ fn basic_auth_uses_docker_config_and_wrong_passwords_fail_cleanly() {
     let (user, pass) = ("airlock", "corr3ct-horse-battery");
     let reg = TestRegistry::start_with_basic_auth(user, pass);
     let addr = reg.addr();
-    let image = small_image("linux/amd64", 60);
+    let image = IMAGES.image("linux/amd64", 60);
     push(
         &image,
         &format!("{addr}/private/app:1"),
@@ -627,7 +608,7 @@ fn a_missing_image_fails_the_save_and_leaves_no_bundle() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
     push(
-        small_image("linux/amd64", 70),
+        IMAGES.image("linux/amd64", 70),
         &format!("{addr}/app:1"),
         &KEEP,
     );
@@ -699,13 +680,13 @@ fn usage_errors_exit_2() {
 fn verify_names_the_broken_blob_and_the_images_it_breaks() {
     let reg = TestRegistry::start();
     let addr = reg.addr();
-    let base = base_layer();
+    let base = IMAGES.base.clone();
     let app = layer(&[random_file("opt/app.bin", 80, 64 * 1024)]);
     let one = ImageSpec::new("linux/amd64")
         .layer(&base)
         .layer(&app)
         .build();
-    let other = small_image("linux/amd64", 81);
+    let other = IMAGES.image("linux/amd64", 81);
     push(&one, &format!("{addr}/one:1"), &V2S2);
     push(&other, &format!("{addr}/other:1"), &V2S2);
     let dir = tempfile::tempdir().unwrap();

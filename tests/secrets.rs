@@ -10,11 +10,13 @@
 mod support;
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use support::cli::{Run, bundle_tar_bytes, cmd, docker_config_with_auth};
+use support::corpus::{Corpus, base_layer, data_layer};
 use support::faulty::{Fault, FaultyProxy, Rule};
-use support::images::{ImageSpec, PushOptions, file, layer, push, random_file};
+use support::images::{PushOptions, push};
 use support::registry::TestRegistry;
 
 fn b64(s: &str) -> String {
@@ -49,12 +51,13 @@ fn assert_bundle_clean(bundle: &Path, secrets: &[String]) {
     assert_clean("the bundle's tar", &bundle_tar_bytes(bundle), secrets);
 }
 
-fn image(seed: u64) -> support::images::Image {
-    ImageSpec::new("linux/amd64")
-        .layer(&layer(&[file("etc/os-release", "ID=secrets\n")]))
-        .layer(&layer(&[random_file("data.bin", seed, 48 * 1024)]))
-        .build()
-}
+/// This file's images: a small base layer, then 48 KiB of incompressible bytes.
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(base_layer("secrets", &[]), |seed| {
+        data_layer(seed, 48 * 1024)
+    })
+    .unlabelled()
+});
 
 /// `airlock -v ARGS` with `DOCKER_CONFIG` at `config`.
 fn run_with(config: &Path, args: &[&str]) -> Run {
@@ -69,7 +72,7 @@ fn run_with(config: &Path, args: &[&str]) -> Run {
 fn basic_auth_passwords_never_leak() {
     let (user, pass) = ("alice", "pw-Sekr1t-basic-9f3a");
     let reg = TestRegistry::start_with_basic_auth(user, pass);
-    let img = image(3);
+    let img = IMAGES.image("linux/amd64", 3);
     push(
         &img,
         &format!("{}/app:1", reg.addr()),
@@ -147,7 +150,7 @@ fn basic_auth_passwords_never_leak() {
 fn bearer_tokens_go_only_to_the_registry_and_credentials_only_to_the_realm() {
     let (user, pass) = ("bob", "pw-Sekr1t-bearer-41d0");
     let reg = TestRegistry::start();
-    let img = image(5);
+    let img = IMAGES.image("linux/amd64", 5);
     push(
         &img,
         &format!("{}/app:1", reg.addr()),

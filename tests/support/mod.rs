@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod corpus;
 pub mod dockerd;
 pub mod faulty;
 pub mod images;
