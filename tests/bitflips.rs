@@ -546,7 +546,7 @@ fn push_and_load_refuse_a_damaged_layer() {
         ] {
             let (repo, tag) = image.split_once(':').unwrap();
             assert!(
-                support::images::try_registry_manifest(&addr, repo, tag, None).is_err(),
+                support::registry_api::try_registry_manifest(&addr, repo, tag, None).is_err(),
                 "{image} is on the target after a refused push: {run}"
             );
         }

@@ -18,10 +18,9 @@ use std::sync::LazyLock;
 use serde_json::Value;
 use support::cli::{Bundle, airlock};
 use support::corpus::{Corpus, app_layer, base_layer};
-use support::images::{
-    Flavor, Image, ImageSpec, PushOptions, layer, push, random_file, registry_digest,
-};
+use support::images::{Flavor, Image, ImageSpec, PushOptions, layer, push, random_file};
 use support::registry::TestRegistry;
+use support::registry_api::{get_json, registry_digest};
 
 const KEEP: PushOptions<'static> = PushOptions {
     format: None,
@@ -330,7 +329,7 @@ fn differential_against_a_bundle_verifies_pushes_and_refuses_an_empty_target() {
         assert!(out.contains(m.as_str()), "{m} not named in {refused}");
     }
     assert!(out.contains("full.tar.zst"), "{refused}");
-    let (status, body) = get_json(&empty.addr(), "/v2/_catalog");
+    let (status, body) = get_json(&empty.addr(), "/v2/_catalog", None);
     assert_eq!(status, 200);
     assert!(
         body["repositories"].as_array().is_none_or(|a| a.is_empty()),
@@ -451,18 +450,4 @@ fn inventory_of_the_target_makes_the_same_differential_bundle() {
         "{summary:#}"
     );
     s.assert_target_matches_source(&tgt.addr(), "mirror/");
-}
-
-/// A GET on a test registry: status and JSON body.
-fn get_json(addr: &str, path: &str) -> (u16, Value) {
-    let url = format!("http://{addr}{path}");
-    let mut resp = ureq::get(&url)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_vec().unwrap_or_default();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }

@@ -27,8 +27,9 @@ use clap::Parser as _;
 use support::cli::{Bundle, Run, airlock, airlock_bin, dir_listing};
 use support::corpus::{Corpus, base_layer, data_layer};
 use support::faulty::{Fault, FaultyProxy, Rule};
-use support::images::{Image, PushOptions, hex_of, push, registry_manifest};
+use support::images::{Image, PushOptions, hex_of, push};
 use support::registry::TestRegistry;
+use support::registry_api::{registry_manifest, tags};
 
 const KEEP: PushOptions<'static> = PushOptions {
     format: None,
@@ -291,30 +292,6 @@ fn too_many() -> Fault {
 // ---------------------------------------------------------------------------------
 // push
 
-/// The tags of `repo` on the registry at `addr` (none when it does not exist).
-fn tags(addr: &str, repo: &str) -> Vec<String> {
-    let url = format!("http://{addr}/v2/{repo}/tags/list");
-    let mut resp = ureq::get(&url)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap();
-    if resp.status() == 404 {
-        return Vec::new();
-    }
-    let v: serde_json::Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap())
-        .unwrap_or(serde_json::Value::Null);
-    v["tags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A bundle saved (without faults) from a fresh source registry.
 struct Saved {
     src: Source,
@@ -362,7 +339,7 @@ fn push_case(s: &Saved, fault: &str, rules: Vec<Rule>, expect_ok: bool) -> Row {
     } else {
         let run = run.expect_code(1);
         assert_eq!(
-            tags(&target.addr(), "app"),
+            tags(&target.addr(), "app", None),
             Vec::<String>::new(),
             "{fault}: a failed push left a tag; {run}"
         );
@@ -603,7 +580,11 @@ fn stalls_and_persistent_faults_with_short_timeouts() {
                 "ok: target tag = source digest".to_string()
             }
             (Err(e), false) => {
-                assert_eq!(tags(&target.addr(), "app"), Vec::<String>::new(), "{fault}");
+                assert_eq!(
+                    tags(&target.addr(), "app", None),
+                    Vec::<String>::new(),
+                    "{fault}"
+                );
                 assert!(e.contains(&layer), "{fault}: the error names the blob: {e}");
                 format!("error, no tag: {e}")
             }

@@ -19,10 +19,11 @@ use support::corpus::{Corpus, base_layer, opt_app_layer};
 use support::dockerd::TestDockerd;
 use support::images::{
     FIXTURE_HELLO, FIXTURE_HELLO_LATEST, FIXTURE_MULTI, FIXTURE_WORLD, Flavor, ImageSpec,
-    OciLayout, PushOptions, exe, file, fixtures, layer, push, random_file, registry_manifest,
-    with_zstd_layer_types, zstd_layer,
+    OciLayout, PushOptions, exe, file, fixtures, layer, push, random_file, with_zstd_layer_types,
+    zstd_layer,
 };
 use support::registry::TestRegistry;
+use support::registry_api::registry_manifest;
 
 /// This file's images: a base layer they all share (os-release) and a 24 KiB app
 /// layer per seed.

@@ -18,9 +18,12 @@ use support::cli::{
 use support::corpus::{Corpus, app_layer, base_layer, passwd};
 use support::images::{
     DOCKER_LIST, DOCKER_MANIFEST, Flavor, OCI_INDEX, OCI_MANIFEST, PushOptions, push, random_file,
-    registry_digest, registry_manifest, skopeo, try_registry_manifest,
+    skopeo,
 };
 use support::registry::TestRegistry;
+use support::registry_api::{
+    catalog, get_json, registry_digest, registry_manifest, tags, try_registry_manifest,
+};
 
 const V2S2: PushOptions<'static> = PushOptions {
     format: Some("v2s2"),
@@ -65,56 +68,6 @@ fn push_json(bundle: &Path, target: &str, extra: &[&str]) -> Value {
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     airlock(&args).ok().json()
-}
-
-/// A GET on a test registry: status and body.
-fn get(addr: &str, path: &str, creds: Option<(&str, &str)>) -> (u16, Value) {
-    use base64::Engine as _;
-    let url = format!("http://{addr}{path}");
-    let mut req = ureq::get(&url);
-    if let Some((u, p)) = creds {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        req = req.header("Authorization", format!("Basic {token}"));
-    }
-    let mut resp = req
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_vec().unwrap_or_default();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-/// The repositories the registry lists in its catalog.
-fn catalog(addr: &str, creds: Option<(&str, &str)>) -> Vec<String> {
-    let (status, body) = get(addr, "/v2/_catalog", creds);
-    assert_eq!(status, 200, "catalog of {addr}: {body}");
-    strings(&body["repositories"])
-}
-
-/// The tags of `repo` (none when the repository does not exist).
-fn tags(addr: &str, repo: &str, creds: Option<(&str, &str)>) -> Vec<String> {
-    let (status, body) = get(addr, &format!("/v2/{repo}/tags/list"), creds);
-    match status {
-        200 => strings(&body["tags"]),
-        404 => Vec::new(),
-        s => panic!("tags/list of {repo} on {addr}: HTTP {s} {body}"),
-    }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s.as_str().expect("string").to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }
 
 /// Asserts that `tgt/<tgt_repo>:tag` serves the very manifest `src/<src_repo>:tag`
@@ -587,7 +540,7 @@ fn a_corrupt_layer_stops_the_push_before_any_manifest() {
         assert!(try_registry_manifest(&tgt_addr, repo, "1", None).is_err());
     }
     // The corrupt blob never completed an upload.
-    let (status, _) = get(&tgt_addr, &format!("/v2/victim/blobs/{layer}"), None);
+    let (status, _) = get_json(&tgt_addr, &format!("/v2/victim/blobs/{layer}"), None);
     assert_eq!(status, 404, "the damaged layer is not on the target");
 
     // The intact bundle then pushes fine into the same target.

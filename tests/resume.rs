@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::cli::{Run, airlock, airlock_bin};
-use support::images::{Image, ImageSpec, PushOptions, layer, push, random_file, registry_digest};
+use support::images::{Image, ImageSpec, PushOptions, layer, push, random_file};
 use support::registry::TestRegistry;
+use support::registry_api::registry_digest;
 
 const MIB: u64 = 1024 * 1024;
 /// Each test image: this many layers of this many random bytes.

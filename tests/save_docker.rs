@@ -10,8 +10,9 @@ use serde_json::Value;
 use support::cli::{Bundle, airlock};
 use support::corpus::{Corpus, base_layer, opt_app_layer};
 use support::dockerd::TestDockerd;
-use support::images::{Flavor, PushOptions, push, registry_manifest};
+use support::images::{Flavor, PushOptions, push};
 use support::registry::TestRegistry;
+use support::registry_api::registry_manifest;
 
 /// This file's images: a base layer they all share (os-release) and a 32 KiB app
 /// layer per seed.

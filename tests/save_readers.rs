@@ -12,10 +12,10 @@ use serde_json::Value;
 use support::cli::{Bundle, airlock, blob_path, repo_root, tool_ok};
 use support::images::{
     self, FIXTURE_ARCHIVE_TAG, FIXTURE_HELLO, FIXTURE_HELLO_LATEST, FIXTURE_MULTI, FIXTURE_WORLD,
-    Flavor, ImageSpec, PushOptions, exe, file, index, layer, push, random_file, registry_manifest,
-    skopeo,
+    Flavor, ImageSpec, PushOptions, exe, file, index, layer, push, random_file, skopeo,
 };
 use support::registry::TestRegistry;
+use support::registry_api::registry_manifest;
 
 fn strings(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v

@@ -18,9 +18,10 @@ use support::cli::{
 use support::corpus::{Corpus, app_layer, base_layer, passwd};
 use support::images::{
     DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, Flavor, Image, ImageSpec, OCI_INDEX, OCI_MANIFEST,
-    PushOptions, exe, layer, push, random_file, registry_manifest,
+    PushOptions, exe, layer, push, random_file,
 };
 use support::registry::TestRegistry;
+use support::registry_api::registry_manifest;
 
 const V2S2: PushOptions<'static> = PushOptions {
     format: Some("v2s2"),

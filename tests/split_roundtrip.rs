@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use support::cli::{Bundle, airlock, cmd};
-use support::images::registry_digest;
 use support::registry::TestRegistry;
+use support::registry_api::registry_digest;
 
 fn save(out: &Path, split: Option<&str>) {
     let out = out.to_str().unwrap();

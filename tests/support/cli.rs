@@ -463,7 +463,7 @@ impl Bundle {
     /// `source_digest`), and every manifest and index blob in the bundle reachable from
     /// the image is served by the registry under that digest with the same bytes.
     pub fn assert_matches_registry(&self, addr: &str, creds: Option<(&str, &str)>) {
-        use super::images::{registry_manifest, try_registry_manifest};
+        use super::registry_api::{registry_manifest, try_registry_manifest};
         let toc = self.toc();
         for image in toc["images"].as_array().expect("images") {
             let name = image["name"].as_str().expect("name");

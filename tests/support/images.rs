@@ -7,9 +7,9 @@
 //! the same bytes, so digests are stable across runs and machines (the shipped
 //! `fixtures/` are made by [`write_fixtures`], through `examples/make_fixtures.rs`).
 //!
-//! Images reach a registry through the real `skopeo copy` ([`push`]), and the
-//! registry's own view of a tag (its `Docker-Content-Digest`) is read back with
-//! [`registry_manifest`], so tests compare airlock's output with what the registry
+//! Images reach a registry through the real `skopeo copy` ([`push`]); the registry's
+//! own view of a tag (its `Docker-Content-Digest`) is read back with the helpers in
+//! `support/registry_api.rs`, so tests compare airlock's output with what the registry
 //! says, not with what airlock says.
 //!
 //! This file is also compiled into `examples/make_fixtures.rs` with `#[path]`, so it
@@ -33,11 +33,6 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-/// The `Accept` header that gets any manifest or index from a distribution registry.
-pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-    application/vnd.oci.image.manifest.v1+json, \
-    application/vnd.docker.distribution.manifest.list.v2+json, \
-    application/vnd.docker.distribution.manifest.v2+json";
 
 /// The mtime of every file in every layer (2023-11-14T22:13:20Z).
 pub const MTIME: u64 = 1_700_000_000;
@@ -705,7 +700,7 @@ pub fn write_fixtures(root: &Path) {
 }
 
 // ---------------------------------------------------------------------------------
-// Into and out of a real registry.
+// Into a real registry.
 
 /// Options for [`push`].
 #[derive(Debug, Clone, Default)]
@@ -778,67 +773,6 @@ pub fn skopeo<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A manifest or index as a registry serves it.
-#[derive(Debug, Clone)]
-pub struct RegistryManifest {
-    /// The registry's `Docker-Content-Digest` header.
-    pub digest: String,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
-}
-
-/// GETs `/v2/<repo>/manifests/<reference>` from the registry at `addr`
-/// (`127.0.0.1:PORT`, plain HTTP) with all four manifest types in `Accept`.
-/// Fails the test when the registry does not answer 200.
-pub fn registry_manifest(
-    addr: &str,
-    repo: &str,
-    reference: &str,
-    creds: Option<(&str, &str)>,
-) -> RegistryManifest {
-    try_registry_manifest(addr, repo, reference, creds)
-        .unwrap_or_else(|e| panic!("GET manifest {addr}/{repo}:{reference}: {e}"))
-}
-
-/// Like [`registry_manifest`], with the failure as a value.
-pub fn try_registry_manifest(
-    addr: &str,
-    repo: &str,
-    reference: &str,
-    creds: Option<(&str, &str)>,
-) -> Result<RegistryManifest, String> {
-    use base64::Engine as _;
-    let url = format!("http://{addr}/v2/{repo}/manifests/{reference}");
-    let mut req = ureq::get(&url).header("Accept", MANIFEST_ACCEPT);
-    if let Some((u, p)) = creds {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        req = req.header("Authorization", format!("Basic {token}"));
-    }
-    let mut resp = req.call().map_err(|e| e.to_string())?;
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let digest = header("docker-content-digest").ok_or("no Docker-Content-Digest header")?;
-    let content_type = header("content-type").unwrap_or_default();
-    let bytes = resp
-        .body_mut()
-        .read_to_vec()
-        .map_err(|e| format!("reading the body: {e}"))?;
-    Ok(RegistryManifest {
-        digest,
-        content_type,
-        bytes,
-    })
-}
-
-/// The `Docker-Content-Digest` a registry gives for `repo:reference`.
-pub fn registry_digest(addr: &str, repo: &str, reference: &str) -> String {
-    registry_manifest(addr, repo, reference, None).digest
 }
 
 // ---------------------------------------------------------------------------------

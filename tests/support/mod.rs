@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: real components started on loopback
-//! (`docker-registry`, `dockerd`), test images built as OCI layouts, and a runner for
-//! the airlock binary. Each test file that needs them says `mod support;`.
+//! (`docker-registry`, `dockerd`), test images built as OCI layouts, plain-HTTP reads of a registry's API,
+//! and a runner for the airlock binary. Each test file that needs them says `mod support;`.
 #![allow(dead_code)]
 
 pub mod cli;
@@ -9,4 +9,5 @@ pub mod dockerd;
 pub mod faulty;
 pub mod images;
 pub mod registry;
+pub mod registry_api;
 pub mod tls;
