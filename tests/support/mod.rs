@@ -1,9 +1,11 @@
 //! Shared helpers for the integration tests: real components started on loopback
-//! (`docker-registry`, `dockerd`), test images built as OCI layouts, plain-HTTP reads of a registry's API,
-//! and a runner for the airlock binary. Each test file that needs them says `mod support;`.
+//! (`docker-registry`, `dockerd`), test images built as OCI layouts, plain-HTTP reads
+//! of a registry's API, clients for the registry-client tests, and a runner for the
+//! airlock binary. Each test file that needs them says `mod support;`.
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod client;
 pub mod corpus;
 pub mod dockerd;
 pub mod faulty;
