@@ -420,9 +420,10 @@ fn push_through_a_failing_registry() {
 // ---------------------------------------------------------------------------------
 // Through the library, with short timeouts and retry delays.
 
-fn fast(mut c: ClientOptions) -> ClientOptions {
-    let empty = tempfile::tempdir().unwrap().keep();
-    c.docker_config_dir = Some(empty);
+/// `c` with short timeouts and retry delays, reading Docker config from `config_dir`
+/// (an empty dir the caller keeps) only.
+fn fast(mut c: ClientOptions, config_dir: &Path) -> ClientOptions {
+    c.docker_config_dir = Some(config_dir.to_path_buf());
     c.read_timeout = Duration::from_secs(1);
     c.connect_timeout = Duration::from_secs(2);
     c.retry_base_delay = Duration::from_millis(20);
@@ -430,23 +431,23 @@ fn fast(mut c: ClientOptions) -> ClientOptions {
     c
 }
 
-fn save_settings(name: &str, out: &Path) -> SaveSettings {
+fn save_settings(name: &str, out: &Path, config_dir: &Path) -> SaveSettings {
     let cli = Cli::try_parse_from(["airlock", "save", name, "-o", out.to_str().unwrap()]).unwrap();
     let Sub::Save(args) = cli.command else {
         unreachable!()
     };
     let mut s = SaveSettings::from_args(&args).unwrap();
-    s.client = fast(s.client);
+    s.client = fast(s.client, config_dir);
     s
 }
 
-fn push_settings(bundle: &Path, target: &str) -> PushSettings {
+fn push_settings(bundle: &Path, target: &str, config_dir: &Path) -> PushSettings {
     let cli = Cli::try_parse_from(["airlock", "push", bundle.to_str().unwrap(), target]).unwrap();
     let Sub::Push(args) = cli.command else {
         unreachable!()
     };
     let mut s = PushSettings::from_args(&args).unwrap();
-    s.client = fast(s.client);
+    s.client = fast(s.client, config_dir);
     s
 }
 
@@ -464,6 +465,8 @@ fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 's
 fn stalls_and_persistent_faults_with_short_timeouts() {
     let s = saved();
     let src = &s.src;
+    // The library runs' Docker config: empty, removed with the test.
+    let docker_config = tempfile::tempdir().unwrap();
     let layer = big_layer(&src.image);
     let blob_path = format!("/blobs/{layer}");
     let hex = hex_of(&layer).to_string();
@@ -511,7 +514,7 @@ fn stalls_and_persistent_faults_with_short_timeouts() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("b.tar");
         let name = format!("{}/app:1", proxy.addr());
-        let settings = save_settings(&name, &out);
+        let settings = save_settings(&name, &out, docker_config.path());
         let started = Instant::now();
         let result = bounded(Duration::from_secs(60), move || {
             airlock::export::save(&settings, &airlock::progress::Silent)
@@ -565,7 +568,7 @@ fn stalls_and_persistent_faults_with_short_timeouts() {
     for (fault, rules, expect_ok) in push_cases {
         let target = TestRegistry::start();
         let proxy = FaultyProxy::start(&target.url(), rules);
-        let settings = push_settings(&s.bundle, &proxy.addr());
+        let settings = push_settings(&s.bundle, &proxy.addr(), docker_config.path());
         let started = Instant::now();
         let result = bounded(Duration::from_secs(60), move || {
             airlock::import::push::push(&settings, &airlock::progress::Silent)
