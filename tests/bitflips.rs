@@ -1,8 +1,10 @@
 //! Damaged bundles: a single flipped bit anywhere in a real bundle (`.tar`, `.tar.zst`,
 //! and the parts of a split `.tar.zst`) is caught by `verify`, and so is truncation at
-//! any point; `push` and `load` refuse a bundle with a damaged layer before anything
-//! that depends on it reaches the target, and the findings name the blob, its images
-//! and where it sits.
+//! any point. (In a single `.tar.zst`, a flip counts as inert, not missed, only when
+//! the damaged file still decodes to exactly the original stream: zstd ignores a few
+//! bits inside compressed blocks.) `push` and `load` refuse a bundle with a damaged
+//! layer before anything that depends on it reaches the target, and the findings name
+//! the blob, its images and where it sits.
 //!
 //! The bundles are made by the binary from the shipped fixtures (`oci:fixtures/oci`).
 //! Flip positions come from a seeded xorshift generator (deterministic: a failure
@@ -154,11 +156,14 @@ impl TarMap {
 
 /// Flips one bit at each position of `positions` in a copy of `original` written at
 /// `path`, verifies, and returns (tried, missed with descriptions).
+/// Flips each bit in turn and collects the flips `verify` accepts. A flip that `inert`
+/// says changes nothing a reader gets is not a miss (see `inert_in_zstd`).
 fn campaign(
     original: &[u8],
     path: &Path,
     positions: &[(u64, u8)],
     describe: &dyn Fn(u64) -> String,
+    inert: &dyn Fn(u64, &[u8]) -> bool,
 ) -> (usize, Vec<String>) {
     let mut missed = Vec::new();
     let mut bytes = original.to_vec();
@@ -166,7 +171,7 @@ fn campaign(
         bytes[at as usize] ^= bit;
         fs::write(path, &bytes).unwrap();
         let (caught, _) = rejected(path);
-        if !caught {
+        if !caught && !inert(at, &bytes) {
             missed.push(format!("offset {at} bit {bit:#04x}: {}", describe(at)));
         }
         bytes[at as usize] ^= bit;
@@ -195,7 +200,9 @@ fn every_flipped_bit_in_a_tar_bundle_is_caught() {
     let mut positions = map.positions(&mut rng, len);
     positions.extend((0..RANDOM_FLIPS).map(|_| rng.below(len)));
     let flips = with_bits(&mut rng, positions, len);
-    let (tried, missed) = campaign(&original, &path, &flips, &|at| map.describe(at));
+    let (tried, missed) = campaign(&original, &path, &flips, &|at| map.describe(at), &|_, _| {
+        false
+    });
     eprintln!(".tar: {tried} flips tried, {} caught", tried - missed.len());
     assert!(tried >= 200, "only {tried} flips");
     assert!(
@@ -224,6 +231,16 @@ fn zstd_positions(rng: &mut Rng, bytes: &[u8], path: &Path) -> (Vec<u64>, Vec<(u
     (out, frames)
 }
 
+/// Whether a flip at `at` (inside the zstd frames, before the seek table at
+/// `table_start`) is one the zstd format ignores: the whole file still decodes, with
+/// its checksums, to exactly the original tar stream `decoded`. Compressed blocks hold
+/// such bits (entropy-table entries no symbol uses, for one), so a few positions, which
+/// move from save to save with the bundle's bytes, change nothing any reader gets;
+/// `verify` rightly accepts them. Flips in the seek table never count as inert.
+fn inert_in_zstd(at: u64, flipped: &[u8], table_start: u64, decoded: &[u8]) -> bool {
+    at < table_start && zstd::decode_all(flipped).is_ok_and(|d| d == decoded)
+}
+
 fn describe_zstd(frames: &[(u64, u64)], at: u64) -> String {
     match frames.iter().position(|(o, s)| (*o..o + s).contains(&at)) {
         Some(i) => format!("frame {i} byte {}", at - frames[i].0),
@@ -241,7 +258,16 @@ fn every_flipped_bit_in_a_zstd_bundle_is_caught() {
     let (mut positions, frames) = zstd_positions(&mut rng, &original, &path);
     positions.extend((0..RANDOM_FLIPS).map(|_| rng.below(len)));
     let flips = with_bits(&mut rng, positions, len);
-    let (tried, missed) = campaign(&original, &path, &flips, &|at| describe_zstd(&frames, at));
+    let decoded = zstd::decode_all(&original[..]).unwrap();
+    let table_start = frames.iter().map(|(o, s)| o + s).max().unwrap_or(0);
+    let inert = |at: u64, flipped: &[u8]| inert_in_zstd(at, flipped, table_start, &decoded);
+    let (tried, missed) = campaign(
+        &original,
+        &path,
+        &flips,
+        &|at| describe_zstd(&frames, at),
+        &inert,
+    );
     eprintln!(
         ".tar.zst: {tried} flips tried, {} caught",
         tried - missed.len()

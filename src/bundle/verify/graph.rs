@@ -64,7 +64,7 @@ pub(super) struct Graph<'s> {
     /// One layer may be named with a Docker type by one manifest and an OCI type by
     /// another (same bytes), so the TOC's type must be *one of* these, checked after
     /// the whole graph is walked.
-    described: HashMap<Digest, (BTreeSet<String>, String)>,
+    described: BTreeMap<Digest, (BTreeSet<String>, String)>,
 }
 
 impl<'s> Graph<'s> {
@@ -76,7 +76,7 @@ impl<'s> Graph<'s> {
             missing: BTreeMap::new(),
             checked: HashSet::new(),
             children: HashMap::new(),
-            described: HashMap::new(),
+            described: BTreeMap::new(),
         }
     }
 

@@ -14,7 +14,9 @@
 //! `Err`; everything else is a [`Finding`].
 //!
 //! The pass is strict enough that a single flipped bit anywhere in a bundle is reported
-//! (`tests/bitflips.rs` proves it): entries are read sequentially, never seeking, so every
+//! (`tests/bitflips.rs` proves it), except the rare bit inside a compressed zstd block
+//! that the format ignores (the file still decodes, checksums and all, to the same
+//! bytes, so no reader gets anything different): entries are read sequentially, never seeking, so every
 //! zstd frame is decoded to its end and its content checksum checked, and entry padding
 //! goes by a `Watch` that checks it is zero; the end-of-archive blocks must be zero;
 //! tar checksum fields must be in a canonical form; every frame the seek table lists must
