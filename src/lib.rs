@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod inventory;
 pub mod oci;
+pub mod ordered;
 pub mod paths;
 pub mod progress;
 pub mod reference;

@@ -14,22 +14,21 @@
 //! - Every blob is hashed while it streams ([`VerifyingReader`]); a mismatch fails the
 //!   call and poisons the writer, so a bundle with a wrong blob is never finished.
 //! - For zstd, each entry (header, data, padding) starts a new frame and big entries are
-//!   cut into frames of at most [`FRAME_INPUT`] bytes. Frames are compressed on a rayon
-//!   pool with a bounded number in flight (memory stays flat) and written in order,
-//!   recording sizes for the seek table. One frame per chunk costs a little ratio but
-//!   buys random access, and layers are mostly compressed already.
+//!   cut into frames of at most [`FRAME_INPUT`] bytes. Frames are compressed on a pool
+//!   of their own with a bounded number in flight, two per thread plus the one being
+//!   filled (memory stays flat), and written in order ([`crate::ordered`]), recording
+//!   sizes for the seek table. One frame per chunk costs a little ratio but buys random
+//!   access, and layers are mostly compressed already.
 //! - With a part size ([`BundleWriter::create_split`], `save --split`), the same bytes
 //!   go to numbered parts instead of one file ([`PartWriter`]): cut at exact byte
 //!   counts, each hashed while written, under temporary names until `finish` renames
 //!   them and writes the parts index. Nothing else changes: the parts joined are the
 //!   bundle the writer would have written in one file.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -41,6 +40,7 @@ use super::split::{PartWriter, SplitSummary};
 use super::toc::TOC_NAME;
 use super::{BundleError, name_problem};
 use crate::digest::{Digest, Mismatch, VerifyingReader};
+use crate::ordered;
 
 /// Most bytes of tar stream one zstd frame holds.
 pub const FRAME_INPUT: usize = 4 * 1024 * 1024;
@@ -555,7 +555,10 @@ impl Sink {
     fn cut(&mut self) -> io::Result<()> {
         match self {
             Sink::Plain(_) => Ok(()),
-            Sink::Zstd(z) => z.cut(),
+            Sink::Zstd(z) => {
+                z.stream.cut();
+                Ok(())
+            }
         }
     }
 
@@ -564,11 +567,8 @@ impl Sink {
         match self {
             Sink::Plain(out) => out.flush(),
             Sink::Zstd(z) => {
-                z.cut()?;
-                while !z.in_flight.is_empty() {
-                    z.write_oldest()?;
-                }
-                z.out.flush()
+                z.stream.drain()?;
+                z.stream.get_mut().out.flush()
             }
         }
     }
@@ -576,14 +576,14 @@ impl Sink {
     fn out(&self) -> &Counting {
         match self {
             Sink::Plain(out) => out,
-            Sink::Zstd(z) => &z.out,
+            Sink::Zstd(z) => &z.stream.get_ref().out,
         }
     }
 
     fn out_mut(&mut self) -> &mut Counting {
         match self {
             Sink::Plain(out) => out,
-            Sink::Zstd(z) => &mut z.out,
+            Sink::Zstd(z) => &mut z.stream.get_mut().out,
         }
     }
 
@@ -591,7 +591,7 @@ impl Sink {
     fn into_out(self) -> Counting {
         match self {
             Sink::Plain(out) => out,
-            Sink::Zstd(z) => z.out,
+            Sink::Zstd(z) => z.stream.into_inner().out,
         }
     }
 
@@ -612,7 +612,7 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Plain(out) => out.write(buf),
-            Sink::Zstd(z) => z.write(buf),
+            Sink::Zstd(z) => z.stream.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -625,18 +625,27 @@ impl Write for Sink {
     }
 }
 
-type FrameResult = io::Result<(Vec<u8>, usize)>;
-
-/// Cuts the stream into chunks, compresses them on a pool, writes frames in order.
+/// Cuts the tar stream into zstd frames of at most [`FRAME_INPUT`] bytes (and at every
+/// entry boundary, [`Sink::cut`]), compressed on its own pool by [`ordered`], recording
+/// each frame's sizes for the seek table.
 struct ZstdSink {
+    stream: ordered::Stream<Frames>,
+}
+
+/// Where the frames go: the file, and what the seek table needs.
+struct Frames {
     out: Counting,
-    level: i32,
-    pool: Arc<rayon::ThreadPool>,
-    chunk: Vec<u8>,
-    in_flight: VecDeque<Receiver<FrameResult>>,
-    max_in_flight: usize,
     frames: Vec<(u32, u32)>,
     uncompressed: u64,
+}
+
+impl ordered::ChunkOut for Frames {
+    fn put(&mut self, frame: &[u8], input_len: usize) -> io::Result<()> {
+        self.out.write_all(frame)?;
+        self.frames.push((frame.len() as u32, input_len as u32));
+        self.uncompressed += input_len as u64;
+        Ok(())
+    }
 }
 
 impl ZstdSink {
@@ -646,76 +655,30 @@ impl ZstdSink {
         } else {
             threads
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("airlock-zstd-{i}"))
-            .build()
-            .map_err(io::Error::other)?;
-        Ok(ZstdSink {
+        // Two frames per thread in flight, plus the one being filled.
+        let pool = ordered::Pool::new("zstd", threads, 2 * threads + 1, move |chunk| {
+            compress_frame(chunk, level)
+        })?;
+        let frames = Frames {
             out,
-            level,
-            pool: Arc::new(pool),
-            chunk: Vec::with_capacity(FRAME_INPUT),
-            in_flight: VecDeque::new(),
-            max_in_flight: threads * 2,
             frames: Vec::new(),
             uncompressed: 0,
+        };
+        Ok(ZstdSink {
+            stream: ordered::Stream::new(&pool, FRAME_INPUT, frames),
         })
     }
 
-    fn cut(&mut self) -> io::Result<()> {
-        if self.chunk.is_empty() {
-            return Ok(());
-        }
-        while self.in_flight.len() >= self.max_in_flight {
-            self.write_oldest()?;
-        }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(FRAME_INPUT));
-        let (tx, rx) = sync_channel(1);
-        let level = self.level;
-        self.pool.spawn(move || {
-            let res = compress_frame(&chunk, level).map(|z| (z, chunk.len()));
-            let _ = tx.send(res);
-        });
-        self.in_flight.push_back(rx);
-        Ok(())
-    }
-
-    fn write_oldest(&mut self) -> io::Result<()> {
-        let Some(rx) = self.in_flight.pop_front() else {
-            return Ok(());
-        };
-        let (frame, input) = rx
-            .recv()
-            .map_err(|_| io::Error::other("a zstd compression thread died"))??;
-        self.out.write_all(&frame)?;
-        self.frames.push((frame.len() as u32, input as u32));
-        self.uncompressed += input as u64;
-        Ok(())
-    }
-
-    fn finish(mut self) -> io::Result<(Counting, u64)> {
-        self.cut()?;
-        while !self.in_flight.is_empty() {
-            self.write_oldest()?;
-        }
-        self.out.write_all(&encode_seek_table(&self.frames))?;
-        self.out.flush()?;
-        Ok((self.out, self.uncompressed))
-    }
-}
-
-impl Write for ZstdSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.chunk.len() >= FRAME_INPUT {
-            self.cut()?;
-        }
-        let n = buf.len().min(FRAME_INPUT - self.chunk.len());
-        self.chunk.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    /// Writes every frame, then the seek table.
+    fn finish(self) -> io::Result<(Counting, u64)> {
+        let Frames {
+            mut out,
+            frames,
+            uncompressed,
+        } = self.stream.finish()?;
+        out.write_all(&encode_seek_table(&frames))?;
+        out.flush()?;
+        Ok((out, uncompressed))
     }
 }
 
