@@ -1,7 +1,8 @@
 //! Compressing a stream in chunks on a bounded thread pool and writing the results in
-//! order: the primitive behind the bundle writer's zstd frames
-//! ([`crate::bundle::writer`]). It knows nothing of the format: the per-chunk compress
-//! function and what "writing a chunk" records are its users' business.
+//! order: the one primitive behind the bundle writer's zstd frames
+//! ([`crate::bundle::writer`]) and the layer converter's gzip members
+//! ([`crate::source::convert`]). It knows nothing of either format: the per-chunk
+//! compress function and what "writing a chunk" records are its users' business.
 //!
 //! A [`Pool`] is a rayon pool, the compress function (one zstd frame, one gzip member)
 //! and a budget of chunks in flight. A [`Stream`] cuts one stream into chunks of at most

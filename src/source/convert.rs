@@ -10,25 +10,25 @@
 //!
 //! Compression is parallel across layers *and* within a layer: [`ParallelGzip`] cuts a
 //! stream into [`CHUNK_SIZE`] chunks, compresses each as its own gzip member on a
-//! rayon pool and writes the members in order. A multi-member gzip file is one valid
-//! gzip stream (RFC 1952 §2.2); Go's `compress/gzip` reader (Docker, containerd,
-//! skopeo), GNU gzip and flate2's `MultiGzDecoder` read it whole. Chunks in flight are
-//! bounded by a shared budget, so memory stays flat whatever the layer sizes. The
-//! output is deterministic (fixed level and chunking, gzip mtime 0), so the same layer
-//! always gets the same digest.
+//! thread pool and writes the members in order ([`crate::ordered`]). A multi-member
+//! gzip file is one valid gzip stream (RFC 1952 §2.2); Go's `compress/gzip` reader
+//! (Docker, containerd, skopeo), GNU gzip and flate2's `MultiGzDecoder` read it whole.
+//! Chunks in flight are bounded by a budget shared by the layers compressed at once, so
+//! memory stays flat whatever the layer sizes, and a layer stops at its next chunk once
+//! Ctrl-C or SIGTERM has been received. The output is deterministic (fixed level and
+//! chunking, gzip mtime 0), so the same layer always gets the same digest.
 //!
 //! Nothing is assumed: the compressed digest and size are computed while writing, and
 //! the uncompressed stream is hashed and checked against the config's `diff_ids`
 //! (a mismatch means the archive is damaged). A layer compressed earlier in the same
 //! staging dir (same diff_id) is reused: `airlock-diffids/<hex>` records it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use flate2::Compression;
@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::BlobStore;
 use crate::digest::{Digest, Hasher};
 use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, RawManifest, media};
+use crate::ordered;
 use crate::progress::Progress;
 
 /// Bytes of uncompressed input per gzip member.
@@ -67,30 +68,23 @@ pub struct GzipStats {
     pub uncompressed: (Digest, u64),
 }
 
-/// A chunked parallel gzip compressor: one rayon pool and one budget of chunks in
-/// flight, shared by every stream compressed with it (several may run at once, from
-/// different threads).
+/// A chunked parallel gzip compressor: one pool of threads and one budget of chunks in
+/// flight ([`ordered::Pool`]), shared by every stream compressed with it (several may
+/// run at once, from different threads).
 pub struct ParallelGzip {
-    pool: rayon::ThreadPool,
-    budget: Arc<Budget>,
-    level: Compression,
+    pool: ordered::Pool,
 }
 
 impl ParallelGzip {
     /// A compressor using `threads` worker threads (at least one).
     pub fn new(threads: usize, level: u32) -> io::Result<ParallelGzip> {
         let threads = threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("airlock-gzip-{i}"))
-            .build()
-            .map_err(io::Error::other)?;
-        Ok(ParallelGzip {
-            pool,
-            // Enough to keep every worker busy while finished chunks wait to be written.
-            budget: Arc::new(Budget::new(2 * threads + 2)),
-            level: Compression::new(level.min(9)),
-        })
+        let level = Compression::new(level.min(9));
+        // Enough to keep every worker busy while finished chunks wait to be written.
+        let pool = ordered::Pool::new("gzip", threads, 2 * threads + 2, move |chunk| {
+            gzip_member(chunk, level)
+        })?;
+        Ok(ParallelGzip { pool })
     }
 
     /// Compresses one stream. `on_read` is told how many input bytes were consumed,
@@ -101,77 +95,36 @@ impl ParallelGzip {
         output: &mut dyn Write,
         on_read: &dyn Fn(u64),
     ) -> io::Result<GzipStats> {
-        type Done = (u64, io::Result<Vec<u8>>, Permit);
-        let (tx, rx) = mpsc::channel::<Done>();
-        let mut pending: BTreeMap<u64, (Vec<u8>, Permit)> = BTreeMap::new();
-        let (mut next_read, mut next_write) = (0u64, 0u64);
-        let mut eof = false;
         let mut in_hash = Hasher::new();
-        let mut out_hash = Hasher::new();
-
-        let receive = |pending: &mut BTreeMap<u64, (Vec<u8>, Permit)>| -> io::Result<()> {
-            let (i, result, permit) = rx
-                .recv()
-                .map_err(|_| io::Error::other("a gzip worker thread went away"))?;
-            pending.insert(i, (result?, permit));
-            Ok(())
+        let members = Members {
+            out: output,
+            hash: Hasher::new(),
         };
-
-        loop {
-            while let Some((data, permit)) = pending.remove(&next_write) {
-                output.write_all(&data)?;
-                out_hash.update(&data);
-                drop(permit);
-                next_write += 1;
-            }
-            if eof {
-                if next_write == next_read {
-                    break;
-                }
-                receive(&mut pending)?;
-                continue;
-            }
-            // With nothing of ours in flight, wait for a slot; otherwise wait for our
-            // own chunks rather than for a slot, so streams sharing the budget never
-            // block each other.
-            let permit = if next_read == next_write {
-                self.budget.acquire()
-            } else {
-                match self.budget.try_acquire() {
-                    Some(p) => p,
-                    None => {
-                        receive(&mut pending)?;
-                        continue;
-                    }
-                }
-            };
-            let mut chunk = Vec::with_capacity(CHUNK_SIZE);
-            (&mut *input)
-                .take(CHUNK_SIZE as u64)
-                .read_to_end(&mut chunk)?;
-            if chunk.len() < CHUNK_SIZE {
-                eof = true;
-            }
-            // An empty stream still becomes one (empty) gzip member.
-            if chunk.is_empty() && next_read > 0 {
-                continue;
-            }
-            in_hash.update(&chunk);
+        let mut stream = ordered::Stream::new(&self.pool, CHUNK_SIZE, members);
+        stream.read_from(input, &mut |chunk| {
+            in_hash.update(chunk);
             on_read(chunk.len() as u64);
-            let tx = tx.clone();
-            let level = self.level;
-            let i = next_read;
-            self.pool.spawn(move || {
-                let result = gzip_member(&chunk, level);
-                let _ = tx.send((i, result, permit));
-            });
-            next_read += 1;
-        }
-        output.flush()?;
+        })?;
+        let Members { out, hash } = stream.finish()?;
+        out.flush()?;
         Ok(GzipStats {
-            compressed: out_hash.finish(),
+            compressed: hash.finish(),
             uncompressed: in_hash.finish(),
         })
+    }
+}
+
+/// Where the members of one stream go, hashed as they are written.
+struct Members<'a> {
+    out: &'a mut dyn Write,
+    hash: Hasher,
+}
+
+impl ordered::ChunkOut for Members<'_> {
+    fn put(&mut self, member: &[u8], _input_len: usize) -> io::Result<()> {
+        self.out.write_all(member)?;
+        self.hash.update(member);
+        Ok(())
     }
 }
 
@@ -180,49 +133,6 @@ fn gzip_member(data: &[u8], level: Compression) -> io::Result<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
     enc.write_all(data)?;
     enc.finish()
-}
-
-/// A counting semaphore for chunks in flight.
-struct Budget {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-/// A slot in the [`Budget`], given back when dropped (also when a result is dropped
-/// unread because its stream failed).
-struct Permit(Arc<Budget>);
-
-impl Budget {
-    fn new(n: usize) -> Budget {
-        Budget {
-            free: Mutex::new(n),
-            cv: Condvar::new(),
-        }
-    }
-    fn acquire(self: &Arc<Self>) -> Permit {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit(Arc::clone(self))
-    }
-    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        if *free == 0 {
-            return None;
-        }
-        *free -= 1;
-        Some(Permit(Arc::clone(self)))
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
-        *free += 1;
-        self.0.cv.notify_one();
-    }
 }
 
 /// Where conversions write: a staging OCI layout and the threads to use.
