@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, InventoryArgs, LoadArgs, LsArgs, PushArgs, SaveArgs, VerifyArgs};
 use crate::export::{self, SaveSummary};
+use crate::hint::Hint;
 use crate::import::{load, push};
 use crate::progress::{Mode, human_bytes};
 use crate::settings::{InventorySettings, LoadSettings, PushSettings, SaveSettings, UsageError};
@@ -271,18 +272,6 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
-}
-
-/// Advice for the operator attached to an error with `anyhow::Context` (for example how
-/// to resume). It is printed after the error and its causes, so the first line an
-/// operator reads is always what went wrong.
-#[derive(Debug)]
-pub struct Hint(pub String);
-
-impl std::fmt::Display for Hint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// Prints `error: <what went wrong>`, one `Caused by:` line per underlying cause, then

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod digest;
 pub mod engine;
 pub mod export;
+pub mod hint;
 pub mod import;
 pub mod inspect;
 pub mod interrupt;

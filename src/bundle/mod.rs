@@ -14,7 +14,9 @@
 //! the `airlock.json` contract. [`split`] writes a bundle as numbered parts with a parts
 //! index (`save --split`) and finds and checks them again; [`source`] reads one file or
 //! a set of parts as one stream, so everything above it works on split bundles unchanged;
-//! [`resume`] finds what an unfinished bundle left by an interrupted save holds. The byte-level format is documented in
+//! [`resume`] finds what an unfinished bundle left by an interrupted save holds; [`graph`]
+//! reads one image's manifests back out of a bundle, verified (for `push`, `load` and a
+//! base bundle). The byte-level format is documented in
 //! `docs/bundle-format.md`; keep it in step with this code.
 
 use std::io;
@@ -22,6 +24,7 @@ use std::path::PathBuf;
 
 use crate::digest::{Digest, Mismatch};
 
+pub mod graph;
 pub mod reader;
 pub mod resume;
 pub mod seekable;

@@ -111,7 +111,7 @@ fn stopped_early(e: anyhow::Error, resume: Option<&Partial>) -> anyhow::Error {
         .into();
     }
     match kept {
-        Some(k) => e.context(crate::app::Hint(k)),
+        Some(k) => e.context(crate::hint::Hint(k)),
         None => e,
     }
 }
@@ -303,7 +303,7 @@ fn save_with(
         let e = if interrupt::requested() {
             Interrupted(format!("interrupted; {notice}")).into()
         } else {
-            e.context(crate::app::Hint(format!(
+            e.context(crate::hint::Hint(format!(
                 "the save of {} stopped; {notice}",
                 settings.output.display()
             )))

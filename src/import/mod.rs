@@ -1,7 +1,10 @@
 //! The air-gapped side: replaying a bundle into a registry (`push`) or into the Docker
-//! engine (`load`). Both start from [`graph::read_graph`], which reads each image's
-//! manifests back out of the bundle and verifies them.
+//! engine (`load`). Both start from [`crate::bundle::graph::read_graph`], which reads
+//! each image's manifests back out of the bundle and verifies them.
 
-pub mod graph;
 pub mod load;
 pub mod push;
+
+/// The graph reader lives in [`crate::bundle::graph`]; this path stays for the
+/// integration tests and fuzz targets that still name it.
+pub use crate::bundle::graph;

@@ -18,10 +18,10 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Inventory;
+use crate::bundle::graph::read_graph;
 use crate::bundle::toc::{TocBase, TocOmitted};
 use crate::bundle::{Bundle, Finding, FindingKind};
 use crate::digest::Digest;
-use crate::import::graph::read_graph;
 use crate::reference::Reference;
 
 /// Where-to-find entries kept per blob (enough to find a repository to mount from).

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, bail};
 
 use crate::bundle::Bundle;
+use crate::bundle::graph::{GraphManifest, ImageGraph, read_graph};
 use crate::bundle::toc::TocImage;
 use crate::digest::Digest;
-use crate::import::graph::{GraphManifest, ImageGraph, read_graph};
 use crate::oci::{Descriptor, ImageConfig, MAX_CONFIG_SIZE, Platform, media};
 use crate::reference::Reference;
 

@@ -41,8 +41,8 @@ pub use summary::{
 };
 
 use crate::bundle::Bundle;
+use crate::bundle::graph::{ImageGraph, read_graph};
 use crate::digest::{Digest, Mismatch};
-use crate::import::graph::{ImageGraph, read_graph};
 use crate::progress::Progress;
 use crate::registry::{Client, RegistryError};
 use crate::settings::PushSettings;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::bundle::Bundle;
+use crate::bundle::graph::ImageGraph;
 use crate::bundle::toc::TocImage;
 use crate::digest::Digest;
-use crate::import::graph::ImageGraph;
 use crate::oci::{Descriptor, Parsed, RawManifest, media};
 use crate::progress::human_bytes;
 use crate::reference::Reference;

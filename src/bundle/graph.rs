@@ -1,4 +1,10 @@
-//! Reading an image's graph back out of a bundle, verified, for `push` and `load`.
+//! Reading an image's graph back out of a bundle, verified: for `push` and `load`, and
+//! for `inventory::base`, which reads which images use which blobs (of a base bundle for
+//! `save --base`, of a differential bundle for `verify --base`).
+//!
+//! It lives with the bundle because it only reads one: every command that needs an
+//! image's manifests from a bundle reaches down to it, never sideways into another
+//! command's module.
 //!
 //! Starting from a TOC name, the root manifest or index is read from the bundle and
 //! rehashed; an index's children are read the same way, recursively. The result lists
@@ -10,8 +16,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use anyhow::{Context, bail};
 
-use crate::bundle::Bundle;
-use crate::bundle::toc::TocImage;
+use super::Bundle;
+use super::toc::TocImage;
 use crate::digest::Digest;
 use crate::oci::{Descriptor, ImageManifest, MAX_MANIFEST_SIZE, Parsed, Platform, RawManifest};
 use crate::reference::Reference;
