@@ -9,63 +9,67 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, InventoryArgs, LoadArgs, LsArgs, PushArgs, SaveArgs, VerifyArgs};
+use crate::cli::{Cli, Command, FormatArgs, GlobalArgs};
 use crate::export::{self, SaveSummary};
 use crate::hint::Hint;
 use crate::import::{load, push};
 use crate::progress::{Mode, human_bytes};
-use crate::settings::{InventorySettings, LoadSettings, PushSettings, SaveSettings, UsageError};
+use crate::settings::{
+    InventorySettings, LoadSettings, LsSettings, PushSettings, SaveSettings, UsageError,
+    VerifySettings,
+};
 
-/// How much the user wants to hear.
+/// How much the user wants to hear, and in which form.
 #[derive(Debug, Clone, Copy)]
 struct Output {
     quiet: bool,
     verbose: bool,
+    /// `--json`: the result as JSON on stdout, and no progress.
+    json: bool,
     progress: Mode,
 }
 
+impl Output {
+    fn new(global: &GlobalArgs, format: FormatArgs) -> Output {
+        let progress = if global.no_progress || format.json {
+            Mode::Silent
+        } else {
+            Mode::detect(global.quiet)
+        };
+        Output {
+            quiet: global.quiet,
+            verbose: global.verbose > 0,
+            json: format.json,
+            progress,
+        }
+    }
+}
+
+/// Runs one command: its arguments become validated settings (a [`UsageError`] before
+/// any work starts), then the command's function runs them and reports.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let quiet = cli.global.quiet;
-    let json = matches!(
-        &cli.command,
-        Command::Save(SaveArgs { json: true, .. })
-            | Command::Verify(VerifyArgs { json: true, .. })
-            | Command::Ls(LsArgs { json: true, .. })
-            | Command::Push(PushArgs { json: true, .. })
-            | Command::Load(LoadArgs { json: true, .. })
-            | Command::Inventory(InventoryArgs { json: true, .. })
-    );
-    let progress = if cli.global.no_progress || json {
-        Mode::Silent
-    } else {
-        Mode::detect(quiet)
-    };
-    let out = Output {
-        quiet,
-        verbose: cli.global.verbose > 0,
-        progress,
-    };
+    let out = Output::new(&cli.global, cli.command.format());
     if matches!(&cli.command, Command::Save(_) | Command::Push(_)) {
         crate::interrupt::install();
     }
     match &cli.command {
-        Command::Save(args) => save(args, out),
-        Command::Verify(args) => verify(args, out),
+        Command::Save(args) => save(&SaveSettings::from_args(args)?, out),
+        Command::Verify(args) => verify(&VerifySettings::from_args(args)?, out),
         Command::Push(args) => {
             let settings = PushSettings::from_args(args)?;
             let summary = push::push(&settings, &*out.progress.reporter())?;
-            report(&summary, args.json, out, |s, w| s.print_human(w))
+            report(&summary, out, |s, w| s.print_human(w))
         }
         Command::Load(args) => {
             let settings = LoadSettings::from_args(args)?;
             let summary = load::load(&settings, &*out.progress.reporter())?;
-            report(&summary, args.json, out, |s, w| s.print_human(w))
+            report(&summary, out, |s, w| s.print_human(w))
         }
-        Command::Ls(args) => ls(args),
+        Command::Ls(args) => ls(&LsSettings::from_args(args)?, out),
         Command::Inventory(args) => {
             let settings = InventorySettings::from_args(args)?;
             let summary = crate::inventory::take(&settings, &*out.progress.reporter())?;
-            report(&summary, args.json, out, |s, w| s.print_human(w))
+            report(&summary, out, |s, w| s.print_human(w))
         }
     }
 }
@@ -73,11 +77,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Prints a command's summary: JSON on stdout, or the human form on stderr unless quiet.
 fn report<T: serde::Serialize>(
     summary: &T,
-    json: bool,
     out: Output,
     human: impl Fn(&T, &mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    if json {
+    if out.json {
         let mut stdout = io::stdout().lock();
         serde_json::to_writer_pretty(&mut stdout, summary)?;
         writeln!(stdout)?;
@@ -87,12 +90,11 @@ fn report<T: serde::Serialize>(
     Ok(ExitCode::SUCCESS)
 }
 
-fn save(args: &SaveArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let settings = SaveSettings::from_args(args)?;
+fn save(settings: &SaveSettings, out: Output) -> anyhow::Result<ExitCode> {
     let reporter = out.progress.reporter();
     let started = std::time::Instant::now();
-    let summary = export::save(&settings, &*reporter)?;
-    if args.json {
+    let summary = export::save(settings, &*reporter)?;
+    if out.json {
         let mut stdout = io::stdout().lock();
         serde_json::to_writer_pretty(&mut stdout, &summary)?;
         writeln!(stdout)?;
@@ -174,23 +176,14 @@ fn print_save_summary(s: &SaveSummary, secs: f64, verbose: bool) {
     }
 }
 
-fn verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
-    if let Some(base) = &args.base
-        && !base.is_file()
-    {
-        return Err(UsageError(format!(
-            "--base `{}` does not exist or is not a file; name the base bundle or inventory",
-            base.display()
-        ))
-        .into());
-    }
+fn verify(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
     let reporter = out.progress.reporter();
-    let mut report = crate::bundle::verify(&args.bundle, &*reporter)?;
-    if let Some(base) = &args.base {
-        check_against_base(&mut report, args, base, out)?;
+    let mut report = crate::bundle::verify(&settings.bundle, &*reporter)?;
+    if let Some(base) = &settings.base {
+        check_against_base(&mut report, &settings.bundle, base, out)?;
     }
     let mut stdout = io::stdout().lock();
-    if args.json {
+    if out.json {
         serde_json::to_writer_pretty(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else if !out.quiet || !report.ok {
@@ -206,27 +199,27 @@ fn verify(args: &VerifyArgs, out: Output) -> anyhow::Result<ExitCode> {
 /// `verify --base`: adds a finding per left-out blob the base does not have.
 fn check_against_base(
     report: &mut crate::bundle::VerifyReport,
-    args: &VerifyArgs,
+    bundle: &std::path::Path,
     base: &std::path::Path,
     out: Output,
 ) -> anyhow::Result<()> {
     let base = crate::inventory::base::BaseSet::open(base)?;
     // A bundle whose TOC cannot be read already has findings saying so.
-    let Ok(bundle) = crate::bundle::Bundle::open(&args.bundle) else {
+    let Ok(opened) = crate::bundle::Bundle::open(bundle) else {
         return Ok(());
     };
-    let Some(toc_base) = &bundle.toc().base else {
+    let Some(toc_base) = &opened.toc().base else {
         if !out.quiet {
             eprintln!(
                 "note: {} is not a differential bundle; --base {} has nothing to check",
-                args.bundle.display(),
+                bundle.display(),
                 base.file
             );
         }
         return Ok(());
     };
-    let findings = crate::inventory::base::check_bundle_against(&bundle, &base);
-    if findings.is_empty() && !out.quiet && !args.json {
+    let findings = crate::inventory::base::check_bundle_against(&opened, &base);
+    if findings.is_empty() && !out.quiet && !out.json {
         eprintln!(
             "{} has all {} blob(s) ({}) this differential bundle leaves out",
             base.describe(),
@@ -239,11 +232,11 @@ fn check_against_base(
     Ok(())
 }
 
-fn ls(args: &LsArgs) -> anyhow::Result<ExitCode> {
-    let bundle = crate::bundle::Bundle::open(&args.bundle)?;
+fn ls(settings: &LsSettings, out: Output) -> anyhow::Result<ExitCode> {
+    let bundle = crate::bundle::Bundle::open(&settings.bundle)?;
     let report = crate::inspect::ListReport::from_bundle(&bundle);
     let mut stdout = io::stdout().lock();
-    if args.json {
+    if out.json {
         serde_json::to_writer_pretty(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else {

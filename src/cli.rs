@@ -48,6 +48,15 @@ pub struct GlobalArgs {
     pub no_progress: bool,
 }
 
+/// The output format of a command's result; flattened into every command, so `--json`
+/// is declared once and [`Command::format`] finds it for any command.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FormatArgs {
+    /// Print the result as JSON on stdout instead of as text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pull images into one verified bundle file (connected side).
@@ -72,6 +81,20 @@ pub enum Command {
     /// Record what a registry holds (tags, manifests, blobs) for `save --base` (air-gapped side).
     #[command(after_help = INVENTORY_HELP)]
     Inventory(InventoryArgs),
+}
+
+impl Command {
+    /// The output format asked for, whichever command it is.
+    pub fn format(&self) -> FormatArgs {
+        match self {
+            Command::Save(a) => a.format,
+            Command::Verify(a) => a.format,
+            Command::Push(a) => a.format,
+            Command::Load(a) => a.format,
+            Command::Ls(a) => a.format,
+            Command::Inventory(a) => a.format,
+        }
+    }
 }
 
 const SAVE_HELP: &str = "\
@@ -143,9 +166,8 @@ pub struct SaveArgs {
     /// (`.BUNDLE.partial`) instead of resuming from it.
     #[arg(long)]
     pub fresh: bool,
-    /// Print the summary as JSON on stdout (with `reused`/`fetched` counts when resuming).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -210,9 +232,8 @@ pub struct PushArgs {
     /// How many blobs to upload at once.
     #[arg(short, long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Upload blobs larger than SIZE in chunks of SIZE (`16M`, `100M`), for a registry or
     /// proxy that limits request size. Each upload then holds one chunk in memory.
     /// Default: every blob in one streamed request, in constant memory.
@@ -235,9 +256,8 @@ pub struct LoadArgs {
     /// Load only this image (a name as `ls` shows it, or its short Docker form); repeat for several.
     #[arg(long = "image", value_name = "REF")]
     pub images: Vec<String>,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -248,9 +268,8 @@ pub struct VerifyArgs {
     /// `airlock inventory` of the target) has every blob the bundle leaves out.
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 const INVENTORY_HELP: &str = "\
@@ -275,9 +294,8 @@ pub struct InventoryArgs {
     /// How many repositories to read at once.
     #[arg(short, long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -286,9 +304,8 @@ pub struct InventoryArgs {
 pub struct LsArgs {
     /// The bundle to list.
     pub bundle: PathBuf,
-    /// Print the listing as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[cfg(test)]
@@ -299,6 +316,26 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_takes_json() {
+        for args in [
+            &["save", "x", "-o", "b.tar"][..],
+            &["verify", "b.tar"],
+            &["push", "b.tar", "registry.lan"],
+            &["load", "b.tar"],
+            &["ls", "b.tar"],
+            &["inventory", "registry.lan", "-o", "i.json"],
+        ] {
+            let parse = |json: bool| {
+                let extra = if json { &["--json"][..] } else { &[] };
+                let argv = ["airlock"].iter().chain(args).chain(extra);
+                Cli::try_parse_from(argv).unwrap().command.format().json
+            };
+            assert!(!parse(false), "{args:?}");
+            assert!(parse(true), "{args:?} --json");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::split::{bundle_named, is_output_file};
 use crate::bundle::writer::Compression;
-use crate::cli::{InventoryArgs, LoadArgs, PushArgs, RegistryArgs, SaveArgs};
+use crate::cli::{InventoryArgs, LoadArgs, LsArgs, PushArgs, RegistryArgs, SaveArgs, VerifyArgs};
 use crate::oci::Platform;
 use crate::reference::Reference;
 use crate::registry::ClientOptions;
@@ -332,6 +332,48 @@ impl LoadSettings {
     }
 }
 
+/// What `airlock verify` checks.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// Not checked here: a bundle that cannot be opened is a finding of the report.
+    pub bundle: PathBuf,
+    /// `--base FILE`: the base bundle or inventory that must have every blob a
+    /// differential bundle leaves out.
+    pub base: Option<PathBuf>,
+}
+
+impl VerifySettings {
+    pub fn from_args(args: &VerifyArgs) -> Result<VerifySettings, UsageError> {
+        if let Some(base) = &args.base
+            && !base.is_file()
+        {
+            return Err(usage(format!(
+                "--base `{}` does not exist or is not a file; name the base bundle or inventory",
+                base.display()
+            )));
+        }
+        Ok(VerifySettings {
+            bundle: args.bundle.clone(),
+            base: args.base.clone(),
+        })
+    }
+}
+
+/// What `airlock ls` lists.
+#[derive(Debug, Clone)]
+pub struct LsSettings {
+    /// Not checked here: opening it reports a missing or damaged bundle.
+    pub bundle: PathBuf,
+}
+
+impl LsSettings {
+    pub fn from_args(args: &LsArgs) -> Result<LsSettings, UsageError> {
+        Ok(LsSettings {
+            bundle: args.bundle.clone(),
+        })
+    }
+}
+
 fn existing_bundle(path: &Path) -> Result<PathBuf, UsageError> {
     if !path.exists() {
         return Err(usage(format!("bundle `{}` does not exist", path.display())));
@@ -455,6 +497,25 @@ mod tests {
         assert!(base.unwrap_err().0.contains("--base"));
         let here = std::env::current_exe().unwrap();
         let s = save(&["nginx", "-o", "x.tar", "--base", here.to_str().unwrap()]).unwrap();
+        assert_eq!(s.base.as_deref(), Some(here.as_path()));
+    }
+
+    #[test]
+    fn verify_base_must_be_a_file() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["airlock", "verify"];
+            v.extend_from_slice(args);
+            let cli = crate::cli::Cli::try_parse_from(v).unwrap();
+            let crate::cli::Command::Verify(a) = cli.command else {
+                panic!()
+            };
+            VerifySettings::from_args(&a)
+        };
+        let err = parse(&["b.tar", "--base", "/nonexistent/base.tar"]).unwrap_err();
+        assert!(err.0.contains("--base `/nonexistent/base.tar`"), "{err}");
+        // The bundle itself is not checked here: a missing bundle is a finding.
+        let here = std::env::current_exe().unwrap();
+        let s = parse(&["/nonexistent/b.tar", "--base", here.to_str().unwrap()]).unwrap();
         assert_eq!(s.base.as_deref(), Some(here.as_path()));
     }
 
