@@ -179,7 +179,7 @@ fn input_not_output(input: &Input, output: &Path) -> Result<(), UsageError> {
 #[derive(Debug, Clone)]
 pub struct InventorySettings {
     /// The registry and the prefix whose repositories are recorded.
-    pub target: Target,
+    pub target: RegistryPrefix,
     pub output: PathBuf,
     pub jobs: usize,
     pub client: ClientOptions,
@@ -194,7 +194,7 @@ impl InventorySettings {
             )));
         }
         Ok(InventorySettings {
-            target: Target::parse(&args.target)?,
+            target: RegistryPrefix::parse(&args.target)?,
             output: args.output.clone(),
             jobs: jobs(args.jobs)?,
             client: client_options(&args.registry)?,
@@ -202,18 +202,21 @@ impl InventorySettings {
     }
 }
 
-/// Where `push` puts images: a registry host and an optional path prefix.
+/// A registry and a repository path prefix in it, given as `host[:port][/prefix]`: where
+/// `push` writes images and what `inventory` records. How `push` maps a source name
+/// under the prefix is push's own business (`import::push::target`); this type only
+/// parses the pair and checks that a repository under the prefix is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct RegistryPrefix {
     /// `host[:port]`.
     pub registry: String,
     /// Repository path prefix without slashes at either end; empty for none.
     pub prefix: String,
 }
 
-impl Target {
+impl RegistryPrefix {
     /// Parses `host[:port][/prefix]`; the first component is always the host.
-    pub fn parse(s: &str) -> Result<Target, UsageError> {
+    pub fn parse(s: &str) -> Result<RegistryPrefix, UsageError> {
         let s = s
             .strip_prefix("docker://")
             .unwrap_or(s)
@@ -224,34 +227,29 @@ impl Target {
                 "target `{s}` names no registry (expected host[:port][/prefix])"
             )));
         }
-        let target = Target {
+        let target = RegistryPrefix {
             registry: registry.to_string(),
             prefix: prefix.to_string(),
         };
-        // Validate host and prefix the way a full reference under them is validated.
-        target.repository_for(&Reference::parse("x").expect("valid"), false)?;
+        // Validate host and prefix the way a full reference under them is validated:
+        // as the repository an image named `x` gets under the prefix.
+        let x = Reference::parse("x").expect("valid");
+        target.repository(&x, x.repository())?;
         Ok(target)
     }
 
-    /// The target repository for a source name: `<prefix>/<source path>`, with the source
-    /// host kept as a path component (`:` spelled `_`) when `keep_registry` is set.
-    pub fn repository_for(
-        &self,
-        name: &Reference,
-        keep_registry: bool,
-    ) -> Result<String, UsageError> {
-        let mut parts = Vec::new();
-        if !self.prefix.is_empty() {
-            parts.push(self.prefix.clone());
-        }
-        if keep_registry {
-            parts.push(name.registry().replace(':', "_").to_ascii_lowercase());
-        }
-        parts.push(name.repository().to_string());
-        let repository = parts.join("/");
+    /// The repository `<prefix>/<path>` (just `path` without a prefix), checked to make
+    /// a valid reference on this registry; the error names `source`, the image that
+    /// would go there.
+    pub fn repository(&self, source: &Reference, path: &str) -> Result<String, UsageError> {
+        let repository = if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.prefix)
+        };
         Reference::from_parts(&self.registry, &repository, Some("latest"), None).map_err(|e| {
             usage(format!(
-                "cannot push `{name}` to `{}/{repository}`: {e}",
+                "cannot push `{source}` to `{}/{repository}`: {e}",
                 self.registry
             ))
         })?;
@@ -259,10 +257,22 @@ impl Target {
     }
 }
 
+/// `host[:port]` or `host[:port]/prefix`, as the user wrote it (less `docker://` and
+/// trailing slashes).
+impl std::fmt::Display for RegistryPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.registry)?;
+        if !self.prefix.is_empty() {
+            write!(f, "/{}", self.prefix)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PushSettings {
     pub bundle: PathBuf,
-    pub target: Target,
+    pub target: RegistryPrefix,
     /// Only these names (empty: every image in the bundle).
     pub images: Vec<Reference>,
     pub keep_registry: bool,
@@ -275,7 +285,7 @@ impl PushSettings {
     pub fn from_args(args: &PushArgs) -> Result<PushSettings, UsageError> {
         Ok(PushSettings {
             bundle: existing_bundle(&args.bundle)?,
-            target: Target::parse(&args.target)?,
+            target: RegistryPrefix::parse(&args.target)?,
             images: parse_refs(&args.images)?,
             keep_registry: args.keep_registry,
             dry_run: args.dry_run,
@@ -520,38 +530,27 @@ mod tests {
     }
 
     #[test]
-    fn targets_map_names_under_the_prefix() {
-        let t = Target::parse("registry.lan:5000/mirror").unwrap();
+    fn registry_prefixes_parse_and_validate() {
+        let t = RegistryPrefix::parse("docker://registry.lan:5000/mirror/").unwrap();
         assert_eq!(
             t,
-            Target {
+            RegistryPrefix {
                 registry: "registry.lan:5000".into(),
                 prefix: "mirror".into()
             }
         );
+        assert_eq!(t.to_string(), "registry.lan:5000/mirror");
+        let bare = RegistryPrefix::parse("127.0.0.1:5000").unwrap();
+        assert_eq!(bare.prefix, "");
+        assert_eq!(bare.to_string(), "127.0.0.1:5000");
         let nginx = Reference::parse("nginx:1.25").unwrap();
         assert_eq!(
-            t.repository_for(&nginx, false).unwrap(),
+            t.repository(&nginx, "library/nginx").unwrap(),
             "mirror/library/nginx"
         );
-        assert_eq!(
-            t.repository_for(&nginx, true).unwrap(),
-            "mirror/docker.io/library/nginx"
-        );
-        let local = Reference::parse("localhost:5000/team/app:1").unwrap();
-        assert_eq!(
-            t.repository_for(&local, true).unwrap(),
-            "mirror/localhost_5000/team/app"
-        );
-        assert_eq!(
-            Target::parse("127.0.0.1:5000")
-                .unwrap()
-                .repository_for(&nginx, false)
-                .unwrap(),
-            "library/nginx"
-        );
-        assert!(Target::parse("/x").is_err());
-        assert!(Target::parse("host:5000/Bad").is_err());
+        assert!(RegistryPrefix::parse("/x").is_err());
+        let bad = RegistryPrefix::parse("host:5000/Bad").unwrap_err().0;
+        assert!(bad.contains("`host:5000/Bad/library/x`"), "{bad}");
     }
 
     #[test]

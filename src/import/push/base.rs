@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use super::Ctx;
 use super::plan::{Plan, list};
+use super::target::repository_for;
 use crate::bundle::toc::{TocBase, TocOmitted};
 use crate::digest::Digest;
 use crate::inventory::base::KIND_BUNDLE;
@@ -127,10 +128,7 @@ pub fn check_omitted(
 fn target_repository(base: &TocBase, loc: &str, settings: &PushSettings) -> Option<String> {
     if base.kind == KIND_BUNDLE {
         let r = Reference::parse(loc).ok()?;
-        settings
-            .target
-            .repository_for(&r, settings.keep_registry)
-            .ok()
+        repository_for(&settings.target, &r, settings.keep_registry).ok()
     } else {
         Some(loc.to_string())
     }

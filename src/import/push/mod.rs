@@ -9,7 +9,8 @@
 //! - [`manifests`]: image manifests by digest, then indexes level by level, then tags;
 //! - [`summary`]: the `--json` document and the human report;
 //! - [`base`]: for a differential bundle, the check that the target already holds
-//!   every blob it leaves out (before anything is written), and where to mount them from.
+//!   every blob it leaves out (before anything is written), and where to mount them from;
+//! - [`target`]: the name mapping, where a source name goes under the target prefix.
 //!
 //! The order is the contract: all blobs (across every repository) before any manifest,
 //! child manifests before the indexes naming them, tags last. A phase that fails stops
@@ -26,6 +27,7 @@ mod blobs;
 mod manifests;
 mod plan;
 mod summary;
+mod target;
 
 use std::fmt::Write as _;
 use std::io;
@@ -246,13 +248,8 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
             }
         })
         .collect();
-    let target = if settings.target.prefix.is_empty() {
-        settings.target.registry.clone()
-    } else {
-        format!("{}/{}", settings.target.registry, settings.target.prefix)
-    };
     Ok(PushSummary {
-        target,
+        target: settings.target.to_string(),
         dry_run: dry,
         images: reports,
         blobs: blob_totals,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+use super::target::repository_for;
 use crate::bundle::Bundle;
 use crate::bundle::graph::ImageGraph;
 use crate::bundle::toc::TocImage;
@@ -150,9 +151,7 @@ pub fn build(
     let mut tags = Vec::new();
 
     for (toc, graph) in images {
-        let repo = settings
-            .target
-            .repository_for(&graph.name, settings.keep_registry)?;
+        let repo = repository_for(&settings.target, &graph.name, settings.keep_registry)?;
         let (tag, target) = match graph.name.tag() {
             Some(t) => (Some(t.to_string()), format!("{registry}/{repo}:{t}")),
             None => (None, format!("{registry}/{repo}@{}", toc.digest)),
