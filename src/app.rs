@@ -1,5 +1,8 @@
-//! Running a parsed command line: settings are validated, the pipeline runs, and its
-//! report is printed (human text on stderr/stdout, or JSON on stdout).
+//! Running a parsed command line, by one route for every command: its arguments become
+//! validated settings ([`crate::settings`]) before any work starts, one function per
+//! command runs its pipeline, and the result is printed: JSON on stdout with `--json`,
+//! otherwise the summary's or report's own human form (each pipeline module prints its
+//! own; this module chooses the stream and whether to print at all).
 //!
 //! `main.rs` stays thin: it calls [`run`], prints the error chain as "Caused by:"
 //! lines via [`print_error`], and maps errors to exit codes with [`exit_code`].
@@ -10,7 +13,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, FormatArgs, GlobalArgs};
-use crate::export::{self, SaveSummary};
+use crate::export;
 use crate::hint::Hint;
 use crate::import::{load, push};
 use crate::progress::{Mode, human_bytes};
@@ -94,86 +97,11 @@ fn save(settings: &SaveSettings, out: Output) -> anyhow::Result<ExitCode> {
     let reporter = out.progress.reporter();
     let started = std::time::Instant::now();
     let summary = export::save(settings, &*reporter)?;
-    if out.json {
-        let mut stdout = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, &summary)?;
-        writeln!(stdout)?;
-    } else if !out.quiet {
-        print_save_summary(&summary, started.elapsed().as_secs_f64(), out.verbose);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_save_summary(s: &SaveSummary, secs: f64, verbose: bool) {
-    let mut err = io::stderr().lock();
-    if verbose {
-        for image in &s.images {
-            let _ = writeln!(
-                err,
-                "{} {} [{}] {}",
-                image.name,
-                image.digest,
-                image.platforms.join(", "),
-                human_bytes(image.size)
-            );
-        }
-    }
-    for image in &s.images {
-        if let Some(note) = &image.note {
-            let _ = writeln!(err, "note: {}: {note}", image.name);
-        }
-        if let Some(why) = &image.docker_skipped {
-            let _ = writeln!(
-                err,
-                "note: {}: not in manifest.json for `docker load`: {why}",
-                image.name
-            );
-        }
-    }
-    let _ = writeln!(
-        err,
-        "Saved {} image name(s), {} blobs ({}) to {} ({} on disk) in {secs:.1}s",
-        s.images.len(),
-        s.blobs,
-        human_bytes(s.blob_bytes),
-        s.output.display(),
-        human_bytes(s.file_size),
-    );
-    if let (Some(first), Some(last)) = (s.parts.first(), s.parts.last()) {
-        let _ = writeln!(
-            err,
-            "Split into {} part(s): {} … {} (join with `cat`, or give any airlock command the first part)",
-            s.parts.len(),
-            first.display(),
-            last.display()
-        );
-    }
-    for file in &s.left_alone {
-        let _ = writeln!(
-            err,
-            "note: left `{}` alone: it is named like a part of this bundle, but airlock did not \
-             write it; readers will report it as an extra part until you move it away",
-            file.display()
-        );
-    }
-    if s.resumed_from.is_some() {
-        let _ = writeln!(
-            err,
-            "resumed: reused {} blobs ({}) from the interrupted run, fetched {} ({})",
-            s.reused,
-            human_bytes(s.reused_bytes),
-            s.fetched,
-            human_bytes(s.fetched_bytes)
-        );
-    }
-    if s.omitted > 0 {
-        let _ = writeln!(
-            err,
-            "Differential: left out {} blob(s) ({}) that the base already has",
-            s.omitted,
-            human_bytes(s.omitted_bytes)
-        );
-    }
+    report(&summary, out, |s, w| {
+        // The bundle is written by now: a failing stderr does not fail the save.
+        let _ = s.print_human(w, out.verbose, started.elapsed().as_secs_f64());
+        Ok(())
+    })
 }
 
 fn verify(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {

@@ -24,10 +24,10 @@ pub mod fetch;
 pub mod plan;
 pub mod resume;
 pub mod staging;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -38,7 +38,7 @@ use self::fetch::{LayerJob, Origin, fetch_all};
 use self::plan::{WalkedImage, Walker};
 use self::staging::Staging;
 use crate::bundle::resume::Partial;
-use crate::bundle::toc::{TOC_NAME, TocImage};
+use crate::bundle::toc::TOC_NAME;
 use crate::bundle::writer::{BundleWriter, WriteOptions};
 use crate::digest::Digest;
 use crate::interrupt::{self, Interrupted};
@@ -48,39 +48,7 @@ use crate::registry::Client;
 use crate::settings::SaveSettings;
 use crate::source::{self, BlobStore, OpenContext, SourceImage};
 
-/// What a save produced, for the closing report.
-#[derive(Debug, serde::Serialize)]
-pub struct SaveSummary {
-    pub output: PathBuf,
-    /// Names written (tags and digest-only names).
-    pub images: Vec<TocImage>,
-    pub blobs: usize,
-    /// Sum of the unique blobs' sizes.
-    pub blob_bytes: u64,
-    /// Size of the bundle file (all parts together when split).
-    pub file_size: u64,
-    /// The parts written with `--split`, in order (empty otherwise).
-    pub parts: Vec<PathBuf>,
-    /// Configs and layers left out because the `--base` has them (differential bundles).
-    pub omitted: usize,
-    /// Their total size.
-    pub omitted_bytes: u64,
-    /// Layers taken from the partial bundle of an interrupted run instead of the network.
-    pub reused: usize,
-    /// Their total size.
-    pub reused_bytes: u64,
-    /// Layers fetched from their source by this run.
-    pub fetched: usize,
-    /// Their total size.
-    pub fetched_bytes: u64,
-    /// Files beside the parts named like one that airlock did not write and so left
-    /// alone (readers report them as extra parts until they are moved away).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub left_alone: Vec<PathBuf>,
-    /// The partial bundle this run resumed from (deleted once used), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resumed_from: Option<PathBuf>,
-}
+pub use self::summary::SaveSummary;
 
 /// Where the layers of this run came from.
 #[derive(Debug, Default)]

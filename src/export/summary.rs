@@ -1,0 +1,122 @@
+//! [`SaveSummary`]: what a save produced, and how it is told to the operator.
+//!
+//! `save` returns it; the caller prints it as JSON (`--json`, the serialized fields as
+//! they are) or with [`SaveSummary::print_human`], as `push`, `load` and `inventory`
+//! print their own summaries. It lives apart from the pipeline in `export/mod.rs` so
+//! the report's shape and wording can change without touching the pipeline.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::bundle::toc::TocImage;
+use crate::progress::human_bytes;
+
+/// What a save produced, for the closing report.
+#[derive(Debug, serde::Serialize)]
+pub struct SaveSummary {
+    pub output: PathBuf,
+    /// Names written (tags and digest-only names).
+    pub images: Vec<TocImage>,
+    pub blobs: usize,
+    /// Sum of the unique blobs' sizes.
+    pub blob_bytes: u64,
+    /// Size of the bundle file (all parts together when split).
+    pub file_size: u64,
+    /// The parts written with `--split`, in order (empty otherwise).
+    pub parts: Vec<PathBuf>,
+    /// Configs and layers left out because the `--base` has them (differential bundles).
+    pub omitted: usize,
+    /// Their total size.
+    pub omitted_bytes: u64,
+    /// Layers taken from the partial bundle of an interrupted run instead of the network.
+    pub reused: usize,
+    /// Their total size.
+    pub reused_bytes: u64,
+    /// Layers fetched from their source by this run.
+    pub fetched: usize,
+    /// Their total size.
+    pub fetched_bytes: u64,
+    /// Files beside the parts named like one that airlock did not write and so left
+    /// alone (readers report them as extra parts until they are moved away).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<PathBuf>,
+    /// The partial bundle this run resumed from (deleted once used), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<PathBuf>,
+}
+
+impl SaveSummary {
+    /// The human report (on stderr, unless quiet): with `verbose`, every name first;
+    /// then notes about names, the totals, the parts, and where the layers came from.
+    pub fn print_human(&self, w: &mut dyn Write, verbose: bool, secs: f64) -> io::Result<()> {
+        if verbose {
+            for image in &self.images {
+                writeln!(
+                    w,
+                    "{} {} [{}] {}",
+                    image.name,
+                    image.digest,
+                    image.platforms.join(", "),
+                    human_bytes(image.size)
+                )?;
+            }
+        }
+        for image in &self.images {
+            if let Some(note) = &image.note {
+                writeln!(w, "note: {}: {note}", image.name)?;
+            }
+            if let Some(why) = &image.docker_skipped {
+                writeln!(
+                    w,
+                    "note: {}: not in manifest.json for `docker load`: {why}",
+                    image.name
+                )?;
+            }
+        }
+        writeln!(
+            w,
+            "Saved {} image name(s), {} blobs ({}) to {} ({} on disk) in {secs:.1}s",
+            self.images.len(),
+            self.blobs,
+            human_bytes(self.blob_bytes),
+            self.output.display(),
+            human_bytes(self.file_size),
+        )?;
+        if let (Some(first), Some(last)) = (self.parts.first(), self.parts.last()) {
+            writeln!(
+                w,
+                "Split into {} part(s): {} … {} (join with `cat`, or give any airlock command the first part)",
+                self.parts.len(),
+                first.display(),
+                last.display()
+            )?;
+        }
+        for file in &self.left_alone {
+            writeln!(
+                w,
+                "note: left `{}` alone: it is named like a part of this bundle, but airlock did not \
+             write it; readers will report it as an extra part until you move it away",
+                file.display()
+            )?;
+        }
+        if self.resumed_from.is_some() {
+            writeln!(
+                w,
+                "resumed: reused {} blobs ({}) from the interrupted run, fetched {} ({})",
+                self.reused,
+                human_bytes(self.reused_bytes),
+                self.fetched,
+                human_bytes(self.fetched_bytes)
+            )?;
+        }
+        if self.omitted > 0 {
+            writeln!(
+                w,
+                "Differential: left out {} blob(s) ({}) that the base already has",
+                self.omitted,
+                human_bytes(self.omitted_bytes)
+            )?;
+        }
+        Ok(())
+    }
+}
