@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bundle::Compression;
+
 const ABOUT: &str =
     "Carry container images across an air gap, with every byte verified and every digest kept.";
 
@@ -150,7 +152,7 @@ pub struct SaveArgs {
     #[arg(short, long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
     /// zstd level for .tar.zst bundles (1-19; layers are already compressed, so low is fast and nearly as small).
-    #[arg(long, value_name = "LEVEL", default_value_t = 3)]
+    #[arg(long, value_name = "LEVEL", default_value_t = Compression::DEFAULT_ZSTD_LEVEL)]
     pub zstd_level: i32,
     /// Write the bundle as parts of at most SIZE bytes (`700M`, `4G`, `4GiB`, or `fat32` for
     /// 4 GiB − 1, the largest FAT32 file), plus a parts index; parts are written directly,

@@ -1,7 +1,7 @@
 //! Validated settings, built from the parsed command line before any work starts.
 //!
 //! Everything a user can get wrong on the command line (a bad reference, a bad
-//! platform, an output name that is neither `.tar` nor `.tar.zst`, an unreadable
+//! platform, an output name that is not `.tar`, `.tar.zst` or `.tzst`, an unreadable
 //! images file) is found here and reported as a [`UsageError`] (exit status 2), so the
 //! pipelines only ever see settings that make sense.
 
@@ -75,7 +75,7 @@ impl SaveSettings {
             .unwrap_or_default();
         if !(name.ends_with(".tar") || name.ends_with(".tar.zst") || name.ends_with(".tzst")) {
             return Err(usage(format!(
-                "output `{}` must end in .tar (plain) or .tar.zst (zstd-compressed)",
+                "output `{}` must end in .tar (plain) or .tar.zst or .tzst (zstd-compressed)",
                 args.output.display()
             )));
         }
@@ -115,12 +115,6 @@ impl SaveSettings {
         };
         let docker_platform = Platform::parse(&args.docker_platform)
             .map_err(|e| usage(format!("--docker-platform: {e}")))?;
-        if args.jobs == 0 || args.jobs > 256 {
-            return Err(usage(format!(
-                "--jobs {} must be between 1 and 256",
-                args.jobs
-            )));
-        }
         Ok(SaveSettings {
             inputs,
             output: args.output.clone(),
@@ -466,14 +460,15 @@ mod tests {
         assert!(save(&["nginx", "-o", "x.tar"]).is_ok());
         assert!(matches!(
             save(&["nginx", "-o", "x.tar.zst"]).unwrap().compression,
-            Compression::Zstd { level: 3 }
+            Compression::Zstd {
+                level: Compression::DEFAULT_ZSTD_LEVEL
+            }
         ));
-        assert!(
-            save(&["nginx", "-o", "x.zip"])
-                .unwrap_err()
-                .0
-                .contains(".tar.zst")
-        );
+        let ext = save(&["nginx", "-o", "x.zip"]).unwrap_err().0;
+        for accepted in [".tar (plain)", ".tar.zst", ".tzst"] {
+            assert!(ext.contains(accepted), "{ext}");
+        }
+        assert!(save(&["nginx", "-o", "x.tzst"]).is_ok());
         assert!(save(&["-o", "x.tar"]).unwrap_err().0.contains("no images"));
         assert!(
             save(&["nginx", "-o", "x.tar", "--platform", "linux"])
@@ -487,7 +482,12 @@ mod tests {
                 .0
                 .contains("`Bad:ref`")
         );
-        assert!(save(&["nginx", "-o", "x.tar", "--jobs", "0"]).is_err());
+        for jobs in ["0", "257"] {
+            let err = save(&["nginx", "-o", "x.tar", "--jobs", jobs])
+                .unwrap_err()
+                .0;
+            assert_eq!(err, format!("--jobs {jobs} must be between 1 and 256"));
+        }
         let s = save(&[
             "nginx",
             "-o",
