@@ -458,7 +458,7 @@ fn images_of(path: &Path, digest: &str) -> Vec<String> {
         .images
         .iter()
         .filter(|img| {
-            let g = airlock::import::graph::read_graph(&bundle, img).unwrap();
+            let g = airlock::bundle::graph::read_graph(&bundle, img).unwrap();
             g.blobs.iter().any(|b| b.digest.as_str() == digest)
         })
         .map(|img| img.name.clone())

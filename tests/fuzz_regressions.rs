@@ -39,7 +39,7 @@ fn bundle_reader(data: &[u8]) {
         }
     }
     for image in &toc.images {
-        let _ = airlock::import::graph::read_graph(&bundle, image);
+        let _ = airlock::bundle::graph::read_graph(&bundle, image);
     }
 }
 

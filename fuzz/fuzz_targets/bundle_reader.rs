@@ -25,6 +25,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for image in &toc.images {
-        let _ = airlock::import::graph::read_graph(&bundle, image);
+        let _ = airlock::bundle::graph::read_graph(&bundle, image);
     }
 });

@@ -4,7 +4,3 @@
 
 pub mod load;
 pub mod push;
-
-/// The graph reader lives in [`crate::bundle::graph`]; this path stays for the
-/// integration tests and fuzz targets that still name it.
-pub use crate::bundle::graph;
