@@ -16,7 +16,9 @@
 //! a set of parts as one stream, so everything above it works on split bundles unchanged;
 //! [`resume`] finds what an unfinished bundle left by an interrupted save holds; [`graph`]
 //! reads one image's manifests back out of a bundle, verified (for `push`, `load` and a
-//! base bundle). The byte-level format is documented in
+//! base bundle). [`output`] names every file a save writes beside its output (the
+//! bundle, its parts and index, and the hidden partial, resume, lock and staging names),
+//! once, for the writer here and for `export`. The byte-level format is documented in
 //! `docs/bundle-format.md`; keep it in step with this code.
 
 use std::io;
@@ -25,6 +27,7 @@ use std::path::PathBuf;
 use crate::digest::{Digest, Mismatch};
 
 pub mod graph;
+pub mod output;
 pub mod reader;
 pub mod resume;
 pub mod seekable;
@@ -34,6 +37,7 @@ pub mod toc;
 pub mod verify;
 pub mod writer;
 
+pub use output::OutputFiles;
 pub use reader::{Bundle, Entry};
 pub use split::{PartProblem, PartSet, PartsIndex, SplitSummary, parse_split};
 pub use verify::{Finding, FindingKind, VerifyReport, verify};

@@ -1,9 +1,10 @@
 //! What an unfinished bundle already holds, so that a rerun of an interrupted `save`
 //! copies it instead of fetching it again.
 //!
-//! A save writes its bundle to hidden files beside the output ([`partial_path`],
-//! `.<name>.partial`, or for `--split` [`partial_part_path`], `.<name>.000.partial`, …)
-//! and keeps them when it fails or is interrupted after layers started arriving. They
+//! A save writes its bundle to hidden files beside the output
+//! ([`OutputFiles::partial`], `.<name>.partial`, or for `--split`
+//! [`OutputFiles::partial_part`], `.<name>.000.partial`, …) and keeps them when it
+//! fails or is interrupted after layers started arriving. They
 //! are an ordinary bundle cut at some byte: by an error, by Ctrl-C (then everything
 //! compressed so far was written out), or anywhere at all by `kill -9` or a power loss.
 //!
@@ -25,8 +26,12 @@
 //! that is no bundle at all yields no blobs. Memory is one frame buffer and one map entry
 //! per blob.
 //!
-//! [`partial_path`]: super::writer::partial_path
-//! [`partial_part_path`]: super::split::partial_part_path
+//! [`Partial::discard`] deletes the files it was given, which are the save's own hidden
+//! files (found under their fixed names by `export::resume`): a save only ever deletes
+//! files it created, never files found by a name pattern.
+//!
+//! [`OutputFiles::partial`]: super::output::OutputFiles::partial
+//! [`OutputFiles::partial_part`]: super::output::OutputFiles::partial_part
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -248,7 +253,8 @@ fn walk_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::writer::{BundleWriter, WriteOptions, partial_path};
+    use crate::bundle::output::OutputFiles;
+    use crate::bundle::writer::{BundleWriter, WriteOptions};
     use std::fs;
 
     fn noise(len: usize, seed: u8) -> Vec<u8> {
@@ -277,7 +283,7 @@ mod tests {
         }
         w.keep_on_drop(true);
         drop(w);
-        let partial = partial_path(&out);
+        let partial = OutputFiles::new(&out).partial();
         assert!(partial.exists() && !out.exists());
         (partial, blobs)
     }

@@ -16,7 +16,7 @@
 //!   renames the parts to their final names and the index last, so a set without its
 //!   index is an unfinished one, and dropping the writer deletes every part (or, for a
 //!   save that can be resumed, keeps them under their hidden names
-//!   `.<name>.000.partial`, …: [`partial_part_path`]);
+//!   `.<name>.000.partial`, …: [`OutputFiles::partial_part`]);
 //! - [`locate`] and [`PartSet`], the reading side: which files a path given to `open`
 //!   or `verify` stands for (the first part, the index, or the base name when only parts
 //!   exist), and the cheap checks (existence, sizes, stray parts, a hash of the first
@@ -30,7 +30,8 @@
 //! name pattern (`<bundle>.<digits>`: a dated copy, a user's `b.tar.zst.0001`) are never
 //! removed; the ones that look like parts of the new set are named in the save's notes.
 //!
-//! The format is documented in `docs/bundle-format.md` ("Split bundles").
+//! The format is documented in `docs/bundle-format.md` ("Split bundles"); every name
+//! a save gives its files comes from [`OutputFiles`].
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -42,13 +43,13 @@ use serde::{Deserialize, Serialize};
 use tempfile::TempPath;
 
 use super::BundleError;
+pub use super::output::INDEX_SUFFIX;
+use super::output::{OutputFiles, create_hidden, part_name};
 use crate::digest::{Digest, Hasher};
 use crate::paths::{dir_of, name_of, resolved, same_file};
 
 /// Version of the parts index format this build writes and reads.
 pub const PARTS_FORMAT: u32 = 1;
-/// Suffix of the parts index, after the bundle's name.
-pub const INDEX_SUFFIX: &str = ".parts.json";
 /// How many leading bytes of each part `head_sha256` covers.
 pub const HEAD_SIZE: u64 = 4096;
 /// The largest file FAT32 can hold (4 GiB − 1 byte): `--split fat32`.
@@ -143,16 +144,6 @@ pub fn index_path(base: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The file name of part `i` (0-based) when names have `width` digits.
-fn part_name(base: &str, i: usize, width: usize) -> String {
-    format!("{base}.{i:0width$}")
-}
-
-/// The digit count of the part numbers of a set of `count` parts (at least 3).
-fn width_for(count: usize) -> usize {
-    count.saturating_sub(1).to_string().len().max(3)
-}
-
 /// If `name` is `<base>.<digits>` (three or more digits), `<base>`.
 fn strip_part_suffix(name: &str) -> Option<&str> {
     let (base, num) = name.rsplit_once('.')?;
@@ -200,22 +191,10 @@ struct DonePart {
 /// Writes a byte stream as parts of `limit` bytes under temporary names, hashing each
 /// part as it goes; see the module docs.
 pub struct PartWriter {
-    dir: PathBuf,
-    base: String,
+    files: OutputFiles,
     limit: u64,
     done: Vec<DonePart>,
     current: Option<OpenPart>,
-}
-
-/// The hidden file part `n` (0-based) of the bundle `output` is written to until the
-/// bundle is finished: `.<name>.000.partial`, `.<name>.001.partial`, … (fixed names, so
-/// that an interrupted save can be resumed; see [`resume`](super::resume)).
-pub fn partial_part_path(output: &Path, n: usize) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".to_string());
-    output.with_file_name(format!(".{name}.{n:03}.partial"))
 }
 
 fn temp_in(dir: &Path, prefix: &str) -> io::Result<(File, TempPath)> {
@@ -228,22 +207,19 @@ fn temp_in(dir: &Path, prefix: &str) -> io::Result<(File, TempPath)> {
 }
 
 impl PartWriter {
-    /// Starts writing the parts of the bundle that `path` names; creates the first part
-    /// at once, so an unwritable directory fails here.
-    pub fn create(path: &Path, limit: u64) -> io::Result<PartWriter> {
+    /// Starts writing the parts of the bundle whose files `files` names; creates the
+    /// first part at once, so an unwritable directory fails here. Part `n` is written to
+    /// [`OutputFiles::partial_part`] (a fixed name, so that an interrupted save can be
+    /// resumed; see [`resume`](super::resume)).
+    pub fn create(files: &OutputFiles, limit: u64) -> io::Result<PartWriter> {
         if limit == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the part size of a split bundle must be at least 1 byte",
             ));
         }
-        let base = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "bundle".to_string());
         let mut w = PartWriter {
-            dir: dir_of(path),
-            base,
+            files: files.clone(),
             limit,
             done: Vec::new(),
             current: None,
@@ -254,8 +230,7 @@ impl PartWriter {
 
     fn open_part(&self) -> io::Result<OpenPart> {
         let n = self.done.len();
-        let path = partial_part_path(&self.dir.join(&self.base), n);
-        let (file, temp) = super::writer::create_partial(&path)?;
+        let (file, temp) = create_hidden(&self.files.partial_part(n))?;
         Ok(OpenPart {
             file: BufWriter::with_capacity(1024 * 1024, file),
             temp,
@@ -308,13 +283,11 @@ impl PartWriter {
     pub fn finish(mut self, toc_sha256: Option<&Digest>) -> io::Result<SplitSummary> {
         self.close_current()?;
         let count = self.done.len();
-        let width = width_for(count);
-        let names: Vec<String> = (0..count)
-            .map(|i| part_name(&self.base, i, width))
-            .collect();
+        let names = self.files.part_names(count);
+        let dir = self.files.dir();
         let index = PartsIndex {
             parts_format: PARTS_FORMAT,
-            bundle: self.base.clone(),
+            bundle: self.files.name().to_string(),
             id: new_id(&self.done),
             toc_sha256: toc_sha256.map(|d| d.hex().to_string()),
             part_size: self.limit,
@@ -331,9 +304,8 @@ impl PartWriter {
                 })
                 .collect(),
         };
-        let index_name = format!("{}{INDEX_SUFFIX}", self.base);
-        let index_final = self.dir.join(&index_name);
-        let (mut file, index_temp) = temp_in(&self.dir, &format!(".{index_name}.partial-"))?;
+        let index_final = self.files.index();
+        let (mut file, index_temp) = temp_in(dir, &self.files.index_temp_prefix())?;
         let mut json = serde_json::to_vec_pretty(&index).map_err(io::Error::other)?;
         json.push(b'\n');
         file.write_all(&json)?;
@@ -342,7 +314,7 @@ impl PartWriter {
 
         // The parts an earlier save of this output wrote, by its index: the only files
         // beside the output that may be removed (see the module docs).
-        let earlier_parts = listed_parts(&index_final, &self.base);
+        let earlier_parts = listed_parts(&index_final, self.files.name());
         // An old index goes first, so no moment shows new parts under an old index.
         match fs::remove_file(&index_final) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -350,7 +322,7 @@ impl PartWriter {
         }
         let mut finals = Vec::with_capacity(count);
         for (part, name) in std::mem::take(&mut self.done).into_iter().zip(&names) {
-            let to = self.dir.join(name);
+            let to = self.files.beside(name);
             if let Err(e) = part.temp.persist(&to) {
                 // Leave no part of an unfinished set under a final name.
                 for f in &finals {
@@ -369,17 +341,17 @@ impl PartWriter {
         // Parts of an earlier, longer bundle under this name would be stray parts now:
         // the ones its index listed go (airlock wrote them); nothing else is touched.
         for name in earlier_parts.iter().filter(|n| !names.contains(n)) {
-            let path = self.dir.join(name);
+            let path = self.files.beside(name);
             if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
                 let _ = fs::remove_file(path);
             }
         }
-        if let Ok(d) = File::open(&self.dir) {
+        if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
-        let left_alone = look_alike_parts(&self.dir, &index)
+        let left_alone = look_alike_parts(dir, &index)
             .into_iter()
-            .map(|n| self.dir.join(n))
+            .map(|n| self.files.beside(&n))
             .collect();
         Ok(SplitSummary {
             index: index_final,
@@ -1008,10 +980,6 @@ mod tests {
         assert_eq!(strip_part_suffix("b.tar.zst"), None);
         assert_eq!(strip_part_suffix("b.01"), None);
         assert_eq!(strip_part_suffix(".000"), None);
-        assert_eq!(width_for(1), 3);
-        assert_eq!(width_for(1000), 3);
-        assert_eq!(width_for(1001), 4);
-        assert_eq!(part_name("b.tar", 7, 3), "b.tar.007");
         assert_eq!(
             index_path(Path::new("d/b.tar")),
             Path::new("d/b.tar.parts.json")
@@ -1023,7 +991,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.tar");
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        let mut w = PartWriter::create(&path, 4096).unwrap();
+        let mut w = PartWriter::create(&OutputFiles::new(&path), 4096).unwrap();
         for chunk in data.chunks(1000) {
             w.write_all(chunk).unwrap();
         }
@@ -1057,7 +1025,7 @@ mod tests {
     fn dropped_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.tar");
-        let mut w = PartWriter::create(&path, 100).unwrap();
+        let mut w = PartWriter::create(&OutputFiles::new(&path), 100).unwrap();
         w.write_all(&[1u8; 450]).unwrap();
         drop(w);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -5,9 +5,10 @@
 //! the save pipeline's business (see `docs/bundle-format.md`). What it guarantees:
 //!
 //! - Nothing half-written ever sits under the final name: bytes go to a hidden file in
-//!   the same directory, [`partial_path`] (`.<name>.partial`), which
+//!   the same directory, [`OutputFiles::partial`] (`.<name>.partial`), which
 //!   [`BundleWriter::finish`] fsyncs and renames into place. Dropping the writer deletes
-//!   it, unless [`BundleWriter::keep_on_drop`] was set: then everything compressed so far
+//!   it (the only file it ever deletes, and one it created), unless
+//!   [`BundleWriter::keep_on_drop`] was set: then everything compressed so far
 //!   is written out and the file is left for `save` to resume from (see
 //!   [`resume`](super::resume)). The name is fixed so that a rerun finds it; the save
 //!   pipeline holds a lock file so two saves never write it at once.
@@ -31,10 +32,9 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::os::unix::fs::OpenOptionsExt;
-
 use tempfile::TempPath;
 
+use super::output::{OutputFiles, create_hidden};
 use super::seekable::encode_seek_table;
 use super::split::{PartWriter, SplitSummary};
 use super::toc::TOC_NAME;
@@ -99,29 +99,6 @@ impl WriteOptions {
     }
 }
 
-/// The hidden file a bundle is written to until it is finished: `.<name>.partial` in
-/// the directory of `output` (for a split bundle, see [`split::partial_part_path`]).
-///
-/// [`split::partial_part_path`]: super::split::partial_part_path
-pub fn partial_path(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".to_string());
-    output.with_file_name(format!(".{name}.partial"))
-}
-
-/// Creates (or truncates) `path` for writing, 0666 less the umask like any file a user creates.
-pub(crate) fn create_partial(path: &Path) -> io::Result<(File, TempPath)> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o666)
-        .open(path)?;
-    Ok((file, TempPath::try_from_path(path)?))
-}
-
 /// What [`BundleWriter::finish`] wrote.
 #[derive(Debug, Clone)]
 pub struct WriteSummary {
@@ -168,8 +145,17 @@ impl BundleWriter {
         opts: WriteOptions,
         split: Option<u64>,
     ) -> Result<BundleWriter, BundleError> {
-        let dir = crate::paths::dir_of(path);
-        let name = crate::paths::name_of(path, "bundle");
+        Self::create_files(&OutputFiles::new(path), opts, split)
+    }
+
+    /// Like [`create_split`](Self::create_split), for the output `files` names; the
+    /// save pipeline computes its [`OutputFiles`] once and passes them here.
+    pub fn create_files(
+        files: &OutputFiles,
+        opts: WriteOptions,
+        split: Option<u64>,
+    ) -> Result<BundleWriter, BundleError> {
+        let path = files.output();
         let create_err = |source| BundleError::Create {
             path: path.to_path_buf(),
             source,
@@ -177,13 +163,12 @@ impl BundleWriter {
         let (inner, temp) = match split {
             Some(limit) => (
                 Output::Split(Box::new(
-                    PartWriter::create(path, limit).map_err(create_err)?,
+                    PartWriter::create(files, limit).map_err(create_err)?,
                 )),
                 None,
             ),
             None => {
-                let (file, temp) =
-                    create_partial(&dir.join(format!(".{name}.partial"))).map_err(create_err)?;
+                let (file, temp) = create_hidden(&files.partial()).map_err(create_err)?;
                 (
                     Output::Single(BufWriter::with_capacity(1024 * 1024, file)),
                     Some(temp),

@@ -37,6 +37,7 @@ use self::compose::{Named, collect_blobs, compose};
 use self::fetch::{LayerJob, Origin, fetch_all};
 use self::plan::{WalkedImage, Walker};
 use self::staging::Staging;
+use crate::bundle::output::OutputFiles;
 use crate::bundle::resume::Partial;
 use crate::bundle::toc::TOC_NAME;
 use crate::bundle::writer::{BundleWriter, WriteOptions};
@@ -96,9 +97,10 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
     // A differential save reads its base first, so a wrong --base fails before any fetch.
     let base = settings.base.as_deref().map(BaseSet::open).transpose()?;
     let client = Client::new(settings.client.clone())?;
-    let _lock = resume::OutputLock::acquire(&settings.output)?;
-    let staging = Staging::beside(&settings.output)?;
-    let partial = resume::prepare(&settings.output, settings.fresh)?;
+    let output_files = OutputFiles::new(&settings.output);
+    let _lock = resume::OutputLock::acquire(&output_files)?;
+    let staging = Staging::beside(&output_files)?;
+    let partial = resume::prepare(&output_files, settings.fresh)?;
     if let Some(p) = &partial {
         progress.message(&format!(
             "resuming: {} holds {} blobs ({}) of an interrupted save; they are reused where they are still sound",
@@ -109,6 +111,7 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
     }
     let result = save_with(
         settings,
+        &output_files,
         progress,
         base.as_ref(),
         &client,
@@ -128,6 +131,7 @@ struct Stopped(anyhow::Error);
 
 fn save_with(
     settings: &SaveSettings,
+    output_files: &OutputFiles,
     progress: &dyn Progress,
     base: Option<&BaseSet>,
     client: &Client,
@@ -205,7 +209,7 @@ fn save_with(
         compression: settings.compression,
         threads,
     };
-    let mut writer = BundleWriter::create_split(&settings.output, options, settings.split)?;
+    let mut writer = BundleWriter::create_files(output_files, options, settings.split)?;
     writer.add_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     writer.add_file(TOC_NAME, &serde_json::to_vec_pretty(&docs.toc)?)?;
     writer.add_file("index.json", &docs.index_json)?;

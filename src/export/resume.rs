@@ -1,7 +1,8 @@
 //! Resuming an interrupted save, and the lock that keeps two saves off one output.
 //!
 //! Every file a save keeps beside its output has a fixed hidden name derived from the
-//! output's (`out.tar.zst` → `.out.tar.zst.…`):
+//! output's (`out.tar.zst` → `.out.tar.zst.…`), all given by one [`OutputFiles`]
+//! computed once per save:
 //!
 //! | name | what |
 //! |------|------|
@@ -18,6 +19,12 @@
 //! the disk holds at most the old partial and the new bundle. If the rerun is stopped
 //! while it still copies, the `.resume` file is the more complete one and the next run
 //! starts from it again (a `.partial` beside a `.resume` is dropped).
+//!
+//! **What may be deleted.** A save only ever deletes files it created, never files
+//! found by a name pattern: here, the hidden partial and resume files under their fixed
+//! names (a save holding the output's lock is the only writer of those names), the
+//! lock file it linked into place and its own `.lock.<pid>` temporary, and a stale lock
+//! whose process is gone.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -25,33 +32,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::bundle::output::OutputFiles;
 use crate::bundle::resume::Partial;
-use crate::bundle::split::partial_part_path;
-use crate::bundle::writer::partial_path;
 use crate::progress::human_bytes;
-
-/// `.<name>.<suffix>` beside `output`.
-fn hidden(output: &Path, suffix: &str) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".to_string());
-    output.with_file_name(format!(".{name}.{suffix}"))
-}
-
-/// The lock file of saves to `output`.
-pub fn lock_path(output: &Path) -> PathBuf {
-    hidden(output, "lock")
-}
-
-/// Where an interrupted run's partial bundle is read from while a rerun reuses it.
-pub fn resume_path(output: &Path) -> PathBuf {
-    hidden(output, "resume")
-}
-
-fn resume_part_path(output: &Path, n: usize) -> PathBuf {
-    hidden(output, &format!("{n:03}.resume"))
-}
 
 /// The files of an unfinished bundle under the given names: the single file if it
 /// exists, else the consecutive parts from 000.
@@ -65,12 +48,12 @@ fn existing(single: PathBuf, part: impl Fn(usize) -> PathBuf) -> Vec<PathBuf> {
         .collect::<Vec<_>>()
 }
 
-fn partial_files(output: &Path) -> Vec<PathBuf> {
-    existing(partial_path(output), |n| partial_part_path(output, n))
+fn partial_files(files: &OutputFiles) -> Vec<PathBuf> {
+    existing(files.partial(), |n| files.partial_part(n))
 }
 
-fn resume_files(output: &Path) -> Vec<PathBuf> {
-    existing(resume_path(output), |n| resume_part_path(output, n))
+fn resume_files(files: &OutputFiles) -> Vec<PathBuf> {
+    existing(files.resume(), |n| files.resume_part(n))
 }
 
 fn remove_all(files: &[PathBuf]) -> anyhow::Result<()> {
@@ -85,11 +68,12 @@ fn remove_all(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finds what an interrupted save to `output` left and makes it ready for reuse (see
-/// the module docs); `None` when there is nothing to reuse or `fresh` is set.
-pub fn prepare(output: &Path, fresh: bool) -> anyhow::Result<Option<Partial>> {
-    let partial = partial_files(output);
-    let resume = resume_files(output);
+/// Finds what an interrupted save to the output `files` names left and makes it ready
+/// for reuse (see the module docs); `None` when there is nothing to reuse or `fresh` is
+/// set.
+pub fn prepare(files: &OutputFiles, fresh: bool) -> anyhow::Result<Option<Partial>> {
+    let partial = partial_files(files);
+    let resume = resume_files(files);
     if fresh {
         remove_all(&partial)?;
         remove_all(&resume)?;
@@ -102,10 +86,10 @@ pub fn prepare(output: &Path, fresh: bool) -> anyhow::Result<Option<Partial>> {
     } else if !partial.is_empty() {
         let mut moved = Vec::with_capacity(partial.len());
         for (i, from) in partial.iter().enumerate() {
-            let to = if partial.len() == 1 && *from == partial_path(output) {
-                resume_path(output)
+            let to = if partial.len() == 1 && *from == files.partial() {
+                files.resume()
             } else {
-                resume_part_path(output, i)
+                files.resume_part(i)
             };
             fs::rename(from, &to).with_context(|| {
                 format!(
@@ -169,15 +153,16 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
-    /// Takes the lock of `output`, or fails naming the save that holds it. A lock left by
-    /// a process that no longer runs (killed, power loss) is taken over.
-    pub fn acquire(output: &Path) -> anyhow::Result<OutputLock> {
-        let path = lock_path(output);
+    /// Takes the lock of the output `files` names, or fails naming the save that holds
+    /// it. A lock left by a process that no longer runs (killed, power loss) is taken over.
+    pub fn acquire(files: &OutputFiles) -> anyhow::Result<OutputLock> {
+        let output = files.output();
+        let path = files.lock();
         let me = std::process::id();
         let content = format!("{me} {}\n", start_time(me).unwrap_or(0));
         // Written whole under a private name, then linked into place: the lock never
         // exists without its content.
-        let tmp = hidden(output, &format!("lock.{me}"));
+        let tmp = files.lock_temp(me);
         let write_tmp = || -> io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -265,7 +250,7 @@ mod tests {
     #[test]
     fn lock_is_exclusive_and_stale_locks_are_taken_over() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("b.tar.zst");
+        let out = OutputFiles::new(&dir.path().join("b.tar.zst"));
         let lock = OutputLock::acquire(&out).unwrap();
         let err = OutputLock::acquire(&out).unwrap_err().to_string();
         assert!(
@@ -273,9 +258,9 @@ mod tests {
             "{err}"
         );
         drop(lock);
-        assert!(!lock_path(&out).exists());
+        assert!(!out.lock().exists());
         // A lock whose process is gone (no such pid, or not started at that time).
-        fs::write(lock_path(&out), "4194303 1\n").unwrap();
+        fs::write(out.lock(), "4194303 1\n").unwrap();
         let lock = OutputLock::acquire(&out).unwrap();
         drop(lock);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);

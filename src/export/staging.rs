@@ -9,9 +9,11 @@
 //! The directory has a fixed name, `.<output name>.staging`, so that whatever a killed
 //! save left there is removed by the next save to the same output (which holds the
 //! output's lock, so no other save is using it); it is removed at start and at the end.
-//! airlock only deletes what it created: the directory holds a marker file
-//! ([`MARKER`]) written when it is made, and a directory of that name without the
-//! marker is someone else's — the save refuses to start rather than delete it.
+//! **What may be deleted.** A save only ever deletes files it created, never files
+//! found by a name pattern: the directory holds a marker file ([`MARKER`]) written when
+//! it is made, and a directory of that name without the marker is someone else's — the
+//! save refuses to start rather than delete it. The name comes from the save's
+//! [`OutputFiles`].
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::bundle::output::OutputFiles;
 use crate::digest::Digest;
 
 /// The file that marks a staging directory as airlock's own.
@@ -35,12 +38,12 @@ impl Drop for Staging {
 }
 
 impl Staging {
-    /// Creates `.<output name>.staging` beside `output`, emptying what an earlier,
-    /// killed save left there. The caller holds the output's lock.
-    pub fn beside(output: &Path) -> anyhow::Result<Staging> {
-        let parent = crate::paths::dir_of(output);
-        let name = crate::paths::name_of(output, "");
-        let dir = parent.join(format!(".{name}.staging"));
+    /// Creates `.<output name>.staging` beside the output `files` names
+    /// ([`OutputFiles::staging`]), emptying what an earlier, killed save left there. The
+    /// caller holds the output's lock.
+    pub fn beside(files: &OutputFiles) -> anyhow::Result<Staging> {
+        let parent = files.dir();
+        let dir = files.staging();
         if fs::symlink_metadata(&dir).is_ok() {
             if !dir.join(MARKER).is_file() {
                 anyhow::bail!(
