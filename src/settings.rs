@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::split::{bundle_named, is_output_file};
+use crate::bundle::parts::{bundle_named, is_output_file};
 use crate::bundle::writer::Compression;
 use crate::cli::{InventoryArgs, LoadArgs, LsArgs, PushArgs, RegistryArgs, SaveArgs, VerifyArgs};
 use crate::oci::Platform;

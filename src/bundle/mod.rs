@@ -11,7 +11,7 @@
 //!   because an operator on the far side of an air gap needs the whole list at once.
 //!
 //! [`seekable`] holds the zstd seekable-format framing both sides share, and [`toc`]
-//! the `airlock.json` contract. [`split`] writes a bundle as numbered parts with a parts
+//! the `airlock.json` contract. [`parts`] writes a bundle as numbered parts with a parts
 //! index (`save --split`) and finds and checks them again; [`source`] reads one file or
 //! a set of parts as one stream, so everything above it works on split bundles unchanged;
 //! [`resume`] finds what an unfinished bundle left by an interrupted save holds; [`graph`]
@@ -28,18 +28,21 @@ use crate::digest::{Digest, Mismatch};
 
 pub mod graph;
 pub mod output;
+pub mod parts;
 pub mod reader;
 pub mod resume;
 pub mod seekable;
 pub(crate) mod source;
-pub mod split;
 pub mod toc;
 pub mod verify;
 pub mod writer;
 
 pub use output::OutputFiles;
+/// The former name of [`parts`] (it was one file, `split.rs`), kept so that modules
+/// still importing through `bundle::split` compile unchanged.
+pub use parts as split;
+pub use parts::{PartProblem, PartSet, PartsIndex, SplitSummary, parse_split};
 pub use reader::{Bundle, Entry};
-pub use split::{PartProblem, PartSet, PartsIndex, SplitSummary, parse_split};
 pub use verify::{Finding, FindingKind, VerifyReport, verify};
 pub use writer::{BundleWriter, Compression, WriteOptions, WriteSummary};
 

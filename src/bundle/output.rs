@@ -6,10 +6,10 @@
 //! | name | what | written by |
 //! |------|------|------------|
 //! | `out.tar.zst` | the bundle | [`writer`](super::writer) |
-//! | `out.tar.zst.000`, `.001`, … | its parts (`--split`) | [`split`](super::split) |
-//! | `out.tar.zst.parts.json` | the parts index | [`split`](super::split) |
-//! | `.out.tar.zst.partial` (split: `.out.tar.zst.000.partial`, …) | the bundle being written | writer, split |
-//! | `.out.tar.zst.parts.json.partial-<random>` | the parts index being written | split |
+//! | `out.tar.zst.000`, `.001`, … | its parts (`--split`) | [`parts`](super::parts) |
+//! | `out.tar.zst.parts.json` | the parts index | [`parts`](super::parts) |
+//! | `.out.tar.zst.partial` (split: `.out.tar.zst.000.partial`, …) | the bundle being written | writer, parts |
+//! | `.out.tar.zst.parts.json.partial-<random>` | the parts index being written | parts |
 //! | `.out.tar.zst.resume` (split: `.out.tar.zst.000.resume`, …) | an interrupted run's partial, being reused | `export::resume` |
 //! | `.out.tar.zst.lock`, `.out.tar.zst.lock.<pid>` | the lock of a running save, and its temporary | `export::resume` |
 //! | `.out.tar.zst.staging/` | scratch space | `export::staging` |

@@ -40,10 +40,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::blob_name_digest;
+use super::parts::{Location, PartSet};
 use super::reader::{Storage, open_stream};
 use super::seekable::{Frame, ZSTD_MAGIC};
 use super::source::BundleFile;
-use super::split::{Location, PartSet};
 use super::writer::FRAME_INPUT;
 use crate::digest::Digest;
 

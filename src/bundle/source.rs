@@ -1,5 +1,5 @@
 //! The bytes of a bundle, read at any offset: one file, or the concatenation of the
-//! parts of a split bundle (see [`split`](super::split)).
+//! parts of a split bundle (see [`parts`](super::parts)).
 //!
 //! Everything above this layer (the zstd seek reader, the tar index, `verify`) sees one
 //! stream of `total_size` bytes; offsets are offsets in the joined bundle, which is why
@@ -20,7 +20,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
-use super::split::{Location, PartProblem, PartSet};
+use super::parts::{Location, PartProblem, PartSet};
 use crate::digest::{Digest, Hasher};
 
 /// A bundle's bytes, readable at any offset from several places at once.

@@ -35,8 +35,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tempfile::TempPath;
 
 use super::output::{OutputFiles, create_hidden};
+use super::parts::{PartWriter, SplitSummary};
 use super::seekable::encode_seek_table;
-use super::split::{PartWriter, SplitSummary};
 use super::toc::TOC_NAME;
 use super::{BundleError, name_problem};
 use crate::digest::{Digest, Mismatch, VerifyingReader};
@@ -138,7 +138,7 @@ impl BundleWriter {
 
     /// Like [`create`](Self::create); with `split`, writes the bundle as parts of that
     /// many bytes, `<path>.000`, `<path>.001`, …, plus `<path>.parts.json` (see
-    /// [`split`](super::split)). Compression still follows `opts` (usually chosen from
+    /// [`parts`](super::parts)). Compression still follows `opts` (usually chosen from
     /// `path`'s name).
     pub fn create_split(
         path: &Path,
