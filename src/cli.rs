@@ -239,7 +239,7 @@ pub struct PushArgs {
     /// Upload blobs larger than SIZE in chunks of SIZE (`16M`, `100M`), for a registry or
     /// proxy that limits request size. Each upload then holds one chunk in memory.
     /// Default: every blob in one streamed request, in constant memory.
-    #[arg(long, value_name = "SIZE", value_parser = crate::bundle::parse_split)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::bundle::parts::parse_chunk_size)]
     pub chunk_size: Option<u64>,
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -10,7 +10,8 @@
 //!
 //! The module is split by side, each depending only on the ones above it:
 //!
-//! - [`size`]: [`parse_split`], the `--split` size syntax;
+//! - [`size`]: [`parse_split`], the `--split` size syntax (and [`parse_chunk_size`],
+//!   `push --chunk-size`, which shares its number-and-unit parsing);
 //! - [`index`]: the parts index ([`PartsIndex`], [`PartEntry`]) and the names of a
 //!   split bundle's files, recognised from a path ([`is_output_file`],
 //!   [`bundle_named`], the look-alike and listed parts);
@@ -51,5 +52,5 @@ pub use index::{
 };
 pub(crate) use locate::{Location, locate};
 pub use locate::{PartProblem, PartSet};
-pub use size::{FAT32_MAX, MIN_SPLIT, parse_split};
+pub use size::{FAT32_MAX, MIN_CHUNK, MIN_SPLIT, parse_chunk_size, parse_split};
 pub use writer::{PartWriter, SplitSummary};
