@@ -38,9 +38,6 @@ pub mod verify;
 pub mod writer;
 
 pub use output::OutputFiles;
-/// The former name of [`parts`] (it was one file, `split.rs`), kept so that modules
-/// still importing through `bundle::split` compile unchanged.
-pub use parts as split;
 pub use parts::{PartProblem, PartSet, PartsIndex, SplitSummary, parse_split};
 pub use reader::{Bundle, Entry};
 pub use verify::{Finding, FindingKind, VerifyReport, verify};

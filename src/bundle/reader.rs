@@ -15,7 +15,7 @@
 //! Reads are not verified here: callers wrap blobs in a `VerifyingReader`.
 //!
 //! A split bundle opens from its first part, its parts index or its base name
-//! ([`split::locate`](super::split)); `open` checks that every part is there with the
+//! ([`parts::locate`](super::parts)); `open` checks that every part is there with the
 //! size the index gives and that the first 4 KiB of each part are the ones the index
 //! hashed (cheap, so a missing, truncated, swapped or foreign part is named before
 //! anything is read), then reads the parts as one stream. `verify` hashes whole parts.
@@ -27,11 +27,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::parts::{Location, PartSet, locate};
 use super::seekable::{
     Frame, SKIPPABLE_MAGIC, TableProblem, ZSTD_MAGIC, ZstdSeekReader, read_seek_table,
 };
 use super::source::{BundleFile, Cursor, PartHashes};
-use super::split::{Location, PartSet, locate};
 use super::toc::{FORMAT_VERSION, TOC_NAME, Toc, checksum_problem, has_checksum};
 use super::{BundleError, MAX_TOC_SIZE, name_problem};
 use crate::digest::Digest;

@@ -55,10 +55,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::BundleError;
+use super::parts::{Location, PartProblem, locate};
 use super::reader::{Probe, Storage, probe};
 use super::seekable::TableProblem;
 use super::source::PartHashes;
-use super::split::{Location, PartProblem, locate};
 use super::toc::Toc;
 use crate::digest::Digest;
 use crate::oci::ImageIndex;

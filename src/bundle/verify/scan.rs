@@ -16,9 +16,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 
 use super::{Finding, FindingKind, Pass, READ_BUFFER, is_part_error};
+use crate::bundle::parts::Location;
 use crate::bundle::reader::{EntryCheck, ReadSeek, Storage, check_entry, open_stream};
 use crate::bundle::seekable::FrameError;
-use crate::bundle::split::Location;
 use crate::bundle::{blob_name_digest, is_expected_name};
 use crate::digest::Digest;
 
