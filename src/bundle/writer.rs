@@ -1,8 +1,10 @@
 //! Writing a bundle: a tar stream, optionally cut into independent zstd frames that are
 //! compressed in parallel, with a seek table at the end.
 //!
-//! The writer only knows tar entries; which entries a bundle holds and in what order is
-//! the save pipeline's business (see `docs/bundle-format.md`). What it guarantees:
+//! The writer knows tar entries and, through [`BundleWriter::add_head`], the bundle's
+//! fixed head (the layout file, the TOC, the Docker documents and the blob directories,
+//! in the order `docs/bundle-format.md` gives); which blobs a bundle holds and in what
+//! order is the save pipeline's business. What it guarantees:
 //!
 //! - Nothing half-written ever sits under the final name: bytes go to a hidden file in
 //!   the same directory, [`OutputFiles::partial`] (`.<name>.partial`), which
@@ -97,6 +99,21 @@ impl WriteOptions {
             threads: 0,
         }
     }
+}
+
+/// The name of the OCI layout file, the bundle's first entry.
+pub const OCI_LAYOUT_NAME: &str = "oci-layout";
+/// Its content.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The documents of a bundle's head ([`BundleWriter::add_head`]), as the bytes to store.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// `airlock.json`.
+    pub toc: &'a [u8],
+    pub index_json: &'a [u8],
+    pub manifest_json: &'a [u8],
+    pub repositories: &'a [u8],
 }
 
 /// What [`BundleWriter::finish`] wrote.
@@ -249,6 +266,19 @@ impl BundleWriter {
             self.toc_sha256 = Some(Digest::of(bytes));
         }
         Ok(())
+    }
+
+    /// Writes the bundle's fixed head, entries 1 to 7 of the format, in order:
+    /// `oci-layout`, `airlock.json`, `index.json`, `manifest.json`, `repositories`,
+    /// `blobs/`, `blobs/sha256/`. Blobs follow with [`BundleWriter::add_blob`].
+    pub fn add_head(&mut self, head: &Head<'_>) -> Result<(), BundleError> {
+        self.add_file(OCI_LAYOUT_NAME, OCI_LAYOUT)?;
+        self.add_file(TOC_NAME, head.toc)?;
+        self.add_file("index.json", head.index_json)?;
+        self.add_file("manifest.json", head.manifest_json)?;
+        self.add_file("repositories", head.repositories)?;
+        self.add_dir("blobs")?;
+        self.add_dir("blobs/sha256")
     }
 
     /// Adds a directory entry (`blobs/`); a trailing `/` is optional.

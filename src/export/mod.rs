@@ -13,6 +13,12 @@
 //! 4. **fetch** the layers concurrently ([`fetch`]) and append each, verified, to the
 //!    bundle, which is renamed into place only when complete.
 //!
+//! [`save`] takes the output's lock, its scratch space and any partial bundle to resume
+//! from, then runs the stages in order: `open_all`, `walk_all`, `compose` (with
+//! `name_images`, `collect_blobs` and `differential::leave_out`) and `write_bundle`,
+//! which writes the head ([`BundleWriter::add_head`]), the staged small blobs and the
+//! layers, with [`resume::Reuse`] doing the bookkeeping of a resumed run.
+//!
 //! A save can be resumed ([`resume`]): it holds a lock on its output, writes to a fixed
 //! hidden name, and when it fails or is interrupted (Ctrl-C, SIGTERM) after layers
 //! started arriving it keeps that partial bundle and says so. Run again, it takes every
@@ -26,24 +32,25 @@ pub mod resume;
 pub mod staging;
 pub mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 
-use self::compose::{Named, collect_blobs, compose};
+use self::compose::{Documents, Named, collect_blobs, compose};
 use self::fetch::{LayerJob, Origin, fetch_all};
 use self::plan::{WalkedImage, Walker};
 use self::staging::Staging;
 use crate::bundle::output::OutputFiles;
 use crate::bundle::resume::Partial;
-use crate::bundle::toc::TOC_NAME;
-use crate::bundle::writer::{BundleWriter, WriteOptions};
+use crate::bundle::toc::TocBlob;
+use crate::bundle::writer::{BundleWriter, Head, WriteOptions, WriteSummary};
 use crate::digest::Digest;
 use crate::interrupt::{self, Interrupted};
 use crate::inventory::base::BaseSet;
+use crate::oci::Descriptor;
 use crate::progress::{Progress, human_bytes};
 use crate::registry::Client;
 use crate::settings::SaveSettings;
@@ -58,6 +65,21 @@ struct Tally {
     reused_bytes: u64,
     fetched: usize,
     fetched_bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, origin: Origin, size: u64) {
+        match origin {
+            Origin::Reused => {
+                self.reused += 1;
+                self.reused_bytes += size;
+            }
+            Origin::Fetched => {
+                self.fetched += 1;
+                self.fetched_bytes += size;
+            }
+        }
+    }
 }
 
 /// The error of a save stopped before the writer started: only an earlier partial
@@ -141,7 +163,6 @@ fn save_with(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(settings.jobs)
         .build()?;
-
     // 1. Open every input.
     let ctx = OpenContext {
         client,
@@ -149,24 +170,87 @@ fn save_with(
         jobs: settings.jobs,
         progress,
     };
+    let images = open_all(settings, &ctx, &pool)?;
+    // 2. Walk every image's graph.
+    let walked = walk_all(settings, staging, &images, &pool)?;
+
+    // 3. Names, blobs and the small documents.
+    let named = name_images(&images, &walked)?;
+    let used: Vec<&WalkedImage> = named.iter().map(|n| n.image).collect();
+    let (blobs, layers) = collect_blobs(&used);
+    let (blobs, layers, toc_base) = differential::leave_out(base, &used, blobs, layers);
+    let docs = compose(&named, &blobs, &settings.docker_platform, toc_base)?;
+    let mut layer_jobs = layer_jobs(&layers, &named);
+    let mut reuse = resume::Reuse::plan(partial, &mut layer_jobs);
+
+    // 4. Write: small entries first, then layers as they arrive.
+    let bundle = Planned {
+        docs: &docs,
+        blobs: &blobs,
+        layers: &layers,
+    };
+    let (written, tally) = write_bundle(
+        settings,
+        output_files,
+        staging,
+        progress,
+        &bundle,
+        layer_jobs,
+        &mut reuse,
+    )?;
+    let resumed_from = reuse.partial().map(|p| p.files()[0].clone());
+    reuse.finish();
+    let split = written.split.as_ref();
+    Ok(SaveSummary {
+        reused: tally.reused,
+        reused_bytes: tally.reused_bytes,
+        fetched: tally.fetched,
+        fetched_bytes: tally.fetched_bytes,
+        resumed_from,
+        omitted: docs.toc.base.as_ref().map_or(0, |b| b.omitted.len()),
+        omitted_bytes: docs.toc.base.as_ref().map_or(0, |b| b.omitted_bytes()),
+        output: settings.output.clone(),
+        blobs: blobs.len(),
+        blob_bytes: blobs.iter().map(|b| b.size).sum(),
+        file_size: written.bytes,
+        parts: split.map(|s| s.parts.clone()).unwrap_or_default(),
+        left_alone: split.map(|s| s.left_alone.clone()).unwrap_or_default(),
+        images: docs.toc.images,
+    })
+}
+
+/// Stage 1: opens every input in parallel; every input that fails is reported.
+fn open_all(
+    settings: &SaveSettings,
+    ctx: &OpenContext<'_>,
+    pool: &rayon::ThreadPool,
+) -> anyhow::Result<Vec<SourceImage>> {
     let opened: Vec<anyhow::Result<Vec<SourceImage>>> = pool.install(|| {
         settings
             .inputs
             .par_iter()
             .map(|input| {
                 check_interrupt()?;
-                source::open(&input.text, &input.spec, &ctx)
+                source::open(&input.text, &input.spec, ctx)
                     .with_context(|| format!("cannot get `{}`", input.text))
             })
             .collect()
     });
     check_interrupt()?;
-    let images: Vec<SourceImage> = all_or_report(opened, "image")?
+    Ok(all_or_report(opened, "image")?
         .into_iter()
         .flatten()
-        .collect();
+        .collect())
+}
 
-    // 2. Walk every image's graph.
+/// Stage 2: walks every image's graph in parallel (children and configs fetched,
+/// verified and staged; layers listed).
+fn walk_all(
+    settings: &SaveSettings,
+    staging: &Staging,
+    images: &[SourceImage],
+    pool: &rayon::ThreadPool,
+) -> anyhow::Result<Vec<WalkedImage>> {
     let walker = Walker {
         staging,
         platforms: settings.platforms.as_deref(),
@@ -183,57 +267,68 @@ fn save_with(
             .collect()
     });
     check_interrupt()?;
-    let walked = all_or_report(walked, "image")?;
+    all_or_report(walked, "image")
+}
 
-    // 3. Names, blobs and the small documents.
-    let named = name_images(&images, &walked)?;
-    let used: Vec<&WalkedImage> = named.iter().map(|n| n.image).collect();
-    let (blobs, layers) = collect_blobs(&used);
-    let (blobs, layers, toc_base) = differential::leave_out(base, &used, blobs, layers);
-    let docs = compose(&named, &blobs, &settings.docker_platform, toc_base)?;
-    let mut layer_jobs = layer_jobs(&layers, &named);
-    // Layers an interrupted run already has go first: once they are copied, its partial
-    // bundle is deleted, so the disk never holds more than it and the new bundle.
-    let kept = |j: &LayerJob| partial.is_some_and(|p| p.has(&j.desc.digest, j.desc.size));
-    layer_jobs.sort_by_key(|j| !kept(j));
-    let mut to_reuse = layer_jobs.iter().filter(|j| kept(j)).count();
-    if to_reuse == 0
-        && let Some(p) = partial
-    {
-        p.discard();
-    }
+/// What stage 3 decided the bundle holds.
+struct Planned<'a> {
+    docs: &'a Documents,
+    /// Every blob, in bundle order.
+    blobs: &'a [TocBlob],
+    /// The layers among them, fetched in stage 4.
+    layers: &'a [Descriptor],
+}
 
-    // 4. Write: small entries first, then layers as they arrive.
+/// Stage 4: writes the head and the staged small blobs, then every layer as it arrives
+/// (from the interrupted run's partial bundle or from its source), and renames the
+/// bundle into place. A save stopped after layers started arriving keeps what it has
+/// and says how to go on (a [`Stopped`] error).
+fn write_bundle(
+    settings: &SaveSettings,
+    output_files: &OutputFiles,
+    staging: &Staging,
+    progress: &dyn Progress,
+    bundle: &Planned<'_>,
+    layer_jobs: Vec<LayerJob>,
+    reuse: &mut resume::Reuse<'_>,
+) -> anyhow::Result<(WriteSummary, Tally)> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let options = WriteOptions {
         compression: settings.compression,
         threads,
     };
     let mut writer = BundleWriter::create_files(output_files, options, settings.split)?;
-    writer.add_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    writer.add_file(TOC_NAME, &serde_json::to_vec_pretty(&docs.toc)?)?;
-    writer.add_file("index.json", &docs.index_json)?;
-    writer.add_file("manifest.json", &docs.manifest_json)?;
-    writer.add_file("repositories", &docs.repositories)?;
-    writer.add_dir("blobs")?;
-    writer.add_dir("blobs/sha256")?;
-    let layer_set: std::collections::BTreeSet<&Digest> = layers.iter().map(|d| &d.digest).collect();
+    let toc = serde_json::to_vec_pretty(&bundle.docs.toc)?;
+    writer.add_head(&Head {
+        toc: &toc,
+        index_json: &bundle.docs.index_json,
+        manifest_json: &bundle.docs.manifest_json,
+        repositories: &bundle.docs.repositories,
+    })?;
+    let layer_set: BTreeSet<&Digest> = bundle.layers.iter().map(|d| &d.digest).collect();
     check_interrupt()?;
-    for blob in blobs.iter().filter(|b| !layer_set.contains(&b.digest)) {
+    for blob in bundle
+        .blobs
+        .iter()
+        .filter(|b| !layer_set.contains(&b.digest))
+    {
         let mut f = staging
             .open(&blob.digest)
             .with_context(|| format!("staged {} is missing", blob.digest))?;
         writer.add_blob(&blob.digest, blob.size, &mut f)?;
     }
-    let layer_bytes = layers.iter().map(|d| d.size).sum();
-    let all = (blobs.len(), blobs.iter().map(|b| b.size).sum::<u64>());
-    progress.phase("fetching", layer_bytes, layers.len() as u64);
+    let layer_bytes = bundle.layers.iter().map(|d| d.size).sum();
+    let all = (
+        bundle.blobs.len(),
+        bundle.blobs.iter().map(|b| b.size).sum::<u64>(),
+    );
+    progress.phase("fetching", layer_bytes, bundle.layers.len() as u64);
     let mut tally = Tally::default();
     let fetched = fetch_all(
         layer_jobs,
         staging,
         settings.jobs,
-        partial,
+        reuse.partial(),
         progress,
         |job, origin, data| {
             writer
@@ -241,22 +336,8 @@ fn save_with(
                 .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?;
             // From the first layer on, what is written is worth keeping.
             writer.keep_on_drop(true);
-            match origin {
-                Origin::Reused => {
-                    tally.reused += 1;
-                    tally.reused_bytes += job.desc.size;
-                }
-                Origin::Fetched => {
-                    tally.fetched += 1;
-                    tally.fetched_bytes += job.desc.size;
-                }
-            }
-            if partial.is_some_and(|p| p.has(&job.desc.digest, job.desc.size)) {
-                to_reuse -= 1;
-                if to_reuse == 0 {
-                    partial.expect("checked").discard();
-                }
-            }
+            tally.add(origin, job.desc.size);
+            reuse.copied(job);
             Ok(())
         },
     )
@@ -266,8 +347,7 @@ fn save_with(
     let written_so_far = writer.blobs_written();
     let stopped = |e: anyhow::Error, writer_kept: bool| -> anyhow::Error {
         // While the earlier partial bundle still exists, it holds more than the new one.
-        let old = partial.filter(|_| to_reuse > 0);
-        let notice = match (old, writer_kept) {
+        let notice = match (reuse.pending(), writer_kept) {
             (Some(p), _) => resume::kept_notice(p.files(), (p.len(), p.bytes()), all),
             (None, true) => resume::kept_notice(&files, written_so_far, all),
             (None, false) => return Stopped(stopped_early(e, None)).into(),
@@ -285,40 +365,14 @@ fn save_with(
     let has_layers = tally.reused + tally.fetched > 0;
     if let Err(e) = fetched {
         // The earlier partial bundle, when still there, is kept instead of the new one.
-        let keep_new = has_layers && partial.is_none_or(|_| to_reuse == 0);
+        let keep_new = has_layers && reuse.pending().is_none();
         writer.keep_on_drop(keep_new);
         let err = stopped(e, keep_new);
         drop(writer);
         return Err(err);
     }
     let written = writer.finish().map_err(|e| stopped(e.into(), has_layers))?;
-    if let Some(p) = partial {
-        p.discard();
-    }
-    Ok(SaveSummary {
-        reused: tally.reused,
-        reused_bytes: tally.reused_bytes,
-        fetched: tally.fetched,
-        fetched_bytes: tally.fetched_bytes,
-        resumed_from: partial.map(|p| p.files()[0].clone()),
-        omitted: docs.toc.base.as_ref().map_or(0, |b| b.omitted.len()),
-        omitted_bytes: docs.toc.base.as_ref().map_or(0, |b| b.omitted_bytes()),
-        output: settings.output.clone(),
-        blobs: blobs.len(),
-        blob_bytes: blobs.iter().map(|b| b.size).sum(),
-        file_size: written.bytes,
-        parts: written
-            .split
-            .as_ref()
-            .map(|s| s.parts.clone())
-            .unwrap_or_default(),
-        left_alone: written
-            .split
-            .as_ref()
-            .map(|s| s.left_alone.clone())
-            .unwrap_or_default(),
-        images: docs.toc.images,
-    })
+    Ok((written, tally))
 }
 
 /// Collects every result; if any failed, one error lists them all.
@@ -375,7 +429,7 @@ fn name_images<'a>(
 }
 
 /// One fetch job per unique layer, from the first image that has it, naming every image that uses it.
-fn layer_jobs(layers: &[crate::oci::Descriptor], named: &[Named<'_>]) -> Vec<LayerJob> {
+fn layer_jobs(layers: &[Descriptor], named: &[Named<'_>]) -> Vec<LayerJob> {
     let mut users: BTreeMap<&Digest, (Arc<dyn BlobStore>, Vec<String>)> = BTreeMap::new();
     for n in named {
         for l in &n.image.layers {

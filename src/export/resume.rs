@@ -18,7 +18,8 @@
 //! verified, reused layers first; once they are all copied the old file is deleted, so
 //! the disk holds at most the old partial and the new bundle. If the rerun is stopped
 //! while it still copies, the `.resume` file is the more complete one and the next run
-//! starts from it again (a `.partial` beside a `.resume` is dropped).
+//! starts from it again (a `.partial` beside a `.resume` is dropped). [`Reuse`] is that
+//! bookkeeping during a run.
 //!
 //! **What may be deleted.** A save only ever deletes files it created, never files
 //! found by a name pattern: here, the hidden partial and resume files under their fixed
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use super::fetch::LayerJob;
 use crate::bundle::output::OutputFiles;
 use crate::bundle::resume::Partial;
 use crate::progress::human_bytes;
@@ -115,6 +117,65 @@ pub fn prepare(files: &OutputFiles, fresh: bool) -> anyhow::Result<Option<Partia
         return Ok(None);
     }
     Ok(Some(scanned))
+}
+
+/// What a rerun takes from the partial bundle of an interrupted save, and when that
+/// bundle may go: the bookkeeping `save` does around the fetch. Layers the partial
+/// bundle holds are fetched first ([`Reuse::plan`]); each one copied into the new
+/// bundle is counted ([`Reuse::copied`]), and after the last one the old file is
+/// deleted, so the disk never holds more than it and the new bundle. Until then the
+/// old file is the more complete one, and a save that stops keeps it
+/// ([`Reuse::pending`]).
+pub struct Reuse<'p> {
+    partial: Option<&'p Partial>,
+    /// Layers still to copy from `partial`.
+    left: usize,
+}
+
+impl<'p> Reuse<'p> {
+    /// Orders `jobs` so the layers `partial` holds come first and counts them; a partial
+    /// bundle holding none of them is deleted at once.
+    pub fn plan(partial: Option<&'p Partial>, jobs: &mut [LayerJob]) -> Reuse<'p> {
+        let held = |j: &LayerJob| partial.is_some_and(|p| p.has(&j.desc.digest, j.desc.size));
+        jobs.sort_by_key(|j| !held(j));
+        let left = jobs.iter().filter(|j| held(j)).count();
+        if left == 0
+            && let Some(p) = partial
+        {
+            p.discard();
+        }
+        Reuse { partial, left }
+    }
+
+    /// The partial bundle this run resumes from, if any.
+    pub fn partial(&self) -> Option<&'p Partial> {
+        self.partial
+    }
+
+    /// Counts a layer written into the new bundle; deletes the partial bundle once every
+    /// layer it held has been copied.
+    pub fn copied(&mut self, job: &LayerJob) {
+        let Some(p) = self.partial else { return };
+        if self.left > 0 && p.has(&job.desc.digest, job.desc.size) {
+            self.left -= 1;
+            if self.left == 0 {
+                p.discard();
+            }
+        }
+    }
+
+    /// The partial bundle while it still holds layers the new one lacks: the file to
+    /// keep (and name) when the save stops now.
+    pub fn pending(&self) -> Option<&'p Partial> {
+        self.partial.filter(|_| self.left > 0)
+    }
+
+    /// The save is complete: the partial bundle, if any, goes.
+    pub fn finish(self) {
+        if let Some(p) = self.partial {
+            p.discard();
+        }
+    }
 }
 
 /// `N blob(s) (X) are kept in FILE` for the files of an unfinished bundle.
