@@ -131,35 +131,6 @@ impl Hasher {
     }
 }
 
-/// A reader that hashes everything read through it. Use it where the digest is not
-/// known in advance (a layer airlock compresses itself); use [`VerifyingReader`] where
-/// it is.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(),
-        }
-    }
-    /// The digest and size of what was read so far.
-    pub fn finish(self) -> (Digest, u64) {
-        self.hasher.finish()
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// What a [`VerifyingReader`] found wrong; carried inside the `io::Error` it returns
 /// (kind `InvalidData`) so it passes through any `Read` plumbing, and recoverable with
 /// [`Mismatch::from_io`].
@@ -175,7 +146,7 @@ pub enum Mismatch {
 
 impl Mismatch {
     /// The mismatch carried by an error a [`VerifyingReader`] returned, if that is what it is.
-    pub fn from_io(e: &io::Error) -> Option<&Mismatch> {
+    pub(crate) fn from_io(e: &io::Error) -> Option<&Mismatch> {
         e.get_ref()
             .and_then(|inner| inner.downcast_ref::<Mismatch>())
     }
@@ -208,10 +179,6 @@ impl<R: Read> VerifyingReader<R> {
             verified: false,
             done: false,
         }
-    }
-
-    pub fn bytes_read(&self) -> u64 {
-        self.hasher.len()
     }
 
     fn check_end(&mut self) -> io::Result<()> {
@@ -287,7 +254,7 @@ impl<R: Read> Read for VerifyingReader<R> {
 
 /// Reads `reader` to the end through a [`VerifyingReader`] into memory. For small
 /// objects only (manifests, configs); `limit` guards against a source that lies.
-pub fn read_verified(
+pub(crate) fn read_verified(
     reader: impl Read,
     expected: &Digest,
     size: u64,

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use ureq::unversioned::transport::{
 };
 
 /// The endpoint used when `DOCKER_HOST` is not set.
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+pub(crate) const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// Why a request to the engine failed. Each message names the endpoint.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ impl fmt::Debug for Engine {
 
 impl Engine {
     /// The engine `DOCKER_HOST` names, or the default socket.
-    pub fn from_env() -> Result<Engine, EngineError> {
+    pub(crate) fn from_env() -> Result<Engine, EngineError> {
         match std::env::var("DOCKER_HOST") {
             Ok(h) if !h.is_empty() => Engine::new(&h),
             _ => Engine::new(DEFAULT_HOST),
@@ -157,7 +157,7 @@ impl Engine {
     }
 
     /// The endpoint as given (`unix:///var/run/docker.sock`), for messages.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
@@ -460,11 +460,6 @@ impl Transport for UnixTransport {
             matches!((&*stream).read(&mut buf), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         open && stream.set_nonblocking(false).is_ok()
     }
-}
-
-/// The path of a `unix://` endpoint, if it is one.
-pub fn unix_socket_path(host: &str) -> Option<&Path> {
-    host.strip_prefix("unix://").map(Path::new)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 /// to resume). It is printed after the error and its causes, so the first line an
 /// operator reads is always what went wrong.
 #[derive(Debug)]
-pub struct Hint(pub String);
+pub(crate) struct Hint(pub String);
 
 impl std::fmt::Display for Hint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

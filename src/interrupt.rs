@@ -17,7 +17,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit status of a command stopped by Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();
@@ -44,30 +44,25 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)
 }
 
-/// Sets the flag as a signal would (for tests and for callers that stop on their own).
-pub fn request() {
-    REQUESTED.store(true, Ordering::SeqCst);
-}
-
 /// The error of a command stopped by Ctrl-C or SIGTERM; its message says what was kept
 /// and how to continue. `main` exits with [`EXIT_INTERRUPTED`] for it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Interrupted(pub String);
+pub(crate) struct Interrupted(pub String);
 
 /// The `io::Error` a read returns once the flag is set. (Not `ErrorKind::Interrupted`:
 /// `io::copy` and `read_exact` retry those.)
-pub fn io_error() -> std::io::Error {
+pub(crate) fn io_error() -> std::io::Error {
     std::io::Error::other(InterruptedRead)
 }
 
 /// Marks a read stopped by the flag (inside an `io::Error`).
 #[derive(Debug, thiserror::Error)]
 #[error("stopped by Ctrl-C or SIGTERM")]
-pub struct InterruptedRead;
+pub(crate) struct InterruptedRead;
 
 /// Fails the next read once the flag is set; wraps fetches, uploads and copies.
-pub struct InterruptibleReader<R>(pub R);
+pub(crate) struct InterruptibleReader<R>(pub R);
 
 impl<R: std::io::Read> std::io::Read for InterruptibleReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {

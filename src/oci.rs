@@ -25,10 +25,10 @@ pub mod media {
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-    pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+    pub(crate) const DOCKER_FOREIGN_LAYER_GZIP: &str =
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
     /// Docker's uncompressed layer type, as written by some tools.
-    pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    pub(crate) const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
     /// The `Accept` header for manifest requests: all four manifest and index types.
     pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -36,16 +36,16 @@ pub mod media {
         application/vnd.docker.distribution.manifest.list.v2+json, \
         application/vnd.docker.distribution.manifest.v2+json";
 
-    pub fn is_index(mt: &str) -> bool {
+    pub(crate) fn is_index(mt: &str) -> bool {
         mt == OCI_INDEX || mt == DOCKER_LIST
     }
-    pub fn is_manifest(mt: &str) -> bool {
+    pub(crate) fn is_manifest(mt: &str) -> bool {
         mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
     }
-    pub fn is_zstd_layer(mt: &str) -> bool {
+    pub(crate) fn is_zstd_layer(mt: &str) -> bool {
         mt.ends_with("+zstd") || mt.ends_with(".zstd")
     }
-    pub fn is_uncompressed_layer(mt: &str) -> bool {
+    pub(crate) fn is_uncompressed_layer(mt: &str) -> bool {
         mt == OCI_LAYER_TAR
             || mt == DOCKER_LAYER_TAR
             || mt == "application/vnd.oci.image.layer.nondistributable.v1.tar"
@@ -268,9 +268,9 @@ pub enum ManifestError {
 }
 
 /// The largest manifest or index airlock accepts (the distribution registry's own limit is 4 MiB).
-pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 /// The largest image config airlock reads into memory.
-pub const MAX_CONFIG_SIZE: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_SIZE: u64 = 8 * 1024 * 1024;
 
 impl RawManifest {
     /// Wraps bytes from a source; the digest is computed here, never taken on trust.

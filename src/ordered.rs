@@ -44,7 +44,7 @@ type CompressFn = dyn Fn(&[u8]) -> io::Result<Vec<u8>> + Send + Sync;
 /// Worker threads, the compress function and the budget of chunks in flight, shared by
 /// every [`Stream`] started on it (cloning is cheap and shares them).
 #[derive(Clone)]
-pub struct Pool(Arc<Shared>);
+pub(crate) struct Pool(Arc<Shared>);
 
 struct Shared {
     workers: rayon::ThreadPool,
@@ -78,7 +78,7 @@ impl Pool {
 }
 
 /// Where a stream's compressed chunks go, in stream order.
-pub trait ChunkOut {
+pub(crate) trait ChunkOut {
     /// Takes the compressed form of the next chunk, which held `input_len` bytes.
     fn put(&mut self, compressed: &[u8], input_len: usize) -> io::Result<()>;
 }
@@ -88,7 +88,7 @@ type Done = (io::Result<Vec<u8>>, usize, Permit);
 
 /// One stream cut into chunks, compressed on a [`Pool`] and written in order to `O`;
 /// see the module docs.
-pub struct Stream<O> {
+pub(crate) struct Stream<O> {
     pool: Pool,
     chunk_size: usize,
     /// The chunk being filled by `write`, with its slot.
@@ -116,11 +116,11 @@ impl<O: ChunkOut> Stream<O> {
         }
     }
 
-    pub fn get_ref(&self) -> &O {
+    pub(crate) fn get_ref(&self) -> &O {
         &self.out
     }
 
-    pub fn get_mut(&mut self) -> &mut O {
+    pub(crate) fn get_mut(&mut self) -> &mut O {
         &mut self.out
     }
 
@@ -158,7 +158,7 @@ impl<O: ChunkOut> Stream<O> {
 
     /// Ends the chunk being filled and writes out every chunk, waiting for the pool. The
     /// stream can go on afterwards.
-    pub fn drain(&mut self) -> io::Result<()> {
+    pub(crate) fn drain(&mut self) -> io::Result<()> {
         self.cut();
         while self.write_oldest()? {}
         Ok(())

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The directory `path` is in (`.` for a bare file name).
-pub fn dir_of(path: &Path) -> PathBuf {
+pub(crate) fn dir_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -13,7 +13,7 @@ pub fn dir_of(path: &Path) -> PathBuf {
 }
 
 /// The file name of `path` as text, or `fallback` when it has none.
-pub fn name_of(path: &Path, fallback: &str) -> String {
+pub(crate) fn name_of(path: &Path, fallback: &str) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| fallback.to_string())
@@ -21,7 +21,7 @@ pub fn name_of(path: &Path, fallback: &str) -> String {
 
 /// Whether `a` and `b` are the same existing file, whatever names (links, `..`,
 /// symlinks) they are reached by.
-pub fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
@@ -31,7 +31,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 
 /// `path` with its directory made absolute and free of symlinks, and the file itself
 /// resolved too when it exists; `None` when its directory does not exist.
-pub fn resolved(path: &Path) -> Option<PathBuf> {
+pub(crate) fn resolved(path: &Path) -> Option<PathBuf> {
     if let Ok(p) = std::fs::canonicalize(path) {
         return Some(p);
     }

@@ -44,7 +44,7 @@ impl Progress for Silent {}
 
 /// How the binary wants progress shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Silent,
     Lines,
     Bars,
@@ -52,7 +52,7 @@ pub enum Mode {
 
 impl Mode {
     /// Bars on a terminal, lines otherwise, nothing when asked for quiet.
-    pub fn detect(quiet: bool) -> Mode {
+    pub(crate) fn detect(quiet: bool) -> Mode {
         if quiet {
             Mode::Silent
         } else if io::stderr().is_terminal() {
@@ -62,7 +62,7 @@ impl Mode {
         }
     }
 
-    pub fn reporter(self) -> Box<dyn Progress> {
+    pub(crate) fn reporter(self) -> Box<dyn Progress> {
         match self {
             Mode::Silent => Box::new(Silent),
             Mode::Lines => Box::new(Lines::new()),
@@ -72,7 +72,7 @@ impl Mode {
 }
 
 /// A line per event on stderr, for logs.
-pub struct Lines {
+pub(crate) struct Lines {
     state: Arc<Mutex<LineState>>,
 }
 
@@ -162,7 +162,7 @@ impl Item for LineItem {
 }
 
 /// indicatif bars: an overall bar and one bar per item in flight.
-pub struct Bars {
+pub(crate) struct Bars {
     multi: MultiProgress,
     overall: Mutex<Option<ProgressBar>>,
 }
@@ -249,7 +249,7 @@ impl Drop for BarItem {
 }
 
 /// A reader that reports every read to an [`Item`].
-pub struct ProgressReader<'a, R> {
+pub(crate) struct ProgressReader<'a, R> {
     inner: R,
     item: &'a dyn Item,
 }
@@ -269,7 +269,7 @@ impl<R: Read> Read for ProgressReader<'_, R> {
 }
 
 /// `1.5 MiB`-style sizes for people.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
     let mut u = 0;

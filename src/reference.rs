@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use crate::digest::Digest;
 
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 const MAX_NAME_LEN: usize = 255;
 
 /// A normalized image reference: registry, repository path, and a tag and/or digest.
@@ -108,7 +108,7 @@ impl Reference {
 
     /// Builds a reference from parts that are already normalized (for example from a
     /// registry target and a bundle entry); validates them like [`Reference::parse`].
-    pub fn from_parts(
+    pub(crate) fn from_parts(
         registry: &str,
         repository: &str,
         tag: Option<&str>,
@@ -150,22 +150,6 @@ impl Reference {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),
             (None, None) => "latest".to_string(),
-        }
-    }
-    /// The same name with this tag and no digest.
-    pub fn with_tag(&self, tag: &str) -> Reference {
-        Reference {
-            tag: Some(tag.to_string()),
-            digest: None,
-            ..self.clone()
-        }
-    }
-    /// The same name pinned to `digest`, with no tag.
-    pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference {
-            tag: None,
-            digest: Some(digest),
-            ..self.clone()
         }
     }
 
@@ -484,14 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn with_tag_and_digest() {
-        let r = Reference::parse("nginx:1").unwrap();
-        assert_eq!(r.with_tag("2").to_string(), "docker.io/library/nginx:2");
-        let d = Digest::parse(D).unwrap();
-        assert_eq!(
-            r.with_digest(d).to_string(),
-            format!("docker.io/library/nginx@{D}")
-        );
+    fn from_parts() {
         assert_eq!(
             Reference::from_parts("localhost:5000", "m/library/nginx", Some("1"), None)
                 .unwrap()

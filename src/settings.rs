@@ -338,7 +338,7 @@ impl LoadSettings {
 
 /// What `airlock verify` checks.
 #[derive(Debug, Clone)]
-pub struct VerifySettings {
+pub(crate) struct VerifySettings {
     /// Not checked here: a bundle that cannot be opened is a finding of the report.
     pub bundle: PathBuf,
     /// `--base FILE`: the base bundle or inventory that must have every blob a
@@ -365,7 +365,7 @@ impl VerifySettings {
 
 /// What `airlock ls` lists.
 #[derive(Debug, Clone)]
-pub struct LsSettings {
+pub(crate) struct LsSettings {
     /// Not checked here: opening it reports a missing or damaged bundle.
     pub bundle: PathBuf,
 }
@@ -398,7 +398,7 @@ fn jobs(n: usize) -> Result<usize, UsageError> {
     Ok(n)
 }
 
-pub fn client_options(args: &RegistryArgs) -> Result<ClientOptions, UsageError> {
+pub(crate) fn client_options(args: &RegistryArgs) -> Result<ClientOptions, UsageError> {
     if let Some(ca) = &args.ca_file
         && !ca.is_file()
     {
@@ -417,7 +417,7 @@ pub fn client_options(args: &RegistryArgs) -> Result<ClientOptions, UsageError> 
 
 /// Reads an images file: one image per line; blank lines and `#` comments (whole-line
 /// or after white space) are ignored. Errors name the file and line.
-pub fn read_images_file(path: &Path) -> Result<Vec<Input>, UsageError> {
+pub(crate) fn read_images_file(path: &Path) -> Result<Vec<Input>, UsageError> {
     let text = fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read images file `{}`: {e}", path.display())))?;
     let mut inputs = Vec::new();

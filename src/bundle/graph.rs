@@ -122,7 +122,7 @@ fn walk(
 }
 
 /// Reads a manifest or index from the bundle and checks it hashes to `digest`.
-pub fn read_manifest(
+pub(crate) fn read_manifest(
     bundle: &Bundle,
     digest: &Digest,
     media_type: &str,

@@ -44,9 +44,9 @@ pub use verify::{Finding, FindingKind, VerifyReport, verify};
 pub use writer::{BundleWriter, Compression, WriteOptions, WriteSummary};
 
 /// The largest `airlock.json` a reader accepts (about a million blobs).
-pub const MAX_TOC_SIZE: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_TOC_SIZE: u64 = 256 * 1024 * 1024;
 /// The largest `index.json`, `manifest.json` or `repositories` a reader accepts.
-pub const MAX_METADATA_SIZE: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_METADATA_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Everything that can go wrong writing or reading a bundle. Messages name the bundle
 /// and the entry or blob, and say what to do; the underlying cause is the `source`.

@@ -101,7 +101,7 @@ impl OutputFiles {
     }
 
     /// `.<name>.000.partial`, …: part `n` (0-based) of a split bundle being written.
-    pub fn partial_part(&self, n: usize) -> PathBuf {
+    pub(crate) fn partial_part(&self, n: usize) -> PathBuf {
         self.hidden(&format!("{n:03}.partial"))
     }
 
@@ -111,7 +111,7 @@ impl OutputFiles {
     }
 
     /// `.<name>.000.resume`, …: part `n` of an interrupted run's split partial bundle.
-    pub fn resume_part(&self, n: usize) -> PathBuf {
+    pub(crate) fn resume_part(&self, n: usize) -> PathBuf {
         self.hidden(&format!("{n:03}.resume"))
     }
 
@@ -121,7 +121,7 @@ impl OutputFiles {
     }
 
     /// `.<name>.lock.<pid>`: the lock's content is written here, then linked into place.
-    pub fn lock_temp(&self, pid: u32) -> PathBuf {
+    pub(crate) fn lock_temp(&self, pid: u32) -> PathBuf {
         self.hidden(&format!("lock.{pid}"))
     }
 
@@ -136,7 +136,7 @@ impl OutputFiles {
     }
 
     /// The file name of the parts index, `<name>.parts.json`.
-    pub fn index_name(&self) -> String {
+    pub(crate) fn index_name(&self) -> String {
         format!("{}{INDEX_SUFFIX}", self.name)
     }
 
@@ -148,7 +148,7 @@ impl OutputFiles {
 
     /// The file names of the `count` parts of a split bundle, in order: `<name>.000`, …
     /// (more digits when `count` needs them).
-    pub fn part_names(&self, count: usize) -> Vec<String> {
+    pub(crate) fn part_names(&self, count: usize) -> Vec<String> {
         let width = width_for(count);
         (0..count)
             .map(|i| part_name(&self.name, i, width))

@@ -462,11 +462,6 @@ impl Bundle {
         self.open_entry(entry, 256 * 1024)
     }
 
-    /// The size of blob `digest` as stored, if present.
-    pub fn blob_size(&self, digest: &Digest) -> Option<u64> {
-        self.entry(&digest.blob_path()).map(|e| e.size)
-    }
-
     fn open_entry(
         &self,
         entry: &Entry,

@@ -48,14 +48,12 @@ use super::writer::FRAME_INPUT;
 use crate::digest::Digest;
 
 /// The blobs an unfinished bundle holds, and how to read them.
-pub struct Partial {
+pub(crate) struct Partial {
     files: Vec<PathBuf>,
     loc: Location,
     storage: Storage,
     /// Digest → (offset of the data in the tar stream, size).
     blobs: HashMap<Digest, (u64, u64)>,
-    /// Bytes of the files, together.
-    file_size: u64,
     discarded: AtomicBool,
 }
 
@@ -71,7 +69,7 @@ impl std::fmt::Debug for Partial {
 impl Partial {
     /// Scans the unfinished bundle made of `files` (one file, or the parts in order).
     /// Fails only when the files cannot be read at all.
-    pub fn scan(files: Vec<PathBuf>) -> io::Result<Partial> {
+    pub(crate) fn scan(files: Vec<PathBuf>) -> io::Result<Partial> {
         let loc = match files.as_slice() {
             [one] => Location::File(one.clone()),
             _ => Location::Parts(Arc::new(PartSet::unindexed(&files)?)),
@@ -98,7 +96,6 @@ impl Partial {
             loc,
             storage: storage.clone().unwrap_or(Storage::Plain),
             blobs: HashMap::new(),
-            file_size,
             discarded: AtomicBool::new(false),
         };
         if let Some(storage) = storage {
@@ -114,11 +111,6 @@ impl Partial {
     /// The files scanned.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
-    }
-
-    /// Their total size.
-    pub fn file_size(&self) -> u64 {
-        self.file_size
     }
 
     /// How many whole blobs the files hold.
@@ -156,7 +148,7 @@ impl Partial {
 
     /// Deletes the files (once; later calls do nothing). Readers already open keep
     /// reading what they have open.
-    pub fn discard(&self) {
+    pub(crate) fn discard(&self) {
         if !self.discarded.swap(true, Ordering::SeqCst) {
             for f in &self.files {
                 let _ = std::fs::remove_file(f);

@@ -18,6 +18,7 @@
 //! [`BundleFile`], so a split bundle's parts read as one file: frame offsets are offsets
 //! in the joined bundle.
 
+#[cfg(test)]
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -25,16 +26,16 @@ use std::sync::Arc;
 use super::source::BundleFile;
 
 /// Magic number of the skippable frame that holds the seek table.
-pub const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
+pub(crate) const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
 /// Magic number at the very end of a seekable zstd file.
-pub const SEEKABLE_MAGIC: u32 = 0x8F92_EAB1;
+pub(crate) const SEEKABLE_MAGIC: u32 = 0x8F92_EAB1;
 /// The most frames a seek table may list (16 TiB of tar stream in 4 MiB frames; the
 /// frame map then takes 128 MiB of memory): a bound on what a hostile table can cost.
-pub const MAX_FRAMES: u64 = 1 << 22;
+pub(crate) const MAX_FRAMES: u64 = 1 << 22;
 /// Size of the seek table footer (frame count, descriptor, magic).
-pub const FOOTER_SIZE: u64 = 9;
+pub(crate) const FOOTER_SIZE: u64 = 9;
 /// The magic number that starts every zstd data frame (LE bytes).
-pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// One zstd frame of the file: where it sits compressed and what it decompresses to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +167,7 @@ pub fn read_seek_table<R: Read + Seek>(
 
 /// The most bytes a zstd frame header takes (magic, descriptor, window, dictionary id,
 /// content size).
-pub const MAX_FRAME_HEADER: usize = 18;
+pub(crate) const MAX_FRAME_HEADER: usize = 18;
 
 /// Checks the header of the data frame the seek table places at `frame.c_off`: `head`
 /// holds the first bytes of the frame (up to [`MAX_FRAME_HEADER`]). The frame must be
@@ -280,7 +281,7 @@ pub fn damaged_footer<R: Read + Seek>(file: &mut R, file_size: u64) -> io::Resul
 /// returns; recover it with [`FrameError::from_io`].
 #[derive(Debug, thiserror::Error)]
 #[error("{}zstd frame {frame} at file offset {c_off} (stream offset {d_off}) cannot be decoded", if *.truncated { "the file ends inside " } else { "" })]
-pub struct FrameError {
+pub(crate) struct FrameError {
     pub frame: usize,
     pub c_off: u64,
     pub d_off: u64,
@@ -293,7 +294,7 @@ pub struct FrameError {
 }
 
 impl FrameError {
-    pub fn from_io(e: &io::Error) -> Option<&FrameError> {
+    pub(crate) fn from_io(e: &io::Error) -> Option<&FrameError> {
         e.get_ref()
             .and_then(|inner| inner.downcast_ref::<FrameError>())
     }
@@ -330,7 +331,7 @@ struct Decoding {
 }
 
 /// `Read + Seek` over the decompressed content of a zstd file, using its frame map.
-pub struct ZstdSeekReader {
+pub(crate) struct ZstdSeekReader {
     file: Arc<BundleFile>,
     frames: Arc<[Frame]>,
     /// End of the zstd data (the start of the seek table, or the file size).
@@ -341,8 +342,10 @@ pub struct ZstdSeekReader {
 }
 
 impl ZstdSeekReader {
-    /// `frames` from the seek table; with no table pass [`ZstdSeekReader::whole_file`].
-    pub fn new(file: File, frames: Arc<[Frame]>, data_end: u64) -> ZstdSeekReader {
+    /// Over one file (the unit tests' way in; the crate opens through
+    /// [`from_source`](Self::from_source)).
+    #[cfg(test)]
+    fn new(file: File, frames: Arc<[Frame]>, data_end: u64) -> ZstdSeekReader {
         Self::from_source(Arc::new(BundleFile::single(file)), frames, data_end)
     }
 
@@ -363,7 +366,7 @@ impl ZstdSeekReader {
     }
 
     /// The frame map for a file without a seek table: one frame of unknown size.
-    pub fn whole_file(file_size: u64) -> Arc<[Frame]> {
+    pub(crate) fn whole_file(file_size: u64) -> Arc<[Frame]> {
         Arc::from(vec![Frame {
             c_off: 0,
             c_size: file_size,
@@ -373,19 +376,15 @@ impl ZstdSeekReader {
     }
 
     /// Size of the buffer between the file and the decoder (bigger for sequential scans).
-    pub fn with_buffer_size(mut self, bytes: usize) -> Self {
+    pub(crate) fn with_buffer_size(mut self, bytes: usize) -> Self {
         self.buffer = bytes;
         self
     }
 
     /// The index of the frame holding decompressed offset `pos` (`frames.len()` past the end).
-    pub fn frame_index(&self, pos: u64) -> usize {
+    pub(crate) fn frame_index(&self, pos: u64) -> usize {
         self.frames
             .partition_point(|f| f.d_off.saturating_add(f.d_size) <= pos)
-    }
-
-    pub fn frames(&self) -> &[Frame] {
-        &self.frames
     }
 
     /// Starts a decoder at the frame holding `self.pos`; false when past the end.

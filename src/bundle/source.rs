@@ -39,6 +39,7 @@ enum Inner {
 }
 
 impl BundleFile {
+    #[cfg(test)]
     pub(crate) fn single(file: File) -> BundleFile {
         BundleFile {
             inner: Inner::Single(file),

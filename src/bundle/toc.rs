@@ -151,7 +151,7 @@ struct TocFields<'a> {
 }
 
 /// The name of the TOC's self-checksum field.
-pub const CHECKSUM_FIELD: &str = "checksum";
+pub(crate) const CHECKSUM_FIELD: &str = "checksum";
 
 /// `sha256:<hex>` of the canonical form of a TOC document without its checksum field:
 /// compact JSON with every object's keys sorted (by bytes), strings escaped the way
@@ -229,7 +229,7 @@ pub fn checksum_problem(bytes: &[u8]) -> Option<String> {
 }
 
 /// Whether the TOC document `bytes` carries a checksum field at all.
-pub fn has_checksum(bytes: &[u8]) -> bool {
+pub(crate) fn has_checksum(bytes: &[u8]) -> bool {
     #[derive(Deserialize)]
     struct Probe {
         checksum: Option<serde::de::IgnoredAny>,
@@ -239,7 +239,7 @@ pub fn has_checksum(bytes: &[u8]) -> bool {
 
 impl Toc {
     /// True when `digest` is legitimately absent from the file: a differential bundle left it out.
-    pub fn is_omitted(&self, digest: &Digest) -> bool {
+    pub(crate) fn is_omitted(&self, digest: &Digest) -> bool {
         self.base
             .as_ref()
             .is_some_and(|b| b.omitted(digest).is_some())

@@ -56,10 +56,10 @@ pub enum Compression {
 
 impl Compression {
     /// The zstd level used unless asked otherwise: fast on already-compressed layers.
-    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+    pub(crate) const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
     /// zstd for `*.tar.zst`, `*.tzst` and `*.zst`, none otherwise (`*.tar`).
-    pub fn from_path(path: &Path) -> Compression {
+    pub(crate) fn from_path(path: &Path) -> Compression {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_ascii_lowercase())
@@ -102,13 +102,13 @@ impl WriteOptions {
 }
 
 /// The name of the OCI layout file, the bundle's first entry.
-pub const OCI_LAYOUT_NAME: &str = "oci-layout";
+pub(crate) const OCI_LAYOUT_NAME: &str = "oci-layout";
 /// Its content.
-pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// The documents of a bundle's head ([`BundleWriter::add_head`]), as the bytes to store.
 #[derive(Debug, Clone, Copy)]
-pub struct Head<'a> {
+pub(crate) struct Head<'a> {
     /// `airlock.json`.
     pub toc: &'a [u8],
     pub index_json: &'a [u8],
@@ -167,7 +167,7 @@ impl BundleWriter {
 
     /// Like [`create_split`](Self::create_split), for the output `files` names; the
     /// save pipeline computes its [`OutputFiles`] once and passes them here.
-    pub fn create_files(
+    pub(crate) fn create_files(
         files: &OutputFiles,
         opts: WriteOptions,
         split: Option<u64>,
@@ -231,12 +231,12 @@ impl BundleWriter {
     /// compressed so far is written out and the partial file (or parts) stays under its
     /// hidden name for a later save to resume from. Without it (the default), dropping
     /// deletes the partial output.
-    pub fn keep_on_drop(&mut self, keep: bool) {
+    pub(crate) fn keep_on_drop(&mut self, keep: bool) {
         self.keep_on_drop = keep;
     }
 
     /// The hidden files the bundle is being written to (one, or the parts so far).
-    pub fn partial_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn partial_files(&self) -> Vec<PathBuf> {
         if let Some(t) = &self.temp {
             return vec![t.to_path_buf()];
         }
@@ -247,7 +247,7 @@ impl BundleWriter {
     }
 
     /// Blobs written so far and their total size.
-    pub fn blobs_written(&self) -> (usize, u64) {
+    pub(crate) fn blobs_written(&self) -> (usize, u64) {
         (self.blobs.len(), self.blob_bytes)
     }
 
@@ -271,7 +271,7 @@ impl BundleWriter {
     /// Writes the bundle's fixed head, entries 1 to 7 of the format, in order:
     /// `oci-layout`, `airlock.json`, `index.json`, `manifest.json`, `repositories`,
     /// `blobs/`, `blobs/sha256/`. Blobs follow with [`BundleWriter::add_blob`].
-    pub fn add_head(&mut self, head: &Head<'_>) -> Result<(), BundleError> {
+    pub(crate) fn add_head(&mut self, head: &Head<'_>) -> Result<(), BundleError> {
         self.add_file(OCI_LAYOUT_NAME, OCI_LAYOUT)?;
         self.add_file(TOC_NAME, head.toc)?;
         self.add_file("index.json", head.index_json)?;

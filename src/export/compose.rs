@@ -16,13 +16,13 @@ use crate::oci::{Descriptor, DockerLoadEntry, ImageIndex, Platform, media};
 use crate::reference::Reference;
 
 /// One name in the bundle and the walked image it points at.
-pub struct Named<'a> {
+pub(crate) struct Named<'a> {
     pub name: Reference,
     pub input: &'a str,
     pub image: &'a WalkedImage,
 }
 
-pub struct Documents {
+pub(crate) struct Documents {
     pub toc: Toc,
     pub index_json: Vec<u8>,
     pub manifest_json: Vec<u8>,
@@ -32,7 +32,7 @@ pub struct Documents {
 /// `base` is set for a differential bundle: its left-out blobs still count in image
 /// sizes, and an image needing one gets no `manifest.json` entry (`docker load` could
 /// not load it from this file alone).
-pub fn compose(
+pub(crate) fn compose(
     names: &[Named<'_>],
     blobs: &[TocBlob],
     docker_platform: &Platform,
@@ -222,7 +222,7 @@ fn choose_docker<'a>(
 }
 
 /// Every unique blob of the walked images, small objects first, then layers.
-pub fn collect_blobs(images: &[&WalkedImage]) -> (Vec<TocBlob>, Vec<Descriptor>) {
+pub(crate) fn collect_blobs(images: &[&WalkedImage]) -> (Vec<TocBlob>, Vec<Descriptor>) {
     let mut seen = BTreeSet::new();
     let mut small = Vec::new();
     let mut layers = Vec::new();

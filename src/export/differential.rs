@@ -18,7 +18,7 @@ use crate::oci::Descriptor;
 
 /// Splits the blobs and layers to write into those kept and those the base has.
 /// Returns the kept blobs, the kept layers and the TOC record (`None` without a base).
-pub fn leave_out(
+pub(crate) fn leave_out(
     base: Option<&BaseSet>,
     images: &[&WalkedImage],
     blobs: Vec<TocBlob>,

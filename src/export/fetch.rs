@@ -36,7 +36,7 @@ use crate::source::BlobStore;
 const MISMATCH_ATTEMPTS: usize = 3;
 
 /// One layer to fetch, where from, and which image names need it (for messages).
-pub struct LayerJob {
+pub(crate) struct LayerJob {
     pub desc: Descriptor,
     pub store: Arc<dyn BlobStore>,
     pub images: Vec<String>,
@@ -65,7 +65,7 @@ impl LayerJob {
 
 /// Where the bytes `fetch_all` hands to its sink come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Fetched from the source (and staged).
     Fetched,
     /// Copied from the partial bundle of an interrupted run.
@@ -74,7 +74,7 @@ pub enum Origin {
 
 /// Fetches every job (or, with `reuse`, takes it from an interrupted run's partial
 /// bundle) and hands each verified blob's bytes to `sink` on the calling thread.
-pub fn fetch_all(
+pub(crate) fn fetch_all(
     jobs: Vec<LayerJob>,
     staging: &Staging,
     workers: usize,

@@ -26,7 +26,7 @@ use crate::source::{BlobStore, SourceImage};
 
 /// An image manifest reached from a name, with what Docker needs to load it.
 #[derive(Debug, Clone)]
-pub struct PlannedManifest {
+pub(crate) struct PlannedManifest {
     pub digest: Digest,
     pub platform: Option<Platform>,
     pub config: Descriptor,
@@ -36,7 +36,7 @@ pub struct PlannedManifest {
 }
 
 /// Everything about one source image once walked.
-pub struct WalkedImage {
+pub(crate) struct WalkedImage {
     /// The root the names point at in the bundle (the source's, or a filtered one).
     pub root: Descriptor,
     /// The source's root digest when `root` differs from it.
@@ -71,14 +71,14 @@ impl WalkedImage {
     }
 }
 
-pub struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     pub staging: &'a Staging,
     pub platforms: Option<&'a [Platform]>,
 }
 
 impl Walker<'_> {
     /// Walks one source image. Errors name the image and the object that failed.
-    pub fn walk(&self, image: &SourceImage) -> anyhow::Result<WalkedImage> {
+    pub(crate) fn walk(&self, image: &SourceImage) -> anyhow::Result<WalkedImage> {
         let root = &image.root;
         let mut out = WalkedImage {
             root: Descriptor::new(

@@ -73,7 +73,7 @@ fn remove_all(files: &[PathBuf]) -> anyhow::Result<()> {
 /// Finds what an interrupted save to the output `files` names left and makes it ready
 /// for reuse (see the module docs); `None` when there is nothing to reuse or `fresh` is
 /// set.
-pub fn prepare(files: &OutputFiles, fresh: bool) -> anyhow::Result<Option<Partial>> {
+pub(crate) fn prepare(files: &OutputFiles, fresh: bool) -> anyhow::Result<Option<Partial>> {
     let partial = partial_files(files);
     let resume = resume_files(files);
     if fresh {
@@ -126,7 +126,7 @@ pub fn prepare(files: &OutputFiles, fresh: bool) -> anyhow::Result<Option<Partia
 /// deleted, so the disk never holds more than it and the new bundle. Until then the
 /// old file is the more complete one, and a save that stops keeps it
 /// ([`Reuse::pending`]).
-pub struct Reuse<'p> {
+pub(crate) struct Reuse<'p> {
     partial: Option<&'p Partial>,
     /// Layers still to copy from `partial`.
     left: usize,
@@ -135,7 +135,7 @@ pub struct Reuse<'p> {
 impl<'p> Reuse<'p> {
     /// Orders `jobs` so the layers `partial` holds come first and counts them; a partial
     /// bundle holding none of them is deleted at once.
-    pub fn plan(partial: Option<&'p Partial>, jobs: &mut [LayerJob]) -> Reuse<'p> {
+    pub(crate) fn plan(partial: Option<&'p Partial>, jobs: &mut [LayerJob]) -> Reuse<'p> {
         let held = |j: &LayerJob| partial.is_some_and(|p| p.has(&j.desc.digest, j.desc.size));
         jobs.sort_by_key(|j| !held(j));
         let left = jobs.iter().filter(|j| held(j)).count();
@@ -166,7 +166,7 @@ impl<'p> Reuse<'p> {
 
     /// The partial bundle while it still holds layers the new one lacks: the file to
     /// keep (and name) when the save stops now.
-    pub fn pending(&self) -> Option<&'p Partial> {
+    pub(crate) fn pending(&self) -> Option<&'p Partial> {
         self.partial.filter(|_| self.left > 0)
     }
 
@@ -179,7 +179,7 @@ impl<'p> Reuse<'p> {
 }
 
 /// `N blob(s) (X) are kept in FILE` for the files of an unfinished bundle.
-pub fn describe_files(files: &[PathBuf]) -> String {
+pub(crate) fn describe_files(files: &[PathBuf]) -> String {
     match files {
         [] => "nothing".to_string(),
         [one] => one.display().to_string(),
@@ -193,7 +193,7 @@ pub fn describe_files(files: &[PathBuf]) -> String {
 }
 
 /// The notice for a save that stopped with something kept.
-pub fn kept_notice(
+pub(crate) fn kept_notice(
     files: &[PathBuf],
     (blobs, bytes): (usize, u64),
     (all_blobs, all_bytes): (usize, u64),
@@ -209,14 +209,14 @@ pub fn kept_notice(
 
 /// The lock file of a running save; removed when dropped.
 #[derive(Debug)]
-pub struct OutputLock {
+pub(crate) struct OutputLock {
     path: PathBuf,
 }
 
 impl OutputLock {
     /// Takes the lock of the output `files` names, or fails naming the save that holds
     /// it. A lock left by a process that no longer runs (killed, power loss) is taken over.
-    pub fn acquire(files: &OutputFiles) -> anyhow::Result<OutputLock> {
+    pub(crate) fn acquire(files: &OutputFiles) -> anyhow::Result<OutputLock> {
         let output = files.output();
         let path = files.lock();
         let me = std::process::id();

@@ -25,9 +25,9 @@ use crate::bundle::output::OutputFiles;
 use crate::digest::Digest;
 
 /// The file that marks a staging directory as airlock's own.
-pub const MARKER: &str = "airlock-staging";
+pub(crate) const MARKER: &str = "airlock-staging";
 
-pub struct Staging {
+pub(crate) struct Staging {
     dir: PathBuf,
 }
 
@@ -81,7 +81,7 @@ impl Staging {
     }
 
     /// Where a blob is written while it downloads.
-    pub fn part_path(&self, digest: &Digest) -> PathBuf {
+    pub(crate) fn part_path(&self, digest: &Digest) -> PathBuf {
         self.dir.join(format!("blobs/sha256/{}.part", digest.hex()))
     }
 

@@ -25,15 +25,15 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 
 /// Where-to-find entries kept per blob (enough to find a repository to mount from).
-pub const MAX_LOCATIONS: usize = 16;
+pub(crate) const MAX_LOCATIONS: usize = 16;
 
 /// `bundle` or `inventory`, as written in the TOC.
-pub const KIND_BUNDLE: &str = "bundle";
-pub const KIND_INVENTORY: &str = "inventory";
+pub(crate) const KIND_BUNDLE: &str = "bundle";
+pub(crate) const KIND_INVENTORY: &str = "inventory";
 
 /// The blobs a base vouches for.
 #[derive(Debug, Clone)]
-pub struct BaseSet {
+pub(crate) struct BaseSet {
     /// [`KIND_BUNDLE`] or [`KIND_INVENTORY`].
     pub kind: &'static str,
     /// The base's file name, without its directory.
@@ -135,12 +135,12 @@ impl BaseSet {
     }
 
     /// Where the base says `digest` is (empty when unknown).
-    pub fn locations(&self, digest: &Digest) -> &[String] {
+    pub(crate) fn locations(&self, digest: &Digest) -> &[String] {
         self.blobs.get(digest).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The TOC record of a bundle made against this base.
-    pub fn toc_base(&self, omitted: Vec<TocOmitted>) -> TocBase {
+    pub(crate) fn toc_base(&self, omitted: Vec<TocOmitted>) -> TocBase {
         TocBase {
             kind: self.kind.to_string(),
             file: self.file.clone(),
@@ -164,7 +164,7 @@ impl BaseSet {
 /// `verify BUNDLE --base FILE`: one finding per blob the differential bundle leaves out
 /// that `base` does not have, naming the images it breaks. A bundle that is not
 /// differential has nothing to check.
-pub fn check_bundle_against(bundle: &Bundle, base: &BaseSet) -> Vec<Finding> {
+pub(crate) fn check_bundle_against(bundle: &Bundle, base: &BaseSet) -> Vec<Finding> {
     let Some(toc_base) = &bundle.toc().base else {
         return Vec::new();
     };

@@ -24,18 +24,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
-pub use take::{InventorySummary, take};
+pub use take::take;
 
 /// The value of `format` in every inventory file.
-pub const INVENTORY_FORMAT: &str = "airlock-inventory";
+pub(crate) const INVENTORY_FORMAT: &str = "airlock-inventory";
 /// The inventory `version` this build writes and reads.
-pub const INVENTORY_VERSION: u32 = 1;
+pub(crate) const INVENTORY_VERSION: u32 = 1;
 /// The largest inventory file read.
-pub const MAX_INVENTORY_SIZE: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_INVENTORY_SIZE: u64 = 1024 * 1024 * 1024;
 
 /// What a registry (under a prefix) held when the inventory was taken.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     /// Always [`INVENTORY_FORMAT`].
     pub format: String,
     /// [`INVENTORY_VERSION`] of the writer.
@@ -55,7 +55,7 @@ pub struct Inventory {
 
 /// One repository of an inventory.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct InventoryRepository {
+pub(crate) struct InventoryRepository {
     /// Tag → the digest of the manifest or index it points at.
     #[serde(default)]
     pub tags: BTreeMap<String, Digest>,
@@ -85,7 +85,7 @@ impl Inventory {
     }
 
     /// Every blob of every repository, with the repositories holding it.
-    pub fn blob_repositories(&self) -> BTreeMap<&Digest, Vec<&str>> {
+    pub(crate) fn blob_repositories(&self) -> BTreeMap<&Digest, Vec<&str>> {
         let mut map: BTreeMap<&Digest, Vec<&str>> = BTreeMap::new();
         for (repo, r) in &self.repositories {
             for b in &r.blobs {
@@ -97,7 +97,7 @@ impl Inventory {
 
     /// True when `path` holds JSON whose `format` is [`INVENTORY_FORMAT`] (without
     /// judging the rest); false for anything else, a bundle included.
-    pub fn is_inventory(path: &Path) -> bool {
+    pub(crate) fn is_inventory(path: &Path) -> bool {
         let Ok(mut f) = File::open(path) else {
             return false;
         };

@@ -30,7 +30,7 @@ const DEFAULT_EXPIRES_IN: u64 = 60;
 
 /// The access a request needs: `repository:<repo>:pull[,push]`, plus pull on a mount source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
+pub(crate) struct Scope {
     pub repository: String,
     pub push: bool,
     /// The repository a blob is mounted from (needs pull).
@@ -78,7 +78,7 @@ impl Scope {
 
 /// A bearer token; `Debug` is redacted.
 #[derive(Clone)]
-pub struct Token(String);
+pub(crate) struct Token(String);
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,7 +93,7 @@ struct CachedToken {
 
 /// What a request carried, so a 401 can tell what to drop or whether credentials failed.
 #[derive(Clone)]
-pub enum Sent {
+pub(crate) enum Sent {
     Nothing,
     Basic(String),
     Bearer { key: String, value: String },
@@ -120,7 +120,7 @@ impl Sent {
 }
 
 /// Shared auth state.
-pub struct Auth {
+pub(crate) struct Auth {
     store: CredentialStore,
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
     challenges: Mutex<HashMap<String, Challenge>>,
@@ -128,7 +128,7 @@ pub struct Auth {
 }
 
 /// What the request layer must do to fetch a token (it owns the HTTP machinery).
-pub struct TokenRequest {
+pub(crate) struct TokenRequest {
     pub realm: String,
     pub service: Option<String>,
     pub scopes: Vec<String>,
@@ -176,12 +176,12 @@ impl Auth {
         lock(&self.challenges).get(registry).cloned()
     }
 
-    pub fn remember_challenge(&self, registry: &str, c: Challenge) {
+    pub(crate) fn remember_challenge(&self, registry: &str, c: Challenge) {
         lock(&self.challenges).insert(registry.to_string(), c);
     }
 
     /// A cached, unexpired token for `(registry, key)`.
-    pub fn cached_token(&self, registry: &str, key: &str) -> Option<Token> {
+    pub(crate) fn cached_token(&self, registry: &str, key: &str) -> Option<Token> {
         let now = Instant::now();
         let mut tokens = lock(&self.tokens);
         let k = (registry.to_string(), key.to_string());
@@ -195,7 +195,13 @@ impl Auth {
         }
     }
 
-    pub fn store_token(&self, registry: &str, key: &str, token: Token, expires_in: Duration) {
+    pub(crate) fn store_token(
+        &self,
+        registry: &str,
+        key: &str,
+        token: Token,
+        expires_in: Duration,
+    ) {
         // Refresh a little early, but never treat a short-lived token as expired at once.
         let usable = expires_in.saturating_sub(EXPIRY_MARGIN).max(expires_in / 2);
         let expires = Instant::now() + usable;
@@ -205,13 +211,13 @@ impl Auth {
         );
     }
 
-    pub fn drop_token(&self, registry: &str, key: &str) {
+    pub(crate) fn drop_token(&self, registry: &str, key: &str) {
         lock(&self.tokens).remove(&(registry.to_string(), key.to_string()));
     }
 
     /// What to fetch for a Bearer `challenge` and `scope` (the challenge's own scope,
     /// if any, is added to ours).
-    pub fn token_request(
+    pub(crate) fn token_request(
         &self,
         registry: &str,
         challenge: &Challenge,
@@ -246,12 +252,12 @@ impl Auth {
 }
 
 /// The cache key of a scope.
-pub fn scope_key(scope: &Scope) -> String {
+pub(crate) fn scope_key(scope: &Scope) -> String {
     scope.strings().join(" ")
 }
 
 /// The `Authorization: Basic` value of a username and password.
-pub fn basic_header(username: &str, password: &str) -> String {
+pub(crate) fn basic_header(username: &str, password: &str) -> String {
     let raw = format!("{username}:{password}");
     format!(
         "Basic {}",
@@ -260,7 +266,7 @@ pub fn basic_header(username: &str, password: &str) -> String {
 }
 
 /// `Basic` for Basic credentials (an identity token cannot do Basic).
-pub fn basic_for(c: &Credentials) -> Option<String> {
+pub(crate) fn basic_for(c: &Credentials) -> Option<String> {
     match &c.secret {
         Secret::Basic { username, password } => Some(basic_header(username, password)),
         Secret::IdentityToken { .. } => None,
@@ -268,7 +274,7 @@ pub fn basic_for(c: &Credentials) -> Option<String> {
 }
 
 /// Parses a token server's JSON answer into a token and its lifetime.
-pub fn parse_token_answer(bytes: &[u8]) -> Result<(Token, Duration), String> {
+pub(crate) fn parse_token_answer(bytes: &[u8]) -> Result<(Token, Duration), String> {
     let a: TokenAnswer = serde_json::from_slice(bytes)
         .map_err(|e| format!("the token server's answer is not JSON ({e})"))?;
     let token = a

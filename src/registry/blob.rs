@@ -19,7 +19,7 @@ use super::request::{Ctx, Req};
 use super::{Inner, RegistryError};
 use crate::digest::Digest;
 
-pub struct BlobReader {
+pub(crate) struct BlobReader {
     inner: Arc<Inner>,
     registry: String,
     repository: String,

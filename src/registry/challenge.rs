@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// The authentication scheme of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     Basic,
     Bearer,
     Other(String),
@@ -18,13 +18,13 @@ pub enum Scheme {
 
 /// One challenge: a scheme and its parameters (keys lowercased).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     pub scheme: Scheme,
     pub params: BTreeMap<String, String>,
 }
 
 impl Challenge {
-    pub fn param(&self, key: &str) -> Option<&str> {
+    pub(crate) fn param(&self, key: &str) -> Option<&str> {
         self.params.get(key).map(String::as_str)
     }
 }
@@ -71,7 +71,7 @@ pub fn parse(header: &str) -> Vec<Challenge> {
 }
 
 /// Picks the challenge airlock answers: Bearer over Basic over nothing.
-pub fn pick(challenges: &[Challenge]) -> Option<&Challenge> {
+pub(crate) fn pick(challenges: &[Challenge]) -> Option<&Challenge> {
     challenges
         .iter()
         .find(|c| c.scheme == Scheme::Bearer)

@@ -22,7 +22,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 /// The server URL Docker uses for Docker Hub credentials.
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// How long a credential helper may take (it may be waiting on a keychain).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,7 +54,7 @@ impl fmt::Debug for Secret {
 
 /// Credentials for one registry and where they came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub secret: Secret,
     /// For messages: the config file or the helper that gave them.
     pub source: String,
@@ -117,7 +117,7 @@ fn detail(output: &str) -> String {
 
 /// Where to find config.json and helpers.
 #[derive(Debug, Clone)]
-pub struct CredentialStore {
+pub(crate) struct CredentialStore {
     config_path: PathBuf,
     /// Directory searched for `docker-credential-*` instead of `$PATH`.
     helper_dir: Option<PathBuf>,
@@ -172,13 +172,9 @@ impl CredentialStore {
         }
     }
 
-    pub fn config_path(&self) -> &Path {
-        &self.config_path
-    }
-
     /// The credentials for `registry` (a normalized host such as `docker.io` or
     /// `localhost:5000`), or `None` for anonymous access.
-    pub fn lookup(&self, registry: &str) -> Result<Option<Credentials>, CredentialsError> {
+    pub(crate) fn lookup(&self, registry: &str) -> Result<Option<Credentials>, CredentialsError> {
         let config = match self.read_config()? {
             Some(c) => c,
             None => return Ok(None),
@@ -406,7 +402,7 @@ impl CredentialStore {
 }
 
 /// The server URL a helper and `auths` use for `registry`.
-pub fn server_url(registry: &str) -> String {
+pub(crate) fn server_url(registry: &str) -> String {
     if is_docker_hub(registry) {
         DOCKER_HUB_KEY.to_string()
     } else {

@@ -251,7 +251,7 @@ impl RegistryError {
 
     /// The registry refused an upload because the bytes it received do not hash to the
     /// digest (`DIGEST_INVALID`).
-    pub fn is_digest_rejected(&self) -> bool {
+    pub(crate) fn is_digest_rejected(&self) -> bool {
         match self {
             RegistryError::Status { code, .. } => code == "DIGEST_INVALID",
             _ => false,

@@ -28,7 +28,7 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 const MAX_TOKEN_BODY: u64 = 1024 * 1024;
 
 /// What a request sends.
-pub enum ReqBody<'a> {
+pub(crate) enum ReqBody<'a> {
     Empty,
     Bytes(&'a [u8]),
     /// A one-shot stream of exactly `len` bytes: sent once, never replayed.
@@ -48,7 +48,7 @@ impl ReqBody<'_> {
 }
 
 /// One request to a registry.
-pub struct Req<'a> {
+pub(crate) struct Req<'a> {
     pub method: Method,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
@@ -76,7 +76,7 @@ impl<'a> Req<'a> {
 
 /// What a request is about, for auth scope and error messages.
 #[derive(Debug, Clone)]
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub registry: &'a str,
     pub repository: &'a str,
     /// Tag or digest ("" when none).
@@ -122,7 +122,11 @@ impl Inner {
 
     /// Runs `req`, returning a 2xx (or other non-error) answer; error statuses become
     /// [`RegistryError`]s.
-    pub fn execute(&self, ctx: &Ctx<'_>, req: &mut Req<'_>) -> Result<Answer, RegistryError> {
+    pub(crate) fn execute(
+        &self,
+        ctx: &Ctx<'_>,
+        req: &mut Req<'_>,
+    ) -> Result<Answer, RegistryError> {
         let policy = self.policy();
         let registry_origin = transport::origin(&self.base(ctx.registry));
         let mut failures = 0u32;
@@ -372,7 +376,7 @@ impl Inner {
 
     /// Sends `req` and follows up to [`MAX_REDIRECTS`] redirects. `authorization` is
     /// attached only to URLs whose origin is `auth_origin`.
-    pub fn send_following(
+    pub(crate) fn send_following(
         &self,
         req: &mut Req<'_>,
         authorization: Option<&str>,
@@ -466,7 +470,7 @@ impl Inner {
     }
 
     /// Maps an error answer to a [`RegistryError`], reading its JSON error body.
-    pub fn status_error(
+    pub(crate) fn status_error(
         &self,
         ctx: &Ctx<'_>,
         mut answer: Answer,

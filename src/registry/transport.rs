@@ -79,7 +79,7 @@ pub fn agent(
 }
 
 /// Splits `host[:port]` (IPv6 in brackets) into host and optional port.
-pub fn split_host_port(registry: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_host_port(registry: &str) -> (&str, Option<&str>) {
     if let Some(rest) = registry.strip_prefix('[') {
         if let Some((host, after)) = rest.split_once(']') {
             return (host, after.strip_prefix(':'));
@@ -98,7 +98,7 @@ pub fn split_host_port(registry: &str) -> (&str, Option<&str>) {
 
 /// True when `registry` is spoken to over plain HTTP: loopback (as Docker does) or
 /// listed in `insecure` (`host:port` exactly, or a bare host for any port).
-pub fn is_plain_http(registry: &str, insecure: &[String]) -> bool {
+pub(crate) fn is_plain_http(registry: &str, insecure: &[String]) -> bool {
     let (host, _) = split_host_port(registry);
     let loopback = host.eq_ignore_ascii_case("localhost")
         || match host.parse::<IpAddr>() {
@@ -122,7 +122,7 @@ pub fn is_plain_http(registry: &str, insecure: &[String]) -> bool {
 }
 
 /// `scheme://host[:port]` for a registry; Docker Hub is served at `registry-1.docker.io`.
-pub fn base_url(registry: &str, insecure: &[String]) -> String {
+pub(crate) fn base_url(registry: &str, insecure: &[String]) -> String {
     let host = match registry {
         "docker.io" | "index.docker.io" => "registry-1.docker.io",
         other => other,
@@ -151,7 +151,7 @@ pub fn origin(url: &str) -> Option<String> {
 /// Resolves a `Location` header against the URL of the request that got it
 /// (RFC 3986 §5.2 for the shapes servers send: absolute, scheme-relative,
 /// absolute-path, relative-path, query-only). The query of `location` is kept whole.
-pub fn resolve(base: &str, location: &str) -> Option<String> {
+pub(crate) fn resolve(base: &str, location: &str) -> Option<String> {
     let location = location.trim();
     if location.is_empty() {
         return None;
@@ -214,7 +214,7 @@ pub fn resolve(base: &str, location: &str) -> Option<String> {
 }
 
 /// Appends `key=value` pairs (percent-encoded) to a URL that may already have a query.
-pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
     let mut out = url.to_string();
     for (k, v) in pairs {
         out.push(if out.contains('?') { '&' } else { '?' });
@@ -246,7 +246,7 @@ fn encode(s: &str) -> String {
 
 /// Bounded exponential backoff with jitter.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Total attempts, at least 1.
     pub attempts: u32,
     pub base: Duration,
@@ -259,7 +259,7 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The pause before attempt `failed + 1` after `failed` failures (1-based):
     /// `base * 2^(failed-1)`, capped, times a jitter in [0.5, 1.5).
-    pub fn delay(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(ra) = retry_after {
             return ra.min(self.max_retry_after);
         }
@@ -283,7 +283,7 @@ fn random_u64() -> u64 {
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is ignored: backoff applies then).
-pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
     value?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 

@@ -57,7 +57,7 @@ impl Client {
     /// The digest `reference` (a tag or digest) resolves to on the registry, from a
     /// `HEAD` request's `Docker-Content-Digest`; `None` when it does not exist. Used to
     /// skip manifests and tags a target already holds.
-    pub fn manifest_digest(
+    pub(crate) fn manifest_digest(
         &self,
         registry: &str,
         repository: &str,
@@ -209,7 +209,7 @@ impl Client {
     /// this is the retry for uploads; the attempts and backoff are the client's policy.
     /// Errors reading the local content (from `open` or while streaming) are not
     /// retried.
-    pub fn upload_blob_reopening<'r>(
+    pub(crate) fn upload_blob_reopening<'r>(
         &self,
         registry: &str,
         repository: &str,

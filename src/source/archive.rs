@@ -486,7 +486,7 @@ pub(crate) mod tests {
     use flate2::read::MultiGzDecoder;
 
     /// Builds a tar from (name, bytes) files and (name, target) symlinks.
-    pub fn build_tar(path: &Path, files: &[(&str, &[u8])], links: &[(&str, &str)]) {
+    pub(crate) fn build_tar(path: &Path, files: &[(&str, &[u8])], links: &[(&str, &str)]) {
         let mut b = tar::Builder::new(File::create(path).unwrap());
         for (name, bytes) in files {
             let mut h = tar::Header::new_gnu();

@@ -42,14 +42,15 @@ use crate::ordered;
 use crate::progress::Progress;
 
 /// Bytes of uncompressed input per gzip member.
-pub const CHUNK_SIZE: usize = 4 * 1024 * 1024;
+pub(crate) const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 /// The gzip level airlock uses for layers it compresses (zlib's default).
-pub const LEVEL: u32 = 6;
+pub(crate) const LEVEL: u32 = 6;
 
 /// Compresses `input` into `output` as a multi-member gzip stream, chunks compressed
 /// in parallel on `threads` threads at `level` (0–9). Returns the digest and size of
 /// what was written.
-pub fn gzip_parallel(
+#[cfg(test)]
+pub(crate) fn gzip_parallel(
     input: &mut dyn Read,
     output: &mut dyn Write,
     threads: usize,
@@ -61,7 +62,7 @@ pub fn gzip_parallel(
 
 /// What [`ParallelGzip::compress`] read and wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GzipStats {
+pub(crate) struct GzipStats {
     /// Digest and size of the gzip stream written.
     pub compressed: (Digest, u64),
     /// Digest and size of the input (for a layer, its diff_id).
@@ -71,7 +72,7 @@ pub struct GzipStats {
 /// A chunked parallel gzip compressor: one pool of threads and one budget of chunks in
 /// flight ([`ordered::Pool`]), shared by every stream compressed with it (several may
 /// run at once, from different threads).
-pub struct ParallelGzip {
+pub(crate) struct ParallelGzip {
     pool: ordered::Pool,
 }
 

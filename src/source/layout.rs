@@ -36,9 +36,9 @@ use crate::progress::Silent;
 use crate::reference::Reference;
 
 /// The annotation Docker 25+ and containerd put the full image name in.
-pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+pub(crate) const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// The OCI annotation naming an `index.json` entry (a tag, or anything).
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Read access to the files of a layout, by relative path (`index.json`, `blobs/sha256/…`).
 pub(crate) trait Files: Send + Sync {
@@ -273,7 +273,7 @@ pub fn open(input: &str, dir: &Path, reference: Option<&str>) -> anyhow::Result<
 }
 
 /// [`open`], converting into `ctx.staging` with `ctx.jobs` threads when a context is given.
-pub fn open_with(
+pub(crate) fn open_with(
     input: &str,
     dir: &Path,
     reference: Option<&str>,
@@ -479,7 +479,7 @@ pub(crate) mod tests {
     }
 
     /// A small tar with one file.
-    pub fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
+    pub(crate) fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
@@ -510,7 +510,7 @@ pub(crate) mod tests {
         (put(dir, media::OCI_MANIFEST, &manifest), config)
     }
 
-    pub fn write_index(dir: &Path, entries: &[Descriptor]) {
+    pub(crate) fn write_index(dir: &Path, entries: &[Descriptor]) {
         std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
         let index = serde_json::json!({"schemaVersion": 2, "manifests": entries});
         std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();

@@ -64,11 +64,6 @@ impl PartSet {
         self.parts.len()
     }
 
-    /// The path of every part, in order.
-    pub fn part_paths(&self) -> impl Iterator<Item = &Path> {
-        self.parts.iter().map(|p| p.path.as_path())
-    }
-
     /// Size of the joined bundle.
     pub fn total_size(&self) -> u64 {
         self.index.total_size

@@ -128,13 +128,13 @@ impl Finding {
     }
 
     /// Names the blob concerned (`None` leaves it unnamed).
-    pub fn with_digest(mut self, digest: impl Into<Option<Digest>>) -> Finding {
+    pub(crate) fn with_digest(mut self, digest: impl Into<Option<Digest>>) -> Finding {
         self.digest = digest.into();
         self
     }
 
     /// Names the tar entry concerned.
-    pub fn with_entry(mut self, entry: impl Into<String>) -> Finding {
+    pub(crate) fn with_entry(mut self, entry: impl Into<String>) -> Finding {
         self.entry = Some(entry.into());
         self
     }

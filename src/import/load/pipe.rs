@@ -12,9 +12,9 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Bytes per message.
-pub const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 /// Messages in flight.
-pub const DEPTH: usize = 8;
+pub(crate) const DEPTH: usize = 8;
 
 enum Msg {
     Data(Vec<u8>),
@@ -26,7 +26,7 @@ enum Msg {
 /// explains why, so callers report that one instead.
 #[derive(Debug, thiserror::Error)]
 #[error("the Docker engine stopped reading the image stream")]
-pub struct ReaderGone;
+pub(crate) struct ReaderGone;
 
 /// A pipe: write the tar into the first, hand the second to the engine request.
 pub fn pipe() -> (PipeWriter, PipeReader) {
@@ -45,7 +45,7 @@ pub fn pipe() -> (PipeWriter, PipeReader) {
     )
 }
 
-pub struct PipeWriter {
+pub(crate) struct PipeWriter {
     tx: SyncSender<Msg>,
     buf: Vec<u8>,
 }
@@ -91,7 +91,7 @@ impl Write for PipeWriter {
     }
 }
 
-pub struct PipeReader {
+pub(crate) struct PipeReader {
     rx: Receiver<Msg>,
     cur: Vec<u8>,
     pos: usize,

@@ -20,7 +20,7 @@ use crate::reference::Reference;
 
 /// One name to load.
 #[derive(Debug, Clone)]
-pub struct PlannedImage {
+pub(crate) struct PlannedImage {
     /// The full name in the bundle (`docker.io/library/nginx:1.25`).
     pub name: String,
     /// The `RepoTags` entry (`nginx:1.25`); `None` for a name saved by digest only,
@@ -39,7 +39,7 @@ pub struct PlannedImage {
 
 /// A layer as `docker load` will get it.
 #[derive(Debug, Clone)]
-pub struct PlannedLayer {
+pub(crate) struct PlannedLayer {
     pub blob: Descriptor,
     pub diff_id: Digest,
     /// zstd: Docker 20.10 cannot read it, airlock decompresses it on the way.
@@ -67,7 +67,10 @@ pub struct Skipped {
 
 /// The names of the bundle to load: all, or those matching `wanted`. A wanted
 /// reference that matches no name is an error listing the names there are.
-pub fn select<'a>(bundle: &'a Bundle, wanted: &[Reference]) -> anyhow::Result<Vec<&'a TocImage>> {
+pub(crate) fn select<'a>(
+    bundle: &'a Bundle,
+    wanted: &[Reference],
+) -> anyhow::Result<Vec<&'a TocImage>> {
     let all = &bundle.toc().images;
     if wanted.is_empty() {
         return Ok(all.iter().collect());
@@ -122,7 +125,7 @@ fn matches(name: &Reference, image: &TocImage, wanted: &Reference) -> bool {
 }
 
 /// Plans one name: `Ok(Ok(plan))`, `Ok(Err(reason))` to skip it, `Err` for a damaged bundle.
-pub fn plan_image(
+pub(crate) fn plan_image(
     bundle: &Bundle,
     image: &TocImage,
     wanted: &Platform,

@@ -26,7 +26,7 @@ use crate::progress::{Item, Progress, ProgressReader};
 
 /// What went into the tar.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct TarStats {
+pub(crate) struct TarStats {
     /// Configs and layers written (each once).
     pub blobs: u64,
     /// zstd layers decompressed on the way.
@@ -56,7 +56,7 @@ impl Part<'_> {
 
 /// Writes the whole tar for `images` into `out` and returns `out`. `scratch` is where
 /// decompressed zstd layers are staged (one at a time, deleted at once).
-pub fn write_docker_tar<W: Write>(
+pub(crate) fn write_docker_tar<W: Write>(
     bundle: &Bundle,
     images: &[PlannedImage],
     out: W,

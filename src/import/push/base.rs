@@ -27,14 +27,14 @@ use crate::reference::Reference;
 use crate::settings::PushSettings;
 
 /// Per left-out digest, a target repository that holds it (to mount from).
-pub type MountFrom = HashMap<Digest, String>;
+pub(crate) type MountFrom = HashMap<Digest, String>;
 
 /// How many missing blobs the refusal lists before summarizing the rest.
 const MAX_LISTED: usize = 20;
 
 /// Checks that the target holds every left-out blob the plan needs; returns where to
 /// mount each from. A bundle that is not differential passes with nothing to mount.
-pub fn check_omitted(
+pub(crate) fn check_omitted(
     ctx: &Ctx<'_>,
     plan: &Plan,
     settings: &PushSettings,

@@ -28,10 +28,10 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::progress::ProgressReader;
 
 /// What each (repository, blob) pair got.
-pub type BlobActions = HashMap<(String, Digest), Action>;
+pub(crate) type BlobActions = HashMap<(String, Digest), Action>;
 
 /// Plans and (unless `dry_run`) carries out the blob phase.
-pub fn push_blobs(
+pub(crate) fn push_blobs(
     ctx: &Ctx<'_>,
     plan: &Plan,
     dry_run: bool,

@@ -18,10 +18,10 @@ use super::summary::{Action, ManifestTotals, TagTotals};
 use super::{Ctx, Failure};
 use crate::digest::Digest;
 
-pub type ManifestActions = HashMap<(String, Digest), Action>;
+pub(crate) type ManifestActions = HashMap<(String, Digest), Action>;
 
 /// Pushes every manifest and index of the plan by digest (HEAD only when `dry_run`).
-pub fn push_manifests(
+pub(crate) fn push_manifests(
     ctx: &Ctx<'_>,
     plan: &Plan,
     dry_run: bool,
@@ -73,11 +73,11 @@ pub fn push_manifests(
 }
 
 /// What happened to each target tag, by target reference.
-pub type TagActions = HashMap<String, Action>;
+pub(crate) type TagActions = HashMap<String, Action>;
 
 /// Points every tag at its root (HEAD only when `dry_run`); a tag already there is
 /// counted unchanged and not written.
-pub fn push_tags(
+pub(crate) fn push_tags(
     ctx: &Ctx<'_>,
     plan: &Plan,
     dry_run: bool,

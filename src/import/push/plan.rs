@@ -25,7 +25,7 @@ use crate::settings::{PushSettings, UsageError};
 
 /// One TOC name and where it goes.
 #[derive(Debug, Clone)]
-pub struct PlannedImage {
+pub(crate) struct PlannedImage {
     /// The TOC name (`docker.io/library/nginx:1.25`).
     pub name: String,
     /// The target repository (`mirror/library/nginx`).
@@ -46,14 +46,14 @@ pub struct PlannedImage {
 
 /// A blob one target repository needs.
 #[derive(Debug, Clone)]
-pub struct RepoBlob {
+pub(crate) struct RepoBlob {
     pub repo: String,
     pub desc: Descriptor,
 }
 
 /// A manifest or index one target repository needs.
 #[derive(Debug, Clone)]
-pub struct RepoManifest {
+pub(crate) struct RepoManifest {
     pub repo: String,
     pub manifest: Arc<RawManifest>,
     /// 0 for an image manifest; an index is one more than its deepest child index.
@@ -61,7 +61,7 @@ pub struct RepoManifest {
 }
 
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub images: Vec<PlannedImage>,
     /// Every (repository, blob) pair once.
     pub blobs: Vec<RepoBlob>,
@@ -77,7 +77,7 @@ pub struct Plan {
 
 impl Plan {
     /// `a, b and 3 more` for the images needing `digest`.
-    pub fn users_of(&self, digest: &Digest) -> String {
+    pub(crate) fn users_of(&self, digest: &Digest) -> String {
         let names: Vec<&str> = self
             .users
             .get(digest)
@@ -93,7 +93,10 @@ impl Plan {
 }
 
 /// The TOC entries to push: all, or those whose name equals one of `wanted`.
-pub fn select<'a>(bundle: &'a Bundle, wanted: &[Reference]) -> anyhow::Result<Vec<&'a TocImage>> {
+pub(crate) fn select<'a>(
+    bundle: &'a Bundle,
+    wanted: &[Reference],
+) -> anyhow::Result<Vec<&'a TocImage>> {
     let toc = &bundle.toc().images;
     if wanted.is_empty() {
         if toc.is_empty() {

@@ -12,7 +12,7 @@ use crate::settings::{RegistryPrefix, UsageError};
 
 /// The target repository for a source name: `<prefix>/<source path>`, with the source
 /// host kept as a path component (`:` spelled `_`) when `keep_registry` is set.
-pub fn repository_for(
+pub(crate) fn repository_for(
     target: &RegistryPrefix,
     name: &Reference,
     keep_registry: bool,
