@@ -23,3 +23,4 @@ pub mod reference;
 pub mod registry;
 pub mod settings;
 pub mod source;
+pub(crate) mod sync;

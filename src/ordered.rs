@@ -37,6 +37,7 @@ use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::interrupt::InterruptibleReader;
+use crate::sync::lock;
 
 /// Compresses one chunk into one self-contained unit (a zstd frame, a gzip member).
 type CompressFn = dyn Fn(&[u8]) -> io::Result<Vec<u8>> + Send + Sync;
@@ -297,7 +298,7 @@ impl Budget {
         }
     }
     fn acquire(self: &Arc<Self>) -> Permit {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = lock(&self.free);
         while *free == 0 {
             free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
         }
@@ -305,7 +306,7 @@ impl Budget {
         Permit(Arc::clone(self))
     }
     fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = lock(&self.free);
         if *free == 0 {
             return None;
         }
@@ -316,7 +317,7 @@ impl Budget {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = lock(&self.0.free);
         *free += 1;
         self.0.cv.notify_one();
     }

@@ -11,6 +11,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Receives progress events. Implementations must be cheap: `advance` is called for
@@ -104,7 +105,7 @@ impl Default for Lines {
 
 impl Progress for Lines {
     fn phase(&self, name: &str, total_bytes: u64, total_items: u64) {
-        let mut s = self.state.lock().unwrap();
+        let mut s = lock(&self.state);
         *s = LineState {
             phase: name.to_string(),
             started: Instant::now(),
@@ -127,7 +128,7 @@ impl Progress for Lines {
         eprintln!("{msg}");
     }
     fn finish_phase(&self) {
-        let s = self.state.lock().unwrap();
+        let s = lock(&self.state);
         let secs = s.started.elapsed().as_secs_f64();
         eprintln!(
             "{}: done, {} item(s), {} in {:.1}s ({}/s)",
@@ -148,7 +149,7 @@ struct LineItem {
 
 impl Item for LineItem {
     fn done(self: Box<Self>) {
-        let mut s = self.state.lock().unwrap();
+        let mut s = lock(&self.state);
         s.items += 1;
         s.bytes += self.size;
         let _ = writeln!(
@@ -193,7 +194,7 @@ impl Progress for Bars {
         bar.set_prefix(name.to_string());
         bar.set_message(format!("{total_items} item(s)"));
         bar.enable_steady_tick(Duration::from_millis(250));
-        *self.overall.lock().unwrap() = Some(bar);
+        *lock(&self.overall) = Some(bar);
     }
     fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
         let bar = self.multi.add(ProgressBar::new(size));
@@ -203,7 +204,7 @@ impl Progress for Bars {
                 .progress_chars("=> "),
         );
         bar.set_message(label.chars().take(24).collect::<String>());
-        let overall = self.overall.lock().unwrap().clone();
+        let overall = lock(&self.overall).clone();
         Box::new(BarItem {
             bar,
             overall,
@@ -214,7 +215,7 @@ impl Progress for Bars {
         let _ = self.multi.println(msg);
     }
     fn finish_phase(&self) {
-        if let Some(bar) = self.overall.lock().unwrap().take() {
+        if let Some(bar) = lock(&self.overall).take() {
             bar.finish();
         }
     }

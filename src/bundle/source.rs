@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use super::parts::{Location, PartProblem, PartSet};
 use crate::digest::{Digest, Hasher};
+use crate::sync::lock;
 
 /// A bundle's bytes, readable at any offset from several places at once.
 pub(crate) struct BundleFile {
@@ -84,7 +85,7 @@ impl BundleFile {
         let want = buf
             .len()
             .min(usize::try_from(part.size - rel).unwrap_or(usize::MAX));
-        let mut guard = open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(open);
         if guard.as_ref().is_none_or(|(j, _)| *j != i) {
             *guard = None;
             let file = File::open(&part.path).map_err(|e| {
@@ -224,7 +225,7 @@ impl PartHashes {
 
     /// Records that `data` was read from part `i` at offset `rel` of the part.
     fn saw(&self, i: usize, file: &File, rel: u64, data: &[u8]) {
-        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let mut states = lock(&self.states);
         let s = &mut states[i];
         if s.broken {
             return;
@@ -243,7 +244,7 @@ impl PartHashes {
     /// Hashes what the scan did not read and returns each part's sha256, `None` for a
     /// part that could not be read completely.
     pub(crate) fn finish(&self, set: &PartSet) -> Vec<Option<Digest>> {
-        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let mut states = lock(&self.states);
         states
             .iter_mut()
             .zip(&set.parts)

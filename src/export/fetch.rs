@@ -31,6 +31,7 @@ use crate::interrupt::{self, InterruptibleReader};
 use crate::oci::Descriptor;
 use crate::progress::{Progress, ProgressReader, human_bytes};
 use crate::source::BlobStore;
+use crate::sync::lock;
 
 /// How often a blob whose bytes do not match its digest is fetched again before the save fails.
 const MISMATCH_ATTEMPTS: usize = 3;
@@ -95,7 +96,7 @@ pub(crate) fn fetch_all(
                     if cancel.load(Ordering::Relaxed) || interrupt::requested() {
                         break;
                     }
-                    let Some((i, job)) = queue.lock().expect("queue lock").next() else {
+                    let Some((i, job)) = lock(queue).next() else {
                         break;
                     };
                     let result = match reuse.filter(|p| p.has(&job.desc.digest, job.desc.size)) {

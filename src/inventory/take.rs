@@ -26,6 +26,7 @@ use crate::oci::{Parsed, RawManifest};
 use crate::progress::Progress;
 use crate::registry::{Client, RegistryError};
 use crate::settings::InventorySettings;
+use crate::sync::lock;
 
 /// How deep indexes may nest.
 const MAX_DEPTH: usize = 4;
@@ -197,7 +198,7 @@ fn read_repository(
         let raw = match client.get_manifest(registry, repo, &tag) {
             Ok(raw) => raw,
             Err(e) if e.is_not_found() => {
-                skipped.lock().expect("lock").push(format!(
+                lock(skipped).push(format!(
                     "{registry}/{repo}:{tag} was listed but is gone; left out"
                 ));
                 continue;
@@ -216,7 +217,7 @@ fn read_repository(
                 Ok(n) => n,
                 Err(e) if registry_not_found(&e) => {
                     manifests.remove(&digest);
-                    skipped.lock().expect("lock").push(format!(
+                    lock(skipped).push(format!(
                         "{registry}/{repo}@{digest} is listed in an index but not in the repository; left out"
                     ));
                     continue;
@@ -252,7 +253,7 @@ fn node(
     raw: Option<RawManifest>,
     cache: &Cache,
 ) -> anyhow::Result<Arc<Node>> {
-    if let Some(n) = cache.lock().expect("lock").get(digest) {
+    if let Some(n) = lock(cache).get(digest) {
         return Ok(Arc::clone(n));
     }
     let raw = match raw {
@@ -275,9 +276,6 @@ fn node(
         Err(_) => {}
     }
     let node = Arc::new(node);
-    cache
-        .lock()
-        .expect("lock")
-        .insert(digest.clone(), Arc::clone(&node));
+    lock(cache).insert(digest.clone(), Arc::clone(&node));
     Ok(node)
 }

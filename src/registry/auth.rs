@@ -22,6 +22,7 @@ use serde::Deserialize;
 use super::RegistryError;
 use super::challenge::{Challenge, Scheme};
 use super::credentials::{CredentialStore, Credentials, Secret};
+use crate::sync::lock;
 
 /// Tokens are refreshed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
@@ -298,10 +299,6 @@ impl Token {
 /// True when a challenge is one airlock can answer.
 pub fn usable(c: &Challenge) -> bool {
     matches!(c.scheme, Scheme::Basic | Scheme::Bearer)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ use crate::digest::{Digest, Hasher};
 use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, RawManifest, media};
 use crate::ordered;
 use crate::progress::Progress;
+use crate::sync::lock;
 
 /// Bytes of uncompressed input per gzip member.
 pub(crate) const CHUNK_SIZE: usize = 4 * 1024 * 1024;
@@ -338,10 +339,7 @@ fn compress_layers(
                     if r.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(r.map(|rec| (diff_ids[i].clone(), rec)));
+                    lock(&results).push(r.map(|rec| (diff_ids[i].clone(), rec)));
                 }
             });
         }

@@ -26,6 +26,7 @@ use super::summary::{Action, BlobTotals};
 use super::{Ctx, Failure};
 use crate::digest::{Digest, VerifyingReader};
 use crate::progress::ProgressReader;
+use crate::sync::lock;
 
 /// What each (repository, blob) pair got.
 pub(crate) type BlobActions = HashMap<(String, Digest), Action>;
@@ -111,7 +112,7 @@ pub(crate) fn push_blobs(
     }
     let done = Mutex::new((actions, totals));
     let record = |b: &RepoBlob, action: Action| {
-        let mut d = done.lock().unwrap();
+        let mut d = lock(&done);
         match action {
             Action::Uploaded => {
                 d.1.uploaded += 1;

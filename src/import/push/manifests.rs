@@ -17,6 +17,7 @@ use super::plan::{Plan, RepoManifest};
 use super::summary::{Action, ManifestTotals, TagTotals};
 use super::{Ctx, Failure};
 use crate::digest::Digest;
+use crate::sync::lock;
 
 pub(crate) type ManifestActions = HashMap<(String, Digest), Action>;
 
@@ -53,7 +54,7 @@ pub(crate) fn push_manifests(
                                 Action::Pushed
                             }
                         };
-                        let mut d = done.lock().unwrap();
+                        let mut d = lock(&done);
                         match action {
                             Action::Skipped => d.1.skipped += 1,
                             _ => d.1.pushed += 1,
@@ -107,7 +108,7 @@ pub(crate) fn push_tags(
                             Action::Pushed
                         }
                     };
-                    let mut d = done.lock().unwrap();
+                    let mut d = lock(&done);
                     match action {
                         Action::Skipped => d.1.unchanged += 1,
                         _ => d.1.pushed += 1,

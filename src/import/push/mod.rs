@@ -48,6 +48,7 @@ use crate::digest::{Digest, Mismatch};
 use crate::progress::Progress;
 use crate::registry::{Client, RegistryError};
 use crate::settings::PushSettings;
+use crate::sync::lock;
 use plan::Plan;
 
 /// How many failures an error message lists before summarizing the rest.
@@ -82,7 +83,7 @@ impl Ctx<'_> {
     ) -> Result<Option<T>, Failure> {
         if self.aborted() {
             if crate::interrupt::requested() {
-                let mut at = self.stopped_at.lock().unwrap_or_else(|e| e.into_inner());
+                let mut at = lock(&self.stopped_at);
                 at.get_or_insert_with(|| (kind, repo.to_string(), digest.clone()));
             }
             return Ok(None);
@@ -353,11 +354,7 @@ fn interrupted(
             )
         })
         .collect();
-    let next = ctx
-        .stopped_at
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let next = lock(&ctx.stopped_at).clone();
     let at = match (cut.is_empty(), next) {
         (false, _) => format!(" while pushing {}", cut.join(", ")),
         (true, Some((kind, repo, digest))) => format!(
