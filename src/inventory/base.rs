@@ -200,11 +200,8 @@ pub(crate) fn check_bundle_against(bundle: &Bundle, base: &BaseSet) -> Vec<Findi
     };
     lacking
         .into_iter()
-        .map(|o| Finding {
-            kind: FindingKind::MissingFromBase,
-            digest: Some(o.digest.clone()),
-            entry: None,
-            message: format!(
+        .map(|o| {
+            let message = format!(
                 "blob {} ({}, {}) is left out of this differential bundle but the base {what} does not have it; \
                  the bundle was made against {} {}: push that one first, or save a full bundle",
                 o.digest,
@@ -212,8 +209,10 @@ pub(crate) fn check_bundle_against(bundle: &Bundle, base: &BaseSet) -> Vec<Findi
                 crate::progress::human_bytes(o.size),
                 toc_base.kind,
                 toc_base.file
-            ),
-            images: users.remove(&o.digest).unwrap_or_default(),
+            );
+            Finding::new(FindingKind::MissingFromBase, message)
+                .with_digest(o.digest.clone())
+                .with_images(users.remove(&o.digest).unwrap_or_default())
         })
         .collect()
 }

@@ -133,6 +133,12 @@ impl Finding {
         self
     }
 
+    /// Names the images the problem breaks (`verify` fills these in itself).
+    pub(crate) fn with_images(mut self, images: Vec<String>) -> Finding {
+        self.images = images;
+        self
+    }
+
     /// Names the tar entry concerned.
     pub(crate) fn with_entry(mut self, entry: impl Into<String>) -> Finding {
         self.entry = Some(entry.into());
