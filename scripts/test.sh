@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates)
+packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl)
 
 # tool path -> Debian package
 declare -A tools=(
@@ -27,6 +27,7 @@ declare -A tools=(
     [umoci]=umoci
     [htpasswd]=apache2-utils
     [zstd]=zstd
+    [openssl]=openssl
     [docker]=docker.io
     [/etc/ssl/certs/ca-certificates.crt]=ca-certificates
 )

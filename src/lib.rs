@@ -22,5 +22,6 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod settings;
+pub mod signing;
 pub mod source;
 pub(crate) mod sync;
