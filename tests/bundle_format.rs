@@ -156,9 +156,19 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The options for `path`, with every entry's time pinned, so that two bundles written
+/// from the same fixture compare byte for byte even when the clock ticks over a second
+/// between them.
+fn pinned(path: &Path) -> WriteOptions {
+    WriteOptions {
+        mtime: Some(1_714_564_800),
+        ..WriteOptions::for_path(path)
+    }
+}
+
 /// Writes the fixture as a bundle, leaving out the blobs in `skip`.
 fn write(fx: &Fixture, path: &Path, skip: &[&Digest]) -> airlock::bundle::WriteSummary {
-    let mut w = BundleWriter::create(path, WriteOptions::for_path(path)).unwrap();
+    let mut w = BundleWriter::create(path, pinned(path)).unwrap();
     w.add_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)
         .unwrap();
     w.add_file(TOC_NAME, &serde_json::to_vec_pretty(&fx.toc).unwrap())

@@ -79,6 +79,10 @@ pub struct WriteOptions {
     pub compression: Compression,
     /// Compression threads; 0 means one per core.
     pub threads: usize,
+    /// The modification time stamped on every tar entry, in seconds since the epoch;
+    /// `None`: when the writer is created. Two bundles of the same entries written with
+    /// the same time are the same bytes.
+    pub mtime: Option<u64>,
 }
 
 impl Default for WriteOptions {
@@ -87,6 +91,7 @@ impl Default for WriteOptions {
         WriteOptions {
             compression: Compression::None,
             threads: 0,
+            mtime: None,
         }
     }
 }
@@ -97,6 +102,7 @@ impl WriteOptions {
         WriteOptions {
             compression: Compression::from_path(path),
             threads: 0,
+            mtime: None,
         }
     }
 }
@@ -204,9 +210,11 @@ impl BundleWriter {
             }
         };
         let tar = tar::Builder::new(sink);
-        let mtime = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let mtime = opts.mtime.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
         Ok(BundleWriter {
             path: path.to_path_buf(),
             temp,

@@ -296,6 +296,7 @@ fn write_bundle(
     let options = WriteOptions {
         compression: settings.compression,
         threads,
+        mtime: None,
     };
     let mut writer = BundleWriter::create_files(output_files, options, settings.split)?;
     let toc = serde_json::to_vec_pretty(&bundle.docs.toc)?;
