@@ -5,8 +5,10 @@
 #
 # 1. Installs the real components the integration tests drive (Debian packages), when
 #    one is missing and we are root: docker-registry, docker.io (dockerd 20.10),
-#    skopeo, umoci, apache2-utils (htpasswd), zstd, ca-certificates. Re-runs with
-#    everything present skip apt entirely.
+#    skopeo, umoci, apache2-utils (htpasswd), zstd, ca-certificates, binutils (readelf
+#    and objdump, for the release binary's checks). Re-runs with everything present skip
+#    apt entirely. Then cargo-zigbuild and ziglang from PyPI (pip), when missing, for
+#    the release binary's test (tests/release_binary.rs runs scripts/release.sh).
 # 2. cargo fmt --check, cargo clippy (warnings are errors), the doc tests, the README's
 #    demo (scripts/demo.sh with a debug build), then the whole test suite (cargo test
 #    --all-targets). The tests start and stop their own registries and dockerd on
@@ -16,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl)
+packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl binutils)
 
 # tool path -> Debian package
 declare -A tools=(
@@ -30,6 +32,8 @@ declare -A tools=(
     [openssl]=openssl
     [docker]=docker.io
     [/etc/ssl/certs/ca-certificates.crt]=ca-certificates
+    [readelf]=binutils
+    [objdump]=binutils
 )
 
 missing=()
@@ -60,6 +64,24 @@ if ((${#missing[@]})); then
     apt-get update -q </dev/null
     apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null
     if ((made_policy)); then rm -f "$policy"; fi
+fi
+
+# The release build (scripts/release.sh, run by tests/release_binary.rs) links with zig
+# through cargo-zigbuild; both come from PyPI.
+if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -m ziglang version >/dev/null 2>&1; then
+    echo "test.sh: missing: cargo-zigbuild/ziglang; installing them with pip"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+            echo "test.sh: no pip for python3: install python3-pip, then pip install cargo-zigbuild ziglang" >&2
+            exit 1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip </dev/null ||
+            { apt-get update -q </dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip </dev/null; }
+    fi
+    # Debian's own python3 refuses plain `pip install` (PEP 668); a pyenv/venv python does not.
+    python3 -m pip install -q cargo-zigbuild ziglang </dev/null ||
+        python3 -m pip install -q --break-system-packages cargo-zigbuild ziglang </dev/null
+    hash -r
 fi
 
 # Every process the tests start inherits this marker, so leftovers are found exactly
