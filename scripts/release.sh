@@ -116,6 +116,10 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -m ziglang version >
     "${pip[@]}" install -q cargo-zigbuild ziglang ||
         "${pip[@]}" install -q --break-system-packages cargo-zigbuild ziglang ||
         die "pip install cargo-zigbuild ziglang failed"
+    # pip puts the command in python's scripts directory, which a pyenv or venv python
+    # does not have on PATH until its shims are rebuilt: put it there.
+    PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+    export PATH
     hash -r
     command -v cargo-zigbuild >/dev/null 2>&1 ||
         die "cargo-zigbuild installed but not on PATH (pip's script dir: $(python3 -m site --user-base 2>/dev/null)/bin, /usr/local/bin)"

@@ -81,6 +81,10 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -m ziglang version >
     # Debian's own python3 refuses plain `pip install` (PEP 668); a pyenv/venv python does not.
     python3 -m pip install -q cargo-zigbuild ziglang </dev/null ||
         python3 -m pip install -q --break-system-packages cargo-zigbuild ziglang </dev/null
+    # pip puts the command in python's scripts directory, which a pyenv or venv python
+    # does not have on PATH until its shims are rebuilt: put it there for the tests.
+    PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+    export PATH
     hash -r
 fi
 
