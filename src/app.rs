@@ -8,6 +8,11 @@
 //! lines via [`print_error`], and maps errors to exit codes with [`exit_code`].
 //! `save` and `push` install the Ctrl-C / SIGTERM handler ([`crate::interrupt`]) first:
 //! they stop cleanly, keep what they did, and exit with status 130.
+//!
+//! `key generate` writes a key pair and prints its key id (data on stdout, the note on
+//! encrypting the key on stderr); `verify --trust`, `verify --part` and
+//! `verify --base` of a signed differential bundle add their signature checks here, on
+//! top of [`crate::bundle::verify_trusting`].
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -18,8 +23,8 @@ use crate::hint::Hint;
 use crate::import::{load, push};
 use crate::progress::{Mode, human_bytes};
 use crate::settings::{
-    InventorySettings, LoadSettings, LsSettings, PushSettings, SaveSettings, UsageError,
-    VerifySettings,
+    InventorySettings, KeyGenerateSettings, LoadSettings, LsSettings, PushSettings, SaveSettings,
+    UsageError, VerifySettings,
 };
 
 /// How much the user wants to hear, and in which form.
@@ -74,7 +79,55 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary = crate::inventory::take(&settings, &*out.progress.reporter())?;
             report(&summary, out, |s, w| s.print_human(w))
         }
+        Command::Key(args) => match &args.command {
+            crate::cli::KeyCommand::Generate(g) => {
+                key_generate(&KeyGenerateSettings::from_args(g)?, out)
+            }
+        },
     }
+}
+
+/// What `key generate --json` prints.
+#[derive(serde::Serialize)]
+struct GeneratedKey {
+    key_id: String,
+    algorithm: String,
+    key_file: String,
+    pub_file: String,
+}
+
+fn key_generate(settings: &KeyGenerateSettings, out: Output) -> anyhow::Result<ExitCode> {
+    let made = crate::signing::generate_key_pair(&settings.out, settings.algorithm)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut stdout = io::stdout().lock();
+    if out.json {
+        let g = GeneratedKey {
+            key_id: made.public_key.key_id().to_string(),
+            algorithm: made.public_key.algorithm().name().to_string(),
+            key_file: made.key_file.display().to_string(),
+            pub_file: made.pub_file.display().to_string(),
+        };
+        serde_json::to_writer_pretty(&mut stdout, &g)?;
+        writeln!(stdout)?;
+    } else {
+        writeln!(stdout, "{}", made.public_key.key_id())?;
+    }
+    if !out.quiet {
+        let key = made.key_file.display();
+        let enc = made.key_file.with_extension("enc.key");
+        eprintln!(
+            "wrote {key} (private, mode 0600: keep it on the signing side) and {} (public: \
+             give it to whoever checks with --trust)\n\
+             note: {key} is not encrypted. To encrypt it with a passphrase:\n  \
+             openssl pkcs8 -topk8 -v2 aes-256-cbc -in {key} -out {}\n\
+             then sign with --sign-key {} and give the passphrase in {} (or type it at the prompt)",
+            made.pub_file.display(),
+            enc.display(),
+            enc.display(),
+            crate::signing::PASSPHRASE_ENV
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints a command's summary: JSON on stdout, or the human form on stderr unless quiet.
@@ -105,8 +158,12 @@ fn save(settings: &SaveSettings, out: Output) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
+    if settings.part {
+        return verify_part(settings, out);
+    }
     let reporter = out.progress.reporter();
-    let mut report = crate::bundle::verify(&settings.bundle, &*reporter)?;
+    let mut report =
+        crate::bundle::verify::verify_trusting(&settings.bundle, &settings.trust, &*reporter)?;
     if let Some(base) = &settings.base {
         check_against_base(&mut report, &settings.bundle, base, out)?;
     }
@@ -124,7 +181,25 @@ fn verify(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `verify --base`: adds a finding per left-out blob the base does not have.
+/// `verify PART --part`: one part against its signed parts index.
+fn verify_part(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
+    let report = crate::bundle::verify::verify_part(&settings.bundle, &settings.trust)?;
+    let mut stdout = io::stdout().lock();
+    if out.json {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else if !out.quiet || !report.ok {
+        report.print_human(&mut stdout)?;
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `verify --base`: adds a finding per left-out blob the base does not have, and for a
+/// signed differential bundle one when FILE is not the base its statement names.
 fn check_against_base(
     report: &mut crate::bundle::VerifyReport,
     bundle: &std::path::Path,
@@ -146,7 +221,32 @@ fn check_against_base(
         }
         return Ok(());
     };
-    let findings = crate::inventory::base::check_bundle_against(&opened, &base);
+    let mut findings = crate::inventory::base::check_bundle_against(&opened, &base);
+    if let Some(named) = report
+        .signature
+        .as_ref()
+        .and_then(|s| s.base_toc_sha256.as_deref())
+        && named != base.identity.hex()
+    {
+        findings.insert(
+            0,
+            crate::bundle::Finding::new(
+                crate::bundle::FindingKind::StatementMismatch,
+                format!(
+                    "this delta was made against another base: its signed statement names a \
+                     base whose {} is sha256:{named}, but {} is {}; apply it onto the bundle or \
+                     inventory it was made from",
+                    if base.kind == crate::inventory::base::KIND_BUNDLE {
+                        "airlock.json"
+                    } else {
+                        "inventory file"
+                    },
+                    base.file,
+                    base.identity
+                ),
+            ),
+        );
+    }
     if findings.is_empty() && !out.quiet && !out.json {
         eprintln!(
             "{} has all {} blob(s) ({}) this differential bundle leaves out",

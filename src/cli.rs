@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bundle::Compression;
 
@@ -24,6 +24,11 @@ Examples:
   airlock save -f images.txt --platform linux/amd64 -o release.tar.zst
   airlock verify release.tar.zst
   airlock ls release.tar.zst
+
+Chain of custody (signed bundles):
+  airlock key generate --out release-signing
+  airlock save -f images.txt -o release.tar.zst --sign-key release-signing.key
+  airlock verify release.tar.zst --trust release-signing.pub
 
 Exit codes: 0 success, 1 the job failed (registry error, bad bundle), 2 usage error.";
 
@@ -65,9 +70,7 @@ pub enum Command {
     #[command(after_help = SAVE_HELP)]
     Save(SaveArgs),
     /// Check a bundle offline: rehash every blob and check the whole image graph.
-    #[command(
-        after_help = "Exit status 0 only when every blob and reference is sound.\n\nExample:\n  airlock verify release.tar.zst --json"
-    )]
+    #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
     /// Push a bundle's images into a registry, every manifest and index digest kept (air-gapped side).
     #[command(after_help = PUSH_HELP)]
@@ -83,6 +86,8 @@ pub enum Command {
     /// Record what a registry holds (tags, manifests, blobs) for `save --base` (air-gapped side).
     #[command(after_help = INVENTORY_HELP)]
     Inventory(InventoryArgs),
+    /// Make signing keys for signed bundles (`save --sign-key`, `verify --trust`).
+    Key(KeyArgs),
 }
 
 impl Command {
@@ -95,6 +100,9 @@ impl Command {
             Command::Load(a) => a.format,
             Command::Ls(a) => a.format,
             Command::Inventory(a) => a.format,
+            Command::Key(a) => match &a.command {
+                KeyCommand::Generate(g) => g.format,
+            },
         }
     }
 }
@@ -117,6 +125,7 @@ Examples:
   airlock save -f images.txt --platform linux/amd64,linux/arm64 -o release.tar.zst
   airlock save oci:./build/layout:1.0 docker-archive:app.tar -o local.tar
   airlock save -f images.txt --base last-week.tar.zst -o update.tar.zst     (differential)
+  airlock save -f images.txt -o release.tar.zst --sign-key release.key      (signed)
 
 Resume: an interrupted save (Ctrl-C, kill, lost network, full disk) keeps what it wrote in a hidden
 .BUNDLE.partial beside the output; run the same command again and it reuses every layer in it
@@ -168,10 +177,29 @@ pub struct SaveArgs {
     /// (`.BUNDLE.partial`) instead of resuming from it.
     #[arg(long)]
     pub fresh: bool,
+    /// Sign the bundle with the private key in FILE (PKCS#8 PEM, Ed25519 or ECDSA P-256,
+    /// as `airlock key generate` or `openssl genpkey` write it). Repeat for several
+    /// signatures (two-person rule). The signature covers the table of contents, so
+    /// every byte; `verify --trust KEY.pub` checks it on the other side. An encrypted
+    /// key's passphrase is read from AIRLOCK_KEY_PASSPHRASE or asked on the terminal.
+    /// Example: --sign-key release-signing.key
+    #[arg(long = "sign-key", value_name = "FILE")]
+    pub sign_keys: Vec<PathBuf>,
     #[command(flatten)]
     pub format: FormatArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `--trust PUB`, shared by `verify`, `push` and `load`.
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// Require a valid signature by the public key in PUB (SPKI PEM, the `.pub` of
+    /// `airlock key generate` or `openssl pkey -pubout`); repeat to accept any of
+    /// several keys. Without it, an unsigned bundle is accepted and a signed one has
+    /// its signature checked and its signer shown. Example: --trust release-signing.pub
+    #[arg(long = "trust", value_name = "PUB")]
+    pub trust: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +232,11 @@ the bundle, and a damaged one is never uploaded.
 
 Examples:
   airlock push release.tar.zst registry.lan:5000/mirror
-  airlock push release.tar.zst registry.lan:5000 --image nginx:1.25 --dry-run";
+  airlock push release.tar.zst registry.lan:5000 --image nginx:1.25 --dry-run
+  airlock push release.tar.zst registry.lan:5000/mirror --trust release-signing.pub
+
+With --trust, the bundle's signature is checked first (a few kilobytes, no layer read): a bundle
+not signed by a trusted key is refused before anything is written.";
 
 const LOAD_HELP: &str = "\
 Builds the `docker load` stream from the bundle's own blobs for one platform (default: the engine's)
@@ -214,7 +246,11 @@ drops registry digests, so the source digest of each tag is printed for later re
 
 Examples:
   airlock load release.tar.zst
-  airlock load release.tar.zst --platform linux/arm64 -o for-docker.tar";
+  airlock load release.tar.zst --platform linux/arm64 -o for-docker.tar
+  airlock load release.tar.zst --trust release-signing.pub
+
+With --trust, the bundle's signature is checked first: a bundle not signed by a trusted key is
+refused before anything is loaded or written.";
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -242,6 +278,8 @@ pub struct PushArgs {
     #[arg(long, value_name = "SIZE", value_parser = crate::bundle::parts::parse_chunk_size)]
     pub chunk_size: Option<u64>,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
@@ -259,19 +297,89 @@ pub struct LoadArgs {
     #[arg(long = "image", value_name = "REF")]
     pub images: Vec<String>,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+const VERIFY_HELP: &str = "\
+Exit status 0 only when every blob and reference is sound (and, with --trust, the bundle is
+signed by a trusted key and its signed statement matches it).
+
+A signed bundle's signature is always checked and its signers shown; --trust makes a valid
+signature by one of the given keys a requirement. With --part, only one part of a split bundle
+is checked, against the signed parts index beside it: for parts arriving one by one.
+
+Examples:
+  airlock verify release.tar.zst --json
+  airlock verify release.tar.zst --trust release-signing.pub
+  airlock verify release.tar.zst.003 --part --trust release-signing.pub
+  airlock verify update.tar.zst --base release.tar.zst --trust release-signing.pub";
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle to check (with --part: one part, `BUNDLE.003`).
+    pub bundle: PathBuf,
+    /// For a differential bundle: also check that FILE (the base bundle, or an
+    /// `airlock inventory` of the target) has every blob the bundle leaves out, and,
+    /// for a signed one, that FILE is the very base it was signed against.
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
+    /// Check only the one part given, against the parts index beside it: the index is
+    /// signed (by a --trust key), lists the part, and the part's sha256 is the listed
+    /// one. The other parts need not be there. Example: verify b.tar.zst.003 --part --trust k.pub
+    #[arg(long, conflicts_with = "base")]
+    pub part: bool,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The bundle to check.
-    pub bundle: PathBuf,
-    /// For a differential bundle: also check that FILE (the base bundle, or an
-    /// `airlock inventory` of the target) has every blob the bundle leaves out.
-    #[arg(long, value_name = "FILE")]
-    pub base: Option<PathBuf>,
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a key pair: NAME.key (private, mode 0600) and NAME.pub (public).
+    #[command(after_help = KEY_GENERATE_HELP)]
+    Generate(KeyGenerateArgs),
+}
+
+const KEY_GENERATE_HELP: &str = "\
+Prints the key id (sha256 of the public key; `openssl pkey -pubin -in NAME.pub -outform DER |
+sha256sum` gives the same) on stdout. NAME.key is written unencrypted; to encrypt it:
+  openssl pkcs8 -topk8 -v2 aes-256-cbc -in NAME.key -out NAME.enc.key
+and give airlock the passphrase in AIRLOCK_KEY_PASSPHRASE (or type it at the prompt).
+Keys made by `openssl genpkey -algorithm ed25519` work as well.
+
+Examples:
+  airlock key generate --out release-signing
+  airlock key generate --out release-signing --algorithm ecdsa-p256";
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// Write NAME.key and NAME.pub (refuses to overwrite either). Example: --out release-signing
+    #[arg(long, value_name = "NAME")]
+    pub out: PathBuf,
+    /// The signature algorithm.
+    #[arg(long, value_enum, default_value_t = KeyAlgorithm::Ed25519)]
+    pub algorithm: KeyAlgorithm,
     #[command(flatten)]
     pub format: FormatArgs,
+}
+
+/// `--algorithm` of `key generate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    /// Ed25519 (the default): small keys and signatures, deterministic.
+    Ed25519,
+    /// ECDSA on NIST P-256 with SHA-256, for sites that require a NIST curve.
+    #[value(name = "ecdsa-p256", alias = "ecdsa-p256-sha256")]
+    EcdsaP256,
 }
 
 const INVENTORY_HELP: &str = "\
@@ -304,7 +412,7 @@ pub struct InventoryArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// The bundle to list.
+    /// The bundle to list (its signers are shown; their signatures are checked, not trusted).
     pub bundle: PathBuf,
     #[command(flatten)]
     pub format: FormatArgs,
@@ -329,6 +437,7 @@ mod tests {
             &["load", "b.tar"],
             &["ls", "b.tar"],
             &["inventory", "registry.lan", "-o", "i.json"],
+            &["key", "generate", "--out", "k"],
         ] {
             let parse = |json: bool| {
                 let extra = if json { &["--json"][..] } else { &[] };

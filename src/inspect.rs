@@ -7,13 +7,17 @@
 //! compression, with `images` serialized exactly as `airlock.json` holds them. A split
 //! bundle adds `parts` (count, part size, the parts index); one in a single file omits it.
 //! A differential bundle adds `base` (what it was made against, how many blobs and
-//! bytes it left out, and what share of a full bundle it is).
+//! bytes it left out, and what share of a full bundle it is). `signature` says who
+//! signed it (`signed: false` when nobody did): the signature entry is read (a few
+//! hundred bytes) and checked mathematically, not against any trusted key, since `ls`
+//! takes no `--trust`.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use crate::bundle::Bundle;
+use crate::bundle::signature::{self, SignatureReport};
 use crate::bundle::toc::TocImage;
 use crate::progress::human_bytes;
 
@@ -39,6 +43,12 @@ pub struct ListReport {
     /// For a differential bundle (`save --base`): its base and what it left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<ListBase>,
+    /// Who signed the bundle; each signature checked, no key trusted.
+    pub signature: SignatureReport,
+    /// What is wrong with the signature, if anything (a bad signature, a statement
+    /// that does not match this bundle).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signature_problems: Vec<String>,
 }
 
 /// What a differential bundle was made against and how much it saved.
@@ -101,6 +111,25 @@ pub struct ListParts {
 impl ListReport {
     pub fn from_bundle(bundle: &Bundle) -> ListReport {
         let toc = bundle.toc();
+        let (signature, signature_problems) = match signature::check_opened(bundle, &[]) {
+            Ok((checked, parts)) => {
+                let problems = checked
+                    .problems
+                    .iter()
+                    .chain(parts.iter().flat_map(|p| &p.problems))
+                    .map(ToString::to_string)
+                    .collect();
+                (checked.report, problems)
+            }
+            // The signature entry is indexed but cannot be read: say so, list the rest.
+            Err(e) => (
+                SignatureReport {
+                    signed: true,
+                    ..SignatureReport::default()
+                },
+                vec![format!("the signature cannot be read: {e}")],
+            ),
+        };
         ListReport {
             bundle: bundle.path().display().to_string(),
             file_size: bundle.file_size(),
@@ -122,6 +151,8 @@ impl ListReport {
                 .base
                 .as_ref()
                 .map(|b| ListBase::new(b, bundle.file_size())),
+            signature,
+            signature_problems,
         }
     }
 
@@ -152,6 +183,12 @@ impl ListReport {
             self.tool,
             self.created
         )?;
+        for line in self.signature.describe() {
+            writeln!(w, "{line}")?;
+        }
+        for p in &self.signature_problems {
+            writeln!(w, "WARNING: {p}")?;
+        }
         if let Some(p) = &self.parts {
             writeln!(
                 w,

@@ -3,17 +3,24 @@
 //! Everything a user can get wrong on the command line (a bad reference, a bad
 //! platform, an output name that is not `.tar`, `.tar.zst` or `.tzst`, an unreadable
 //! images file) is found here and reported as a [`UsageError`] (exit status 2), so the
-//! pipelines only ever see settings that make sense.
+//! pipelines only ever see settings that make sense. Signing keys (`--sign-key`) and
+//! trusted public keys (`--trust`) are loaded here too, so a missing or malformed key
+//! or a wrong passphrase is a usage error naming the file, before any work starts.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::bundle::parts::{bundle_named, is_output_file};
 use crate::bundle::writer::Compression;
-use crate::cli::{InventoryArgs, LoadArgs, LsArgs, PushArgs, RegistryArgs, SaveArgs, VerifyArgs};
+use crate::cli::{
+    InventoryArgs, KeyAlgorithm, KeyGenerateArgs, LoadArgs, LsArgs, PushArgs, RegistryArgs,
+    SaveArgs, TrustArgs, VerifyArgs,
+};
 use crate::oci::Platform;
 use crate::reference::Reference;
 use crate::registry::ClientOptions;
+use crate::signing::{Algorithm, EnvOrTerminal, PrivateKey, PublicKey};
 use crate::source::SourceSpec;
 
 /// A mistake on the command line; the binary exits with status 2.
@@ -48,6 +55,9 @@ pub struct SaveSettings {
     pub split: Option<u64>,
     /// `--fresh`: discard the partial bundle of an interrupted save instead of resuming.
     pub fresh: bool,
+    /// `--sign-key FILE...`: sign the bundle (and a split bundle's parts index) with
+    /// each of these keys; empty for an unsigned bundle.
+    pub sign_keys: Arc<Vec<PrivateKey>>,
 }
 
 impl SaveSettings {
@@ -130,8 +140,38 @@ impl SaveSettings {
                 .transpose()?,
             split: args.split,
             fresh: args.fresh,
+            sign_keys: Arc::new(sign_keys(&args.sign_keys)?),
         })
     }
+}
+
+/// Loads every `--sign-key` (asking for a passphrase only for an encrypted one); the
+/// same key given twice is refused, since it would sign twice for one person.
+fn sign_keys(paths: &[PathBuf]) -> Result<Vec<PrivateKey>, UsageError> {
+    let mut keys: Vec<PrivateKey> = Vec::with_capacity(paths.len());
+    for (i, path) in paths.iter().enumerate() {
+        let key = PrivateKey::load(path, &EnvOrTerminal)
+            .map_err(|e| usage(format!("--sign-key: {e}")))?;
+        if let Some(j) = keys.iter().position(|k| k.key_id() == key.key_id()) {
+            return Err(usage(format!(
+                "--sign-key `{}` and `{}` are the same key ({}); each signature must come from \
+                 its own key",
+                paths[j].display(),
+                paths[i].display(),
+                key.key_id()
+            )));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Loads every `--trust` public key.
+pub(crate) fn trusted_keys(args: &TrustArgs) -> Result<Vec<PublicKey>, UsageError> {
+    args.trust
+        .iter()
+        .map(|p| PublicKey::load(p).map_err(|e| usage(format!("--trust: {e}"))))
+        .collect()
 }
 
 /// `--base FILE` must name an existing file that the save will not replace: a
@@ -273,6 +313,8 @@ pub struct PushSettings {
     pub dry_run: bool,
     pub jobs: usize,
     pub client: ClientOptions,
+    /// `--trust PUB...`: refuse a bundle not signed by one of these keys.
+    pub trust: Vec<PublicKey>,
 }
 
 impl PushSettings {
@@ -288,6 +330,7 @@ impl PushSettings {
                 chunk_size: args.chunk_size.unwrap_or(u64::MAX),
                 ..client_options(&args.registry)?
             },
+            trust: trusted_keys(&args.trust)?,
         })
     }
 }
@@ -300,6 +343,8 @@ pub struct LoadSettings {
     /// Write a `docker load` tar here instead of talking to the engine.
     pub output: Option<PathBuf>,
     pub images: Vec<Reference>,
+    /// `--trust PUB...`: refuse a bundle not signed by one of these keys.
+    pub trust: Vec<PublicKey>,
 }
 
 impl LoadSettings {
@@ -332,6 +377,7 @@ impl LoadSettings {
             platform,
             output: args.output.clone(),
             images: parse_refs(&args.images)?,
+            trust: trusted_keys(&args.trust)?,
         })
     }
 }
@@ -344,6 +390,10 @@ pub(crate) struct VerifySettings {
     /// `--base FILE`: the base bundle or inventory that must have every blob a
     /// differential bundle leaves out.
     pub base: Option<PathBuf>,
+    /// `--part`: check only this one part against the signed parts index beside it.
+    pub part: bool,
+    /// `--trust PUB...`: require a valid signature by one of these keys.
+    pub trust: Vec<PublicKey>,
 }
 
 impl VerifySettings {
@@ -359,6 +409,8 @@ impl VerifySettings {
         Ok(VerifySettings {
             bundle: args.bundle.clone(),
             base: args.base.clone(),
+            part: args.part,
+            trust: trusted_keys(&args.trust)?,
         })
     }
 }
@@ -374,6 +426,33 @@ impl LsSettings {
     pub fn from_args(args: &LsArgs) -> Result<LsSettings, UsageError> {
         Ok(LsSettings {
             bundle: args.bundle.clone(),
+        })
+    }
+}
+
+/// What `airlock key generate` makes.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyGenerateSettings {
+    /// `NAME`: the files are `NAME.key` and `NAME.pub`.
+    pub out: PathBuf,
+    pub algorithm: Algorithm,
+}
+
+impl KeyGenerateSettings {
+    pub fn from_args(args: &KeyGenerateArgs) -> Result<KeyGenerateSettings, UsageError> {
+        if args.out.as_os_str().is_empty() || args.out.is_dir() {
+            return Err(usage(format!(
+                "--out `{}` must name the key files to write (NAME gives NAME.key and NAME.pub), \
+                 not a directory",
+                args.out.display()
+            )));
+        }
+        Ok(KeyGenerateSettings {
+            out: args.out.clone(),
+            algorithm: match args.algorithm {
+                KeyAlgorithm::Ed25519 => Algorithm::Ed25519,
+                KeyAlgorithm::EcdsaP256 => Algorithm::EcdsaP256Sha256,
+            },
         })
     }
 }

@@ -10,8 +10,9 @@
 //! - [`verify`] checks it in one sequential pass and reports every problem it finds,
 //!   because an operator on the far side of an air gap needs the whole list at once.
 //!
-//! [`seekable`] holds the zstd seekable-format framing both sides share, and [`toc`]
-//! the `airlock.json` contract. [`parts`] writes a bundle as numbered parts with a parts
+//! [`seekable`] holds the zstd seekable-format framing both sides share, [`toc`]
+//! the `airlock.json` contract, and [`signature`] the signed statements of a signed
+//! bundle (`airlock.sig.json` and the parts index's signature) and their checks. [`parts`] writes a bundle as numbered parts with a parts
 //! index (`save --split`) and finds and checks them again; [`source`] reads one file or
 //! a set of parts as one stream, so everything above it works on split bundles unchanged;
 //! [`resume`] finds what an unfinished bundle left by an interrupted save holds; [`graph`]
@@ -32,6 +33,7 @@ pub mod parts;
 pub mod reader;
 pub mod resume;
 pub mod seekable;
+pub mod signature;
 pub(crate) mod source;
 pub mod toc;
 pub mod verify;
@@ -190,6 +192,7 @@ pub(crate) fn is_expected_name(name: &str) -> bool {
         name,
         "oci-layout"
             | toc::TOC_NAME
+            | signature::SIG_NAME
             | "index.json"
             | "manifest.json"
             | "repositories"

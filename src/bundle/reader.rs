@@ -225,6 +225,8 @@ pub struct Bundle {
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
     toc: Toc,
+    /// sha256 of the exact `airlock.json` bytes: what a signed statement names.
+    toc_sha256: Digest,
 }
 
 impl Bundle {
@@ -324,6 +326,7 @@ impl Bundle {
                 blobs: Vec::new(),
                 base: None,
             },
+            toc_sha256: Digest::of(b""),
         };
         if !bundle.by_name.contains_key(TOC_NAME) {
             return Err(BundleError::NotAirlock {
@@ -347,6 +350,7 @@ impl Bundle {
             });
         }
         bundle.toc = parse_toc(path, &bytes)?;
+        bundle.toc_sha256 = Digest::of(&bytes);
         // A blob whose tar entry is not the size the TOC gives is damaged or crafted;
         // refuse it here rather than when a reader trips over it.
         for b in &bundle.toc.blobs {
@@ -385,6 +389,12 @@ impl Bundle {
 
     pub fn toc(&self) -> &Toc {
         &self.toc
+    }
+
+    /// sha256 of the exact `airlock.json` bytes in the bundle: the TOC's identity, which
+    /// a signed statement (and a differential bundle made against this one) names.
+    pub fn toc_sha256(&self) -> &Digest {
+        &self.toc_sha256
     }
 
     pub fn path(&self) -> &Path {

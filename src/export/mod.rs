@@ -17,7 +17,11 @@
 //! from, then runs the stages in order: `open_all`, `walk_all`, `compose` (with
 //! `name_images`, `collect_blobs` and `differential::leave_out`) and `write_bundle`,
 //! which writes the head ([`BundleWriter::add_head`]), the staged small blobs and the
-//! layers, with [`resume::Reuse`] doing the bookkeeping of a resumed run.
+//! layers, with [`resume::Reuse`] doing the bookkeeping of a resumed run. With
+//! `--sign-key`, the head carries the signature of the bundle statement (over the TOC
+//! bytes just serialized, and the base's identity for a differential bundle), and a
+//! split bundle's parts index is signed when it is written
+//! ([`crate::bundle::signature`]).
 //!
 //! A save can be resumed ([`resume`]): it holds a lock on its output, writes to a fixed
 //! hidden name, and when it fails or is interrupted (Ctrl-C, SIGTERM) after layers
@@ -45,6 +49,7 @@ use self::plan::{WalkedImage, Walker};
 use self::staging::Staging;
 use crate::bundle::output::OutputFiles;
 use crate::bundle::resume::Partial;
+use crate::bundle::signature::{self, BundleStatement};
 use crate::bundle::toc::TocBlob;
 use crate::bundle::writer::{BundleWriter, Head, WriteOptions, WriteSummary};
 use crate::digest::Digest;
@@ -188,6 +193,9 @@ fn save_with(
         docs: &docs,
         blobs: &blobs,
         layers: &layers,
+        base_identity: base
+            .filter(|_| docs.toc.base.is_some())
+            .map(|b| &b.identity),
     };
     let (written, tally) = write_bundle(
         settings,
@@ -277,6 +285,8 @@ struct Planned<'a> {
     blobs: &'a [TocBlob],
     /// The layers among them, fetched in stage 4.
     layers: &'a [Descriptor],
+    /// A differential bundle's base, as its signed statement names it.
+    base_identity: Option<&'a Digest>,
 }
 
 /// Stage 4: writes the head and the staged small blobs, then every layer as it arrives
@@ -300,8 +310,13 @@ fn write_bundle(
     };
     let mut writer = BundleWriter::create_files(output_files, options, settings.split)?;
     let toc = serde_json::to_vec_pretty(&bundle.docs.toc)?;
+    let signature = (!settings.sign_keys.is_empty()).then(|| {
+        let statement = BundleStatement::of_toc(&bundle.docs.toc, &toc, bundle.base_identity);
+        signature::bundle_signature_entry(&settings.sign_keys, &statement)
+    });
     writer.add_head(&Head {
         toc: &toc,
+        signature: signature.as_deref(),
         index_json: &bundle.docs.index_json,
         manifest_json: &bundle.docs.manifest_json,
         repositories: &bundle.docs.repositories,
@@ -372,7 +387,10 @@ fn write_bundle(
         drop(writer);
         return Err(err);
     }
-    let written = writer.finish().map_err(|e| stopped(e.into(), has_layers))?;
+    let index_signer = signature::parts_signer(&settings.sign_keys);
+    let written = writer
+        .finish_signed((!settings.sign_keys.is_empty()).then_some(&index_signer as _))
+        .map_err(|e| stopped(e.into(), has_layers))?;
     Ok((written, tally))
 }
 

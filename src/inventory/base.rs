@@ -45,6 +45,10 @@ pub(crate) struct BaseSet {
     /// Every config and layer digest, with where it is on the target: repositories
     /// (inventory) or the base bundle's image names (bundle).
     pub blobs: HashMap<Digest, Vec<String>>,
+    /// What names this base exactly: the sha256 of a base bundle's `airlock.json`, or of
+    /// the inventory file. A signed differential bundle's statement records it
+    /// (`base_toc_sha256`), and `verify --base` compares it.
+    pub identity: Digest,
 }
 
 impl BaseSet {
@@ -56,6 +60,8 @@ impl BaseSet {
             .unwrap_or_else(|| path.display().to_string());
         if Inventory::is_inventory(path) {
             let inv = Inventory::load(path)?;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read --base `{}`", path.display()))?;
             let mut blobs: HashMap<Digest, Vec<String>> = HashMap::new();
             for (digest, repos) in inv.blob_repositories() {
                 blobs.insert(
@@ -74,6 +80,7 @@ impl BaseSet {
                 tool: Some(inv.tool.clone()),
                 registry: Some(inv.target()),
                 blobs,
+                identity: Digest::of(&bytes),
             });
         }
         let bundle = Bundle::open(path).with_context(|| {
@@ -126,6 +133,7 @@ impl BaseSet {
             tool: Some(toc.tool.clone()),
             registry: None,
             blobs,
+            identity: bundle.toc_sha256().clone(),
         })
     }
 

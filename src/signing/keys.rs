@@ -240,7 +240,7 @@ impl PrivateKey {
 
     /// The raw private scalar / seed, for tests that look for it where it must not be.
     #[cfg(test)]
-    pub(super) fn secret_bytes(&self) -> Vec<u8> {
+    pub(crate) fn secret_bytes(&self) -> Vec<u8> {
         match &self.key {
             Secret::Ed25519(k) => k.to_bytes().to_vec(),
             Secret::P256(k) => k.to_bytes().to_vec(),

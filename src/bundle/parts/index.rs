@@ -46,6 +46,15 @@ pub struct PartsIndex {
     /// Size of the joined bundle (the sum of the parts).
     pub total_size: u64,
     pub parts: Vec<PartEntry>,
+    /// Optional, in a signed split bundle: the parts statement (exact text) over the
+    /// fields above, which `signatures` sign. What they are is the business of
+    /// [`bundle::signature`](crate::bundle::signature); this module only carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// The signatures of `statement`, as [`bundle::signature`](crate::bundle::signature)
+    /// writes and reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<serde_json::Value>,
 }
 
 /// One part in the parts index.
@@ -64,7 +73,7 @@ impl PartsIndex {
     /// Reads the parts index at `path` and checks that it describes a set of parts
     /// airlock could have written: plain names `<bundle>.<number>`, each listed once,
     /// sizes that fit the part size and add up to the total, well-formed hashes.
-    pub(crate) fn read(path: &Path) -> Result<PartsIndex, BundleError> {
+    pub fn read(path: &Path) -> Result<PartsIndex, BundleError> {
         let bad = |reason: String| BundleError::BadPartsIndex {
             path: path.to_path_buf(),
             reason,
@@ -160,7 +169,7 @@ pub fn index_path(base: &Path) -> PathBuf {
 }
 
 /// If `name` is `<base>.<digits>` (three or more digits), `<base>`.
-pub(super) fn strip_part_suffix(name: &str) -> Option<&str> {
+pub(crate) fn strip_part_suffix(name: &str) -> Option<&str> {
     let (base, num) = name.rsplit_once('.')?;
     (num.len() >= 3 && num.bytes().all(|b| b.is_ascii_digit()) && !base.is_empty()).then_some(base)
 }

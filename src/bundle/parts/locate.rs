@@ -116,6 +116,8 @@ impl PartSet {
                 part_size: parts.iter().map(|p| p.size).max().unwrap_or(0),
                 total_size: start,
                 parts: entries,
+                statement: None,
+                signatures: None,
             },
             parts,
         })

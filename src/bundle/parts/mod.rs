@@ -53,4 +53,4 @@ pub use index::{
 pub(crate) use locate::{Location, locate};
 pub use locate::{PartProblem, PartSet};
 pub use size::{FAT32_MAX, MIN_CHUNK, MIN_SPLIT, parse_chunk_size, parse_split};
-pub use writer::{PartWriter, SplitSummary};
+pub use writer::{IndexSigner, PartWriter, SplitSummary};

@@ -3,6 +3,8 @@
 //! ([`OutputFiles::partial_part`]) and hashed on the way; [`PartWriter::finish`] renames
 //! the parts to their final names and writes the parts index last, so a set without
 //! its index is an unfinished one. Every name comes from the save's [`OutputFiles`].
+//! A signed save hands `finish` an [`IndexSigner`], which turns the finished index into
+//! the statement and signatures stored in it; this module never sees a key.
 //!
 //! **What may be deleted.** A save only ever deletes files it created: dropping the
 //! writer deletes the hidden parts it wrote (unless [`PartWriter::keep`] keeps them for
@@ -23,6 +25,11 @@ use super::index::{
 };
 use crate::bundle::output::{OutputFiles, create_hidden};
 use crate::digest::{Digest, Hasher};
+
+/// Signs a finished parts index: returns the statement over it and the signatures of
+/// that statement, which `finish` stores in the index's `statement` and `signatures`
+/// (see [`bundle::signature::parts_signer`](crate::bundle::signature::parts_signer)).
+pub type IndexSigner<'a> = dyn Fn(&PartsIndex) -> io::Result<(String, serde_json::Value)> + 'a;
 
 /// What a finished split write produced.
 #[derive(Debug, Clone)]
@@ -146,8 +153,13 @@ impl PartWriter {
     }
 
     /// Closes the last part, renames every part to its final name and writes the parts
-    /// index (last). `toc_sha256` is the hash of the bundle's `airlock.json`, if any.
-    pub fn finish(mut self, toc_sha256: Option<&Digest>) -> io::Result<SplitSummary> {
+    /// index (last). `toc_sha256` is the hash of the bundle's `airlock.json`, if any;
+    /// with `signer`, the index is signed (its statement and signatures added) first.
+    pub fn finish(
+        mut self,
+        toc_sha256: Option<&Digest>,
+        signer: Option<&IndexSigner<'_>>,
+    ) -> io::Result<SplitSummary> {
         self.close_current()?;
         let count = self.done.len();
         let names = self.files.part_names(count);
@@ -170,7 +182,15 @@ impl PartWriter {
                     head_sha256: p.head.hex().to_string(),
                 })
                 .collect(),
+            statement: None,
+            signatures: None,
         };
+        let mut index = index;
+        if let Some(sign) = signer {
+            let (statement, signatures) = sign(&index)?;
+            index.statement = Some(statement);
+            index.signatures = Some(signatures);
+        }
         let index_final = self.files.index();
         let (mut file, index_temp) = temp_in(dir, &self.files.index_temp_prefix())?;
         let mut json = serde_json::to_vec_pretty(&index).map_err(io::Error::other)?;
@@ -300,7 +320,7 @@ mod tests {
         }
         // Nothing under a final name until finish.
         assert!(!dir.path().join("x.tar.000").exists());
-        let s = w.finish(None).unwrap();
+        let s = w.finish(None, None).unwrap();
         let idx = &s.parts_index;
         assert_eq!(idx.parts.len(), 3);
         assert_eq!(idx.total_size, 10_000);

@@ -43,7 +43,14 @@
 //! 4. the part hashes of a split bundle (here, in [`verify`]);
 //! 5. `graph` and `docs`: the documents kept in memory, one `check_*` step per
 //!    document, then the image graph's verdict (missing blobs, and the images each
-//!    finding breaks).
+//!    finding breaks);
+//! 6. `signed`: the signature entry against the TOC bytes the scan read, and a split
+//!    bundle's signed parts index ([`verify_trusting`] with `--trust` keys requires a
+//!    trusted signer); its findings go first in the report, since a bundle whose
+//!    signature fails cannot be vouched for whatever else is sound.
+//!
+//! `part` checks one part of a split bundle alone against its signed parts index
+//! (`verify --part`, [`verify_part`]), without reading the others.
 //!
 //! The public types, [`Finding`], [`FindingKind`] and [`VerifyReport`], are in `report`.
 //!
@@ -63,21 +70,37 @@ use super::toc::Toc;
 use crate::digest::Digest;
 use crate::oci::ImageIndex;
 use crate::progress::{Progress, human_bytes};
+use crate::signing::PublicKey;
 
 mod docs;
 mod entries;
 mod frames;
 mod graph;
+pub mod part;
 mod report;
 mod scan;
+mod signed;
 
+pub use part::{PartReport, check_part as verify_part};
 pub use report::{Finding, FindingKind, VerifyReport};
 
 use graph::Graph;
 use scan::Scan;
 
-/// Verifies the bundle at `path`; `Err` only when the file cannot be read at all.
+/// Verifies the bundle at `path`; `Err` only when the file cannot be read at all. A
+/// signed bundle's signature is checked (not trusted): see [`verify_trusting`].
 pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, BundleError> {
+    verify_trusting(path, &[], progress)
+}
+
+/// [`verify`], and with `trusted` keys a valid signature by one of them is required
+/// (`verify --trust`): the report is ok only if such a signature covers this bundle,
+/// its statement matches it, and everything else is sound.
+pub fn verify_trusting(
+    path: &Path,
+    trusted: &[PublicKey],
+    progress: &dyn Progress,
+) -> Result<VerifyReport, BundleError> {
     let loc = locate(path)?;
     let (part_findings, flagged, hashes) = match &loc {
         Location::Parts(set) => {
@@ -106,6 +129,8 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
                 bytes: 0,
                 parts: loc_parts(&loc),
                 differential: None,
+                signature: None,
+                parts_signature: None,
                 findings,
             });
         }
@@ -173,7 +198,15 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
         }
     }
     progress.finish_phase();
-    Ok(pass.into_report())
+    let signed = pass.check_signatures(trusted);
+    let mut report = pass.into_report();
+    let mut findings = signed.findings;
+    findings.append(&mut report.findings);
+    report.findings = findings;
+    report.ok = report.findings.is_empty();
+    report.signature = signed.bundle;
+    report.parts_signature = signed.parts;
+    Ok(report)
 }
 
 /// Whether an io error is a problem with a part of a split bundle.
@@ -246,6 +279,9 @@ struct Pass<'a> {
     /// Set when a read error inside an entry leaves the rest of the stream readable
     /// from the next header on (see [`Scan::Resume`]).
     resume: bool,
+    /// The name of the last entry the scan read (`airlock.sig.json` must follow
+    /// `airlock.json`).
+    prev_entry: Option<String>,
 }
 
 /// How many bytes of small JSON blobs the pass keeps in memory, all told.
@@ -290,6 +326,7 @@ impl<'a> Pass<'a> {
             findings: Vec::new(),
             buf: vec![0u8; READ_BUFFER],
             resume: false,
+            prev_entry: None,
         }
     }
 
@@ -337,6 +374,8 @@ impl<'a> Pass<'a> {
                     human_bytes(b.omitted_bytes())
                 )
             }),
+            signature: None,
+            parts_signature: None,
             findings: self.findings,
         }
     }

@@ -2,6 +2,10 @@
 //! [`VerifyReport`] that carries them, printed one line per finding (or as JSON by
 //! `verify --json`, exactly as serialized).
 //!
+//! A signed bundle's report carries who signed it ([`SignatureReport`]), and every
+//! signature problem is a finding of its own kind (`unsigned`, `untrusted signer`,
+//! `bad signature`, `statement mismatch`), listed first.
+//!
 //! These are the only public types of `verify` besides the entry point; they live
 //! apart from the pass so that the rest of the crate (`verify --base` adds its own
 //! findings) depends on the report's shape, never on how the pass produces it.
@@ -10,6 +14,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::signature::SignatureReport;
 use crate::digest::Digest;
 use crate::progress::human_bytes;
 
@@ -63,10 +68,19 @@ pub enum FindingKind {
     ExtraPart,
     /// `verify --base`: a blob a differential bundle leaves out is not in the given base.
     MissingFromBase,
+    /// `--trust` requires a signature and the bundle (or its parts index) has none.
+    Unsigned,
+    /// Valid signatures, but by none of the `--trust` keys.
+    UntrustedSigner,
+    /// A signature that does not verify, or a signature entry that cannot be read.
+    BadSignature,
+    /// The signed statement does not describe this bundle: another TOC, other parts,
+    /// or (with `--base`) another base.
+    StatementMismatch,
 }
 
 impl FindingKind {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             FindingKind::DigestMismatch => "digest mismatch",
             FindingKind::SizeMismatch => "size mismatch",
@@ -90,6 +104,10 @@ impl FindingKind {
             FindingKind::ForeignPart => "foreign part",
             FindingKind::ExtraPart => "extra part",
             FindingKind::MissingFromBase => "not in base",
+            FindingKind::Unsigned => "unsigned",
+            FindingKind::UntrustedSigner => "untrusted signer",
+            FindingKind::BadSignature => "bad signature",
+            FindingKind::StatementMismatch => "statement mismatch",
         }
     }
 }
@@ -165,6 +183,14 @@ pub struct VerifyReport {
     /// (those blobs are not missing; `verify --base FILE` checks them against the base).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub differential: Option<String>,
+    /// Who signed the bundle (`signed: false` for an unsigned one), each signer's key
+    /// id, algorithm, time, and whether the signature is valid and the key trusted.
+    /// Absent when the table of contents could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureReport>,
+    /// For a split bundle, the same for its parts index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts_signature: Option<SignatureReport>,
     pub findings: Vec<Finding>,
 }
 
@@ -180,6 +206,11 @@ impl VerifyReport {
         }
         if let Some(d) = &self.differential {
             writeln!(w, "differential bundle: {d}")?;
+        }
+        if let Some(sig) = &self.signature {
+            for line in sig.describe() {
+                writeln!(w, "{line}")?;
+            }
         }
         if self.ok {
             writeln!(

@@ -6,7 +6,8 @@
 //! goes through a [`Watch`] that checks each entry's padding is zero as the tar reader
 //! passes it ([`ZeroWatch`]); every header's checksum field must be in a canonical form
 //! ([`checksum_field_problem`]); and after the last entry only zero blocks may follow
-//! ([`Pass::check_end`]). A read error either stops the pass or lets it start again at
+//! ([`Pass::check_end`]). The signature entry, when there is one, must come right after
+//! the TOC. A read error either stops the pass or lets it start again at
 //! a later offset ([`Scan`]): at the next header when the seek table (or the next part
 //! of a split bundle) allows it, or at the next plausible header ([`Pass::resync`]).
 //! What each entry's content holds is the business of `entries`.
@@ -19,6 +20,8 @@ use super::{Finding, FindingKind, Pass, READ_BUFFER, is_part_error};
 use crate::bundle::parts::Location;
 use crate::bundle::reader::{EntryCheck, ReadSeek, Storage, check_entry, open_stream};
 use crate::bundle::seekable::FrameError;
+use crate::bundle::signature::SIG_NAME;
+use crate::bundle::toc::TOC_NAME;
 use crate::bundle::{blob_name_digest, is_expected_name};
 use crate::digest::Digest;
 
@@ -335,6 +338,7 @@ impl Pass<'_> {
                     continue;
                 }
             };
+            let after = self.prev_entry.replace(name.clone());
             if !self.seen.names.insert(name.clone()) {
                 self.findings.push(
                     Finding::new(
@@ -355,6 +359,19 @@ impl Pass<'_> {
                     .with_entry(name),
                 );
                 continue;
+            }
+            if name == SIG_NAME && after.as_deref() != Some(TOC_NAME) {
+                self.findings.push(
+                    Finding::new(
+                        FindingKind::UnexpectedEntry,
+                        format!(
+                            "entry `{SIG_NAME}` must come right after `{TOC_NAME}`, but follows {}; \
+                             the bundle was rearranged",
+                            after.map_or("nothing".to_string(), |a| format!("`{a}`"))
+                        ),
+                    )
+                    .with_entry(name.clone()),
+                );
             }
             if is_dir {
                 continue;

@@ -125,6 +125,11 @@ impl LoadSummary {
 
 pub fn load(settings: &LoadSettings, progress: &dyn Progress) -> anyhow::Result<LoadSummary> {
     let bundle = Bundle::open(&settings.bundle)?;
+    // --trust: the signature over the head is checked before anything else is read or
+    // written (a few kilobytes; the blobs are verified as they stream, as always).
+    if !settings.trust.is_empty() {
+        crate::bundle::signature::require_trusted(&bundle, &settings.trust)?;
+    }
     let selected = plan::select(&bundle, &settings.images)?;
 
     let engine = match &settings.output {

@@ -114,6 +114,11 @@ pub(crate) struct Failure {
 
 pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<PushSummary> {
     let bundle = Bundle::open(&settings.bundle)?;
+    // --trust: the signature over the head is checked before anything else is read or
+    // written (a few kilobytes; the blobs are verified as they stream, as always).
+    if !settings.trust.is_empty() {
+        crate::bundle::signature::require_trusted(&bundle, &settings.trust)?;
+    }
     let selected = plan::select(&bundle, &settings.images)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(settings.jobs)

@@ -36,13 +36,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tempfile::TempPath;
 
+use self::sink::{Counting, Output, Sink, ZstdSink, is_sink_error};
 use super::output::{OutputFiles, create_hidden};
-use super::parts::{PartWriter, SplitSummary};
-use super::seekable::encode_seek_table;
+use super::parts::{IndexSigner, PartWriter, SplitSummary};
+use super::signature::SIG_NAME;
 use super::toc::TOC_NAME;
 use super::{BundleError, name_problem};
 use crate::digest::{Digest, Mismatch, VerifyingReader};
-use crate::ordered;
+
+mod sink;
 
 /// Most bytes of tar stream one zstd frame holds.
 pub const FRAME_INPUT: usize = 4 * 1024 * 1024;
@@ -117,6 +119,10 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(crate) struct Head<'a> {
     /// `airlock.json`.
     pub toc: &'a [u8],
+    /// `airlock.sig.json`, the signature document of a signed bundle
+    /// ([`signature`](crate::bundle::signature)); `None` for an unsigned one, which is
+    /// then byte for byte what it was before bundles could be signed.
+    pub signature: Option<&'a [u8]>,
     pub index_json: &'a [u8],
     pub manifest_json: &'a [u8],
     pub repositories: &'a [u8],
@@ -276,12 +282,17 @@ impl BundleWriter {
         Ok(())
     }
 
-    /// Writes the bundle's fixed head, entries 1 to 7 of the format, in order:
-    /// `oci-layout`, `airlock.json`, `index.json`, `manifest.json`, `repositories`,
-    /// `blobs/`, `blobs/sha256/`. Blobs follow with [`BundleWriter::add_blob`].
+    /// Writes the bundle's fixed head, in order: `oci-layout`, `airlock.json`,
+    /// `airlock.sig.json` (signed bundles only), `index.json`, `manifest.json`,
+    /// `repositories`, `blobs/`, `blobs/sha256/`. Blobs follow with
+    /// [`BundleWriter::add_blob`]. The signature comes before any blob, so a split
+    /// bundle's first part says who made the set.
     pub(crate) fn add_head(&mut self, head: &Head<'_>) -> Result<(), BundleError> {
         self.add_file(OCI_LAYOUT_NAME, OCI_LAYOUT)?;
         self.add_file(TOC_NAME, head.toc)?;
+        if let Some(sig) = head.signature {
+            self.add_file(SIG_NAME, sig)?;
+        }
         self.add_file("index.json", head.index_json)?;
         self.add_file("manifest.json", head.manifest_json)?;
         self.add_file("repositories", head.repositories)?;
@@ -352,7 +363,16 @@ impl BundleWriter {
     /// Ends the tar stream, writes the seek table, fsyncs and renames the temporary file
     /// to the final name (and fsyncs the directory). A split bundle's parts are renamed
     /// to their final names and its parts index written last.
-    pub fn finish(mut self) -> Result<WriteSummary, BundleError> {
+    pub fn finish(self) -> Result<WriteSummary, BundleError> {
+        self.finish_signed(None)
+    }
+
+    /// [`finish`](Self::finish); a split bundle's parts index is signed by `signer`
+    /// (ignored for a bundle in one file, whose signature is in its head).
+    pub fn finish_signed(
+        mut self,
+        signer: Option<&IndexSigner<'_>>,
+    ) -> Result<WriteSummary, BundleError> {
         if self.poisoned {
             return Err(self.poisoned_error());
         }
@@ -369,7 +389,7 @@ impl BundleWriter {
                     file.sync_all()?;
                     None
                 }
-                Output::Split(parts) => Some(parts.finish(toc_sha256.as_ref())?),
+                Output::Split(parts) => Some(parts.finish(toc_sha256.as_ref(), signer)?),
             };
             Ok::<_, io::Error>((bytes, uncompressed, split))
         })();
@@ -509,221 +529,6 @@ impl BundleWriter {
             temp.disable_cleanup(true);
         }
     }
-}
-
-/// Marks io errors that came from writing the output rather than reading a blob.
-#[derive(Debug, thiserror::Error)]
-#[error("writing the bundle file failed")]
-struct SinkError(#[source] io::Error);
-
-fn sink_error(e: io::Error) -> io::Error {
-    io::Error::other(SinkError(e))
-}
-
-fn is_sink_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|i| i.is::<SinkError>())
-}
-
-/// Where the bytes go: one temporary file, or parts.
-enum Output {
-    Single(BufWriter<File>),
-    Split(Box<PartWriter>),
-}
-
-impl Write for Output {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Output::Single(w) => w.write(buf),
-            Output::Split(w) => w.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Output::Single(w) => w.flush(),
-            Output::Split(w) => w.flush(),
-        }
-    }
-}
-
-/// The file writer, counting what reaches the disk.
-struct Counting {
-    inner: Output,
-    written: u64,
-    /// Set while a kept writer is taken apart: the tar end blocks must not be written.
-    discard: bool,
-}
-
-impl Write for Counting {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.discard {
-            return Ok(buf.len());
-        }
-        let n = self.inner.write(buf).map_err(sink_error)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush().map_err(sink_error)
-    }
-}
-
-/// What the tar builder writes into.
-enum Sink {
-    Plain(Counting),
-    Zstd(ZstdSink),
-}
-
-impl Sink {
-    /// Ends the current zstd frame (an entry boundary); nothing for plain tar.
-    fn cut(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(_) => Ok(()),
-            Sink::Zstd(z) => {
-                z.stream.cut();
-                Ok(())
-            }
-        }
-    }
-
-    /// Writes every frame compressed so far, and the one being filled, to the file.
-    fn write_pending(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(out) => out.flush(),
-            Sink::Zstd(z) => {
-                z.stream.drain()?;
-                z.stream.get_mut().out.flush()
-            }
-        }
-    }
-
-    fn out(&self) -> &Counting {
-        match self {
-            Sink::Plain(out) => out,
-            Sink::Zstd(z) => &z.stream.get_ref().out,
-        }
-    }
-
-    fn out_mut(&mut self) -> &mut Counting {
-        match self {
-            Sink::Plain(out) => out,
-            Sink::Zstd(z) => &mut z.stream.get_mut().out,
-        }
-    }
-
-    /// The file writer, without finishing anything.
-    fn into_out(self) -> Counting {
-        match self {
-            Sink::Plain(out) => out,
-            Sink::Zstd(z) => z.stream.into_inner().out,
-        }
-    }
-
-    /// Flushes everything; returns the file writer and the uncompressed size.
-    fn finish(self) -> io::Result<(Counting, u64)> {
-        match self {
-            Sink::Plain(mut out) => {
-                out.flush()?;
-                let n = out.written;
-                Ok((out, n))
-            }
-            Sink::Zstd(z) => z.finish(),
-        }
-    }
-}
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(out) => out.write(buf),
-            Sink::Zstd(z) => z.stream.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        // Frames are cut only at entry boundaries and at FRAME_INPUT; a flush from the
-        // tar builder must not create tiny frames.
-        match self {
-            Sink::Plain(out) => out.flush(),
-            Sink::Zstd(_) => Ok(()),
-        }
-    }
-}
-
-/// Cuts the tar stream into zstd frames of at most [`FRAME_INPUT`] bytes (and at every
-/// entry boundary, [`Sink::cut`]), compressed on its own pool by [`ordered`], recording
-/// each frame's sizes for the seek table.
-struct ZstdSink {
-    stream: ordered::Stream<Frames>,
-}
-
-/// Where the frames go: the file, and what the seek table needs.
-struct Frames {
-    out: Counting,
-    frames: Vec<(u32, u32)>,
-    uncompressed: u64,
-}
-
-impl ordered::ChunkOut for Frames {
-    fn put(&mut self, frame: &[u8], input_len: usize) -> io::Result<()> {
-        self.out.write_all(frame)?;
-        self.frames.push((frame.len() as u32, input_len as u32));
-        self.uncompressed += input_len as u64;
-        Ok(())
-    }
-}
-
-impl ZstdSink {
-    fn new(out: Counting, level: i32, threads: usize) -> io::Result<ZstdSink> {
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            threads
-        };
-        // Two frames per thread in flight, plus the one being filled.
-        let pool = ordered::Pool::new("zstd", threads, 2 * threads + 1, move |chunk| {
-            compress_frame(chunk, level)
-        })?;
-        let frames = Frames {
-            out,
-            frames: Vec::new(),
-            uncompressed: 0,
-        };
-        Ok(ZstdSink {
-            stream: ordered::Stream::new(&pool, FRAME_INPUT, frames),
-        })
-    }
-
-    /// Writes every frame, then the seek table.
-    fn finish(self) -> io::Result<(Counting, u64)> {
-        let Frames {
-            mut out,
-            frames,
-            uncompressed,
-        } = self.stream.finish()?;
-        out.write_all(&encode_seek_table(&frames))?;
-        out.flush()?;
-        Ok((out, uncompressed))
-    }
-}
-
-thread_local! {
-    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// One complete zstd frame (with content size and checksum) for `input`.
-fn compress_frame(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
-    COMPRESSOR
-        .with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-                let mut c = zstd::bulk::Compressor::new(level)?;
-                c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
-                *slot = Some((level, c));
-            }
-            let (_, c) = slot.as_mut().expect("compressor set");
-            c.compress(input)
-        })
-        .map_err(sink_error)
 }
 
 #[cfg(test)]

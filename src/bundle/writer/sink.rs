@@ -1,0 +1,232 @@
+//! Where the bundle writer's tar stream goes: the [`Sink`] the tar builder writes into
+//! (plain, or cut into zstd frames compressed in parallel by [`crate::ordered`] with a
+//! seek table at the end), the [`Output`] behind it (one hidden file or a
+//! [`PartWriter`]) and the [`Counting`] writer that measures what reaches the disk.
+//!
+//! Kept apart from [`BundleWriter`](super::BundleWriter), which decides what entries a
+//! bundle holds; this module only knows bytes, frames and where they land. Errors from
+//! writing the output are marked ([`sink_error`]) so the writer can tell a full disk
+//! from a blob source that failed.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+use super::FRAME_INPUT;
+use crate::bundle::parts::PartWriter;
+use crate::bundle::seekable::encode_seek_table;
+use crate::ordered;
+
+/// Marks io errors that came from writing the output rather than reading a blob.
+#[derive(Debug, thiserror::Error)]
+#[error("writing the bundle file failed")]
+pub(super) struct SinkError(#[source] io::Error);
+
+pub(super) fn sink_error(e: io::Error) -> io::Error {
+    io::Error::other(SinkError(e))
+}
+
+pub(super) fn is_sink_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<SinkError>())
+}
+
+/// Where the bytes go: one temporary file, or parts.
+pub(super) enum Output {
+    Single(BufWriter<File>),
+    Split(Box<PartWriter>),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Single(w) => w.write(buf),
+            Output::Split(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Single(w) => w.flush(),
+            Output::Split(w) => w.flush(),
+        }
+    }
+}
+
+/// The file writer, counting what reaches the disk.
+pub(super) struct Counting {
+    pub(super) inner: Output,
+    pub(super) written: u64,
+    /// Set while a kept writer is taken apart: the tar end blocks must not be written.
+    pub(super) discard: bool,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.discard {
+            return Ok(buf.len());
+        }
+        let n = self.inner.write(buf).map_err(sink_error)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(sink_error)
+    }
+}
+
+/// What the tar builder writes into.
+pub(super) enum Sink {
+    Plain(Counting),
+    Zstd(ZstdSink),
+}
+
+impl Sink {
+    /// Ends the current zstd frame (an entry boundary); nothing for plain tar.
+    pub(super) fn cut(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(_) => Ok(()),
+            Sink::Zstd(z) => {
+                z.stream.cut();
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes every frame compressed so far, and the one being filled, to the file.
+    pub(super) fn write_pending(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(out) => out.flush(),
+            Sink::Zstd(z) => {
+                z.stream.drain()?;
+                z.stream.get_mut().out.flush()
+            }
+        }
+    }
+
+    pub(super) fn out(&self) -> &Counting {
+        match self {
+            Sink::Plain(out) => out,
+            Sink::Zstd(z) => &z.stream.get_ref().out,
+        }
+    }
+
+    pub(super) fn out_mut(&mut self) -> &mut Counting {
+        match self {
+            Sink::Plain(out) => out,
+            Sink::Zstd(z) => &mut z.stream.get_mut().out,
+        }
+    }
+
+    /// The file writer, without finishing anything.
+    pub(super) fn into_out(self) -> Counting {
+        match self {
+            Sink::Plain(out) => out,
+            Sink::Zstd(z) => z.stream.into_inner().out,
+        }
+    }
+
+    /// Flushes everything; returns the file writer and the uncompressed size.
+    pub(super) fn finish(self) -> io::Result<(Counting, u64)> {
+        match self {
+            Sink::Plain(mut out) => {
+                out.flush()?;
+                let n = out.written;
+                Ok((out, n))
+            }
+            Sink::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(out) => out.write(buf),
+            Sink::Zstd(z) => z.stream.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        // Frames are cut only at entry boundaries and at FRAME_INPUT; a flush from the
+        // tar builder must not create tiny frames.
+        match self {
+            Sink::Plain(out) => out.flush(),
+            Sink::Zstd(_) => Ok(()),
+        }
+    }
+}
+
+/// Cuts the tar stream into zstd frames of at most [`FRAME_INPUT`] bytes (and at every
+/// entry boundary, [`Sink::cut`]), compressed on its own pool by [`ordered`], recording
+/// each frame's sizes for the seek table.
+pub(super) struct ZstdSink {
+    pub(super) stream: ordered::Stream<Frames>,
+}
+
+/// Where the frames go: the file, and what the seek table needs.
+pub(super) struct Frames {
+    out: Counting,
+    frames: Vec<(u32, u32)>,
+    uncompressed: u64,
+}
+
+impl ordered::ChunkOut for Frames {
+    fn put(&mut self, frame: &[u8], input_len: usize) -> io::Result<()> {
+        self.out.write_all(frame)?;
+        self.frames.push((frame.len() as u32, input_len as u32));
+        self.uncompressed += input_len as u64;
+        Ok(())
+    }
+}
+
+impl ZstdSink {
+    pub(super) fn new(out: Counting, level: i32, threads: usize) -> io::Result<ZstdSink> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            threads
+        };
+        // Two frames per thread in flight, plus the one being filled.
+        let pool = ordered::Pool::new("zstd", threads, 2 * threads + 1, move |chunk| {
+            compress_frame(chunk, level)
+        })?;
+        let frames = Frames {
+            out,
+            frames: Vec::new(),
+            uncompressed: 0,
+        };
+        Ok(ZstdSink {
+            stream: ordered::Stream::new(&pool, FRAME_INPUT, frames),
+        })
+    }
+
+    /// Writes every frame, then the seek table.
+    fn finish(self) -> io::Result<(Counting, u64)> {
+        let Frames {
+            mut out,
+            frames,
+            uncompressed,
+        } = self.stream.finish()?;
+        out.write_all(&encode_seek_table(&frames))?;
+        out.flush()?;
+        Ok((out, uncompressed))
+    }
+}
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One complete zstd frame (with content size and checksum) for `input`.
+fn compress_frame(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    COMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                let mut c = zstd::bulk::Compressor::new(level)?;
+                c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+                *slot = Some((level, c));
+            }
+            let (_, c) = slot.as_mut().expect("compressor set");
+            c.compress(input)
+        })
+        .map_err(sink_error)
+}
