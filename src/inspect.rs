@@ -7,8 +7,9 @@
 //! compression, with `images` serialized exactly as `airlock.json` holds them. A split
 //! bundle adds `parts` (count, part size, the parts index); one in a single file omits it.
 //! A differential bundle adds `base` (what it was made against, how many blobs and
-//! bytes it left out, and what share of a full bundle it is). `signature` says who
-//! signed it (`signed: false` when nobody did): the signature entry is read (a few
+//! bytes it left out, and what share of a full bundle it is). A signed bundle adds
+//! `signature`, who signed it (the text form says `unsigned` when nobody did): the
+//! signature entry is read (a few
 //! hundred bytes) and checked mathematically, not against any trusted key, since `ls`
 //! takes no `--trust`.
 
@@ -43,8 +44,10 @@ pub struct ListReport {
     /// For a differential bundle (`save --base`): its base and what it left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<ListBase>,
-    /// Who signed the bundle; each signature checked, no key trusted.
-    pub signature: SignatureReport,
+    /// Who signed the bundle, each signature checked, no key trusted; absent for an
+    /// unsigned bundle (whose report is then what it always was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureReport>,
     /// What is wrong with the signature, if anything (a bad signature, a statement
     /// that does not match this bundle).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -151,7 +154,7 @@ impl ListReport {
                 .base
                 .as_ref()
                 .map(|b| ListBase::new(b, bundle.file_size())),
-            signature,
+            signature: signature.signed.then_some(signature),
             signature_problems,
         }
     }
@@ -183,7 +186,8 @@ impl ListReport {
             self.tool,
             self.created
         )?;
-        for line in self.signature.describe() {
+        let unsigned = SignatureReport::default();
+        for line in self.signature.as_ref().unwrap_or(&unsigned).describe() {
             writeln!(w, "{line}")?;
         }
         for p in &self.signature_problems {

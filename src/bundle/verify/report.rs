@@ -183,9 +183,10 @@ pub struct VerifyReport {
     /// (those blobs are not missing; `verify --base FILE` checks them against the base).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub differential: Option<String>,
-    /// Who signed the bundle (`signed: false` for an unsigned one), each signer's key
-    /// id, algorithm, time, and whether the signature is valid and the key trusted.
-    /// Absent when the table of contents could not be read.
+    /// Who signed the bundle, each signer's key id, algorithm, time, and whether the
+    /// signature is valid and the key trusted (`signed: false` when `--trust` found no
+    /// signature). Absent for an unsigned bundle checked without `--trust`, and when
+    /// the table of contents could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureReport>,
     /// For a split bundle, the same for its parts index.
@@ -207,7 +208,7 @@ impl VerifyReport {
         if let Some(d) = &self.differential {
             writeln!(w, "differential bundle: {d}")?;
         }
-        if let Some(sig) = &self.signature {
+        if let Some(sig) = self.signature.as_ref().filter(|s| s.signed) {
             for line in sig.describe() {
                 writeln!(w, "{line}")?;
             }

@@ -30,7 +30,9 @@ pub(crate) fn problem_kind(p: &SignatureProblem) -> FindingKind {
     }
 }
 
-/// What the signature phase found: the reports for `verify --json` and the findings.
+/// What the signature phase found: the reports for `verify --json` (none for an
+/// unsigned bundle checked without `--trust`, whose report is what it always was) and
+/// the findings.
 pub(super) struct Signed {
     pub bundle: Option<SignatureReport>,
     pub parts: Option<SignatureReport>,
@@ -42,22 +44,24 @@ impl Pass<'_> {
     pub(super) fn check_signatures(&self, trusted: &[PublicKey]) -> Signed {
         let mut findings = Vec::new();
         let toc_bytes = self.seen.meta.get(TOC_NAME);
-        let bundle = toc_bytes.map(|toc| {
-            let checked = check_bundle(
-                self.seen.meta.get(SIG_NAME).map(Vec::as_slice),
-                toc,
-                self.toc.as_ref(),
-                trusted,
-            );
-            findings.extend(checked.problems.iter().map(|p| {
-                let f = Finding::new(problem_kind(p), p.to_string());
-                match p {
-                    SignatureProblem::Unsigned { .. } => f,
-                    _ => f.with_entry(SIG_NAME),
-                }
-            }));
-            checked.report
-        });
+        let bundle = toc_bytes
+            .map(|toc| {
+                let checked = check_bundle(
+                    self.seen.meta.get(SIG_NAME).map(Vec::as_slice),
+                    toc,
+                    self.toc.as_ref(),
+                    trusted,
+                );
+                findings.extend(checked.problems.iter().map(|p| {
+                    let f = Finding::new(problem_kind(p), p.to_string());
+                    match p {
+                        SignatureProblem::Unsigned { .. } => f,
+                        _ => f.with_entry(SIG_NAME),
+                    }
+                }));
+                checked.report
+            })
+            .filter(|r| r.signed || r.trust_required);
         let parts = match self.loc {
             Location::Parts(set) => {
                 let toc_hex = toc_bytes.map(|t| Digest::of(t).hex().to_string());
@@ -68,7 +72,7 @@ impl Pass<'_> {
                         .iter()
                         .map(|p| Finding::new(problem_kind(p), p.to_string())),
                 );
-                Some(checked.report)
+                Some(checked.report).filter(|r| r.signed || r.trust_required)
             }
             Location::File(_) => None,
         };
