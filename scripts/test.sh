@@ -5,10 +5,11 @@
 #
 # 1. Installs the real components the integration tests drive (Debian packages), when
 #    one is missing and we are root: docker-registry, docker.io (dockerd 20.10),
-#    skopeo, umoci, apache2-utils (htpasswd), zstd, ca-certificates, binutils (readelf
-#    and objdump, for the release binary's checks). Re-runs with everything present skip
-#    apt entirely. Then cargo-zigbuild and ziglang from PyPI (pip), when missing, for
-#    the release binary's test (tests/release_binary.rs runs scripts/release.sh).
+#    skopeo, umoci, apache2-utils (htpasswd), zstd, openssl, jq (the signed-bundle
+#    openssl recipe), ca-certificates, binutils (readelf and objdump, for the release
+#    binary's checks). Re-runs with everything present skip apt entirely. Then
+#    cargo-zigbuild and ziglang from PyPI (pip), when missing, for the release binary's
+#    test (tests/release_binary.rs runs scripts/release.sh).
 # 2. cargo fmt --check, cargo clippy (warnings are errors), the doc tests, the README's
 #    demo (scripts/demo.sh with a debug build), then the whole test suite (cargo test
 #    --all-targets). The tests start and stop their own registries and dockerd on
@@ -18,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl binutils)
+packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl jq binutils)
 
 # tool path -> Debian package
 declare -A tools=(
@@ -30,6 +31,7 @@ declare -A tools=(
     [htpasswd]=apache2-utils
     [zstd]=zstd
     [openssl]=openssl
+    [jq]=jq
     [docker]=docker.io
     [/etc/ssl/certs/ca-certificates.crt]=ca-certificates
     [readelf]=binutils
