@@ -160,6 +160,17 @@ pub struct SaveArgs {
     /// How many blobs to fetch at once.
     #[arg(short, long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
+    /// Pin the bundle's creation time (RFC 3339, e.g. 2024-05-01T00:00:00Z): the TOC's
+    /// `created` and every entry's mtime. Two saves of the same images with the same time
+    /// are byte-identical. Without it, SOURCE_DATE_EPOCH (seconds) is used when set, else now.
+    #[arg(long, value_name = "TIME")]
+    pub created: Option<String>,
+    /// Scratch space for what is not written straight into the bundle: layers fetched ahead
+    /// of the one being written that do not fit the memory window, and layers of local images
+    /// that airlock compresses. Never the output's directory, so each byte reaches the output's
+    /// disk once. Default: the system temp dir ($TMPDIR, else /tmp).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
     /// zstd level for .tar.zst bundles (1-19; layers are already compressed, so low is fast and nearly as small).
     #[arg(long, value_name = "LEVEL", default_value_t = Compression::DEFAULT_ZSTD_LEVEL)]
     pub zstd_level: i32,

@@ -48,6 +48,12 @@ pub struct SaveSettings {
     pub platforms: Option<Vec<Platform>>,
     pub docker_platform: Platform,
     pub jobs: usize,
+    /// `--created TIME`, else `SOURCE_DATE_EPOCH`: the creation time to pin (TOC and
+    /// entry mtimes); `None`: the time of the save.
+    pub created: Option<jiff::Timestamp>,
+    /// `--scratch DIR`, else the system temp dir: where what is not written straight into
+    /// the bundle goes (never beside the output).
+    pub scratch: PathBuf,
     pub client: ClientOptions,
     /// `--base FILE`: an earlier bundle or an inventory; its blobs are left out.
     pub base: Option<PathBuf>,
@@ -132,6 +138,11 @@ impl SaveSettings {
             platforms,
             docker_platform,
             jobs: jobs(args.jobs)?,
+            created: created(
+                args.created.as_deref(),
+                std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+            )?,
+            scratch: scratch(args.scratch.as_deref())?,
             client: client_options(&args.registry)?,
             base: args
                 .base
@@ -470,6 +481,48 @@ fn parse_refs(refs: &[String]) -> Result<Vec<Reference>, UsageError> {
         .collect()
 }
 
+/// The pinned creation time: `--created` (RFC 3339) wins over `SOURCE_DATE_EPOCH`
+/// (seconds since the epoch, as reproducible-builds tools set it); an empty variable is
+/// unset. Times before the epoch cannot be a tar mtime and are refused.
+fn created(flag: Option<&str>, epoch: Option<&str>) -> Result<Option<jiff::Timestamp>, UsageError> {
+    let ts = match (flag, epoch.map(str::trim).filter(|e| !e.is_empty())) {
+        (Some(t), _) => t.parse::<jiff::Timestamp>().map_err(|e| {
+            usage(format!(
+                "--created `{t}` is not an RFC 3339 time such as 2024-05-01T00:00:00Z: {e}"
+            ))
+        })?,
+        (None, Some(e)) => e
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .ok_or_else(|| {
+                usage(format!(
+                    "SOURCE_DATE_EPOCH `{e}` is not a number of seconds since 1970-01-01"
+                ))
+            })?,
+        (None, None) => return Ok(None),
+    };
+    if ts.as_second() < 0 {
+        return Err(usage(format!("the creation time {ts} is before 1970")));
+    }
+    // Whole seconds: the TOC and the tar mtimes must say the same time.
+    Ok(Some(
+        jiff::Timestamp::from_second(ts.as_second()).expect("in range"),
+    ))
+}
+
+/// `--scratch DIR` (which must be a directory), else the system temp dir.
+fn scratch(dir: Option<&Path>) -> Result<PathBuf, UsageError> {
+    match dir {
+        None => Ok(std::env::temp_dir()),
+        Some(d) if d.is_dir() => Ok(d.to_path_buf()),
+        Some(d) => Err(usage(format!(
+            "--scratch `{}` is not a directory",
+            d.display()
+        ))),
+    }
+}
+
 fn jobs(n: usize) -> Result<usize, UsageError> {
     if n == 0 || n > 256 {
         return Err(usage(format!("--jobs {n} must be between 1 and 256")));
@@ -532,6 +585,44 @@ mod tests {
             panic!()
         };
         SaveSettings::from_args(&s)
+    }
+
+    #[test]
+    fn created_flag_wins_over_source_date_epoch() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(created(None, None).unwrap(), None);
+        assert_eq!(created(None, Some("")).unwrap(), None);
+        assert_eq!(
+            created(None, Some("1700000000")).unwrap(),
+            Some(t("2023-11-14T22:13:20Z"))
+        );
+        assert_eq!(
+            created(Some("2024-05-01T02:00:00+02:00"), Some("1700000000")).unwrap(),
+            Some(t("2024-05-01T00:00:00Z"))
+        );
+        // Fractions are dropped: the TOC and the tar mtimes agree.
+        assert_eq!(
+            created(Some("2024-05-01T00:00:00.75Z"), None).unwrap(),
+            Some(t("2024-05-01T00:00:00Z"))
+        );
+        assert!(
+            created(Some("yesterday"), None)
+                .unwrap_err()
+                .0
+                .contains("RFC 3339")
+        );
+        assert!(
+            created(None, Some("soon"))
+                .unwrap_err()
+                .0
+                .contains("SOURCE_DATE_EPOCH")
+        );
+        assert!(
+            created(None, Some("-5"))
+                .unwrap_err()
+                .0
+                .contains("before 1970")
+        );
     }
 
     #[test]

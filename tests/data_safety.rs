@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use support::cli::{airlock, dir_listing, repo_root};
+use support::images::{hex_of, sha256};
 
 fn fixture_oci() -> String {
     format!("oci:{}", repo_root().join("fixtures/oci").display())
@@ -210,11 +211,27 @@ fn archive_input_saved_over_itself_is_refused() {
 #[test]
 fn scratch_directory_name_taken_by_a_user_is_not_emptied() {
     let dir = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch_arg = scratch.path().display().to_string();
     let out = dir.path().join("b.tar");
-    let theirs = dir.path().join(".b.tar.staging");
+    // Beside the output, where earlier versions kept their scratch space: a user's
+    // directory of that name is no longer in the way, and is left alone.
+    let beside = dir.path().join(".b.tar.staging");
+    fs::create_dir(&beside).unwrap();
+    fs::write(beside.join("keep.txt"), b"mine").unwrap();
+    save(&out, &["--scratch", &scratch_arg]).ok();
+    assert_eq!(fs::read(beside.join("keep.txt")).unwrap(), b"mine");
+    assert_eq!(dir_listing(dir.path()), [".b.tar.staging", "b.tar"]);
+    fs::remove_file(&out).unwrap();
+    // The save's own name in the scratch directory, taken by a user: refused, not emptied.
+    let full = fs::canonicalize(dir.path()).unwrap().join("b.tar");
+    let hex = sha256(full.as_os_str().as_encoded_bytes());
+    let theirs = scratch
+        .path()
+        .join(format!("airlock-save-{}", &hex_of(&hex)[..16]));
     fs::create_dir(&theirs).unwrap();
     fs::write(theirs.join("keep.txt"), b"mine").unwrap();
-    let run = save(&out, &[]).expect_code(1);
+    let run = save(&out, &["--scratch", &scratch_arg]).expect_code(1);
     assert!(
         run.stderr
             .contains(&format!("`{}` is in the way", theirs.display())),
@@ -222,16 +239,20 @@ fn scratch_directory_name_taken_by_a_user_is_not_emptied() {
     );
     assert_eq!(fs::read(theirs.join("keep.txt")).unwrap(), b"mine");
     assert!(!out.exists());
-    // airlock's own scratch directory (marked when made), left by a killed save, is
-    // emptied and removed as before.
-    fs::remove_file(theirs.join("keep.txt")).unwrap();
-    fs::write(
-        theirs.join("airlock-staging"),
-        b"scratch space of an airlock save\n",
-    )
-    .unwrap();
-    fs::create_dir_all(theirs.join("blobs/sha256")).unwrap();
-    fs::write(theirs.join("blobs/sha256/0123.part"), b"half a layer").unwrap();
-    save(&out, &[]).ok();
+    // airlock's own scratch directories (marked when made), left by a killed save, are
+    // emptied and removed: in the scratch directory, and beside the output (earlier
+    // versions).
+    for d in [&theirs, &beside] {
+        fs::remove_file(d.join("keep.txt")).unwrap();
+        fs::write(
+            d.join("airlock-staging"),
+            b"scratch space of an airlock save\n",
+        )
+        .unwrap();
+        fs::create_dir_all(d.join("blobs/sha256")).unwrap();
+        fs::write(d.join("blobs/sha256/0123.part"), b"half a layer").unwrap();
+    }
+    save(&out, &["--scratch", &scratch_arg]).ok();
     assert_eq!(dir_listing(dir.path()), ["b.tar"]);
+    assert!(dir_listing(scratch.path()).is_empty());
 }

@@ -12,7 +12,7 @@
 //! | `.out.tar.zst.parts.json.partial-<random>` | the parts index being written | parts |
 //! | `.out.tar.zst.resume` (split: `.out.tar.zst.000.resume`, …) | an interrupted run's partial, being reused | `export::resume` |
 //! | `.out.tar.zst.lock`, `.out.tar.zst.lock.<pid>` | the lock of a running save, and its temporary | `export::resume` |
-//! | `.out.tar.zst.staging/` | scratch space | `export::staging` |
+//! | `.out.tar.zst.staging/` | scratch space of earlier airlock versions, removed when it has their marker (scratch now goes to `--scratch DIR`) | `export::staging` |
 //!
 //! [`OutputFiles`] is computed once from the output path and handed to each of them, so
 //! that the writer, the resume logic, the lock and the staging directory cannot
@@ -125,7 +125,8 @@ impl OutputFiles {
         self.hidden(&format!("lock.{pid}"))
     }
 
-    /// `.<name>.staging`: the save's scratch directory.
+    /// `.<name>.staging`: where earlier airlock versions put a save's scratch space
+    /// (removed by a save when it has their marker; scratch is never beside the output now).
     pub fn staging(&self) -> PathBuf {
         self.hidden("staging")
     }

@@ -37,6 +37,7 @@ pub(crate) fn compose(
     blobs: &[TocBlob],
     docker_platform: &Platform,
     base: Option<TocBase>,
+    created: jiff::Timestamp,
 ) -> anyhow::Result<Documents> {
     let mut sizes: BTreeMap<&Digest, u64> = blobs.iter().map(|b| (&b.digest, b.size)).collect();
     let omitted: BTreeSet<&Digest> = base
@@ -157,7 +158,7 @@ pub(crate) fn compose(
     let toc = Toc {
         format_version: FORMAT_VERSION,
         tool: format!("airlock {}", env!("CARGO_PKG_VERSION")),
-        created: jiff::Timestamp::now().to_string(),
+        created: created.to_string(),
         docker_platform: docker_platform.to_string(),
         images,
         blobs: blobs.to_vec(),

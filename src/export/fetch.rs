@@ -1,30 +1,43 @@
-//! Concurrent layer fetching into the staging directory, feeding the bundle writer.
+//! Concurrent layer fetching, feeding the bundle writer in the bundle's fixed order.
 //!
-//! `workers` threads take layers from a shared queue, stream each through a
-//! [`VerifyingReader`] into `staging/blobs/sha256/<hex>.part`, and rename it to its
-//! digest name only once size and digest check out. Finished layers go through a
-//! bounded channel to the caller's thread, which appends them to the bundle (the tar
-//! stream is sequential) and deletes the staged copy. The channel bound keeps the
-//! scratch space to about two layers per worker, whatever the bundle size.
-//! The first failure stops all workers (reads check a cancel flag) and is returned with
-//! the blob and the images it belongs to; Ctrl-C ([`crate::interrupt`]) stops them the
-//! same way.
+//! Layers go into the bundle in the order of `jobs` (the order `collect_blobs` gives),
+//! never in the order they arrive, so two saves of the same inputs write the same
+//! bytes whatever `--jobs` and the network's timing (issue 10). `workers` threads take
+//! layers from a shared queue in that order and hand each one's bytes to the
+//! [`Window`]: the layer being written (the head) streams into the writer, those
+//! behind it wait in a bounded memory window, and only what does not fit is spilled to
+//! the scratch directory ([`Staging::spill_path`], never the output's file system). So
+//! every byte reaches the output's disk once, and memory stays bounded; see
+//! [`super::window`]. The caller's thread takes the head from the window and hands its
+//! bytes to `sink` (which appends them to the bundle, verifying them again).
+//!
+//! Every byte a worker reads goes through a [`VerifyingReader`]. A layer whose bytes
+//! do not match its digest is fetched again (up to [`MISMATCH_ATTEMPTS`] times) unless
+//! the writer has already started streaming it ([`Window::reset`] refuses), which only
+//! happens to layers over [`window::VERIFY_FIRST`] bytes: then the save fails before
+//! the layer counts, keeping what was written before it for the rerun. Layers of local
+//! sources (OCI layouts, archives, converted layers; [`BlobStore::local`]) are not
+//! prefetched: the writer reads them straight from their files when their turn comes.
+//!
+//! The first failure stops all workers (reads check a cancel flag, waits in the window
+//! the window's) and is returned with the blob and the images it belongs to; Ctrl-C
+//! ([`crate::interrupt`]) stops them the same way.
 //!
 //! When a save resumes, layers that the interrupted run's partial bundle holds
 //! ([`Partial`]) are not fetched: a worker reads the old copy once through a
 //! [`VerifyingReader`] and, when it is sound, the caller's thread streams it from there
-//! straight into the new bundle ([`Origin::Reused`]); a copy that is cut or damaged is
-//! fetched from the source instead, as if it had not been there.
+//! straight into the new bundle when its turn comes ([`Origin::Reused`]); a copy that
+//! is cut or damaged is fetched from the source instead, as if it had not been there.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read};
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
 
 use super::staging::Staging;
+use super::window::{self, CHUNK, Place, Ready, Window};
 use crate::bundle::resume::Partial;
 use crate::digest::{Mismatch, VerifyingReader};
 use crate::interrupt::{self, InterruptibleReader};
@@ -67,14 +80,43 @@ impl LayerJob {
 /// Where the bytes `fetch_all` hands to its sink come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// Fetched from the source (and staged).
+    /// Fetched from the source.
     Fetched,
     /// Copied from the partial bundle of an interrupted run.
     Reused,
 }
 
+/// Where a finished slot's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// In the window (memory, then the spill file).
+    Window,
+    /// In the interrupted run's partial bundle, checked.
+    Kept,
+    /// In a local source's file, read when its turn comes.
+    Local,
+}
+
+/// The first failure of a fetch, and the flag that stops every transfer.
+struct Failure<'w> {
+    cancel: AtomicBool,
+    first: Mutex<Option<anyhow::Error>>,
+    window: &'w Window<Held>,
+}
+
+impl Failure<'_> {
+    /// Records `e` unless a failure came first (then `e` is its echo), and stops everything.
+    fn fail(&self, e: anyhow::Error) {
+        if !self.cancel.swap(true, Ordering::SeqCst) {
+            *lock(&self.first) = Some(e);
+        }
+        self.window.cancel();
+    }
+}
+
 /// Fetches every job (or, with `reuse`, takes it from an interrupted run's partial
-/// bundle) and hands each verified blob's bytes to `sink` on the calling thread.
+/// bundle) and hands each one's bytes to `sink` on the calling thread, in the order of
+/// `jobs`.
 pub(crate) fn fetch_all(
     jobs: Vec<LayerJob>,
     staging: &Staging,
@@ -83,25 +125,34 @@ pub(crate) fn fetch_all(
     progress: &dyn Progress,
     mut sink: impl FnMut(&LayerJob, Origin, &mut dyn Read) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let cancel = AtomicBool::new(false);
+    let window = Window::new(jobs.iter().map(|j| j.desc.size));
+    let failure = Failure {
+        cancel: AtomicBool::new(false),
+        first: Mutex::new(None),
+        window: &window,
+    };
     let queue = Mutex::new(jobs.iter().enumerate());
-    let (tx, rx) = sync_channel::<(usize, anyhow::Result<Origin>)>(workers);
-    let mut first_error = None;
     std::thread::scope(|scope| {
         for _ in 0..workers.min(jobs.len()).max(1) {
-            let tx = tx.clone();
-            let (queue, cancel) = (&queue, &cancel);
+            let (queue, failure, window) = (&queue, &failure, &window);
             scope.spawn(move || {
                 loop {
-                    if cancel.load(Ordering::Relaxed) || interrupt::requested() {
+                    if stopped(&failure.cancel) {
                         break;
                     }
                     let Some((i, job)) = lock(queue).next() else {
                         break;
                     };
+                    if window.may_start(i).is_err() {
+                        break;
+                    }
+                    let cancel = &failure.cancel;
                     let result = match reuse.filter(|p| p.has(&job.desc.digest, job.desc.size)) {
                         Some(partial) => match check_kept(job, partial, progress, cancel) {
-                            Ok(()) => Ok(Origin::Reused),
+                            Ok(()) => {
+                                window.done(i, Held::Kept);
+                                Ok(())
+                            }
                             Err(e) if stopped(cancel) => Err(e),
                             Err(e) => {
                                 progress.message(&format!(
@@ -109,49 +160,60 @@ pub(crate) fn fetch_all(
                                     job.desc.digest,
                                     partial.files()[0].display()
                                 ));
-                                fetch_one(job, staging, progress, cancel).map(|()| Origin::Fetched)
+                                fetch_one(i, job, window, staging, progress, cancel)
                             }
                         },
-                        None => fetch_one(job, staging, progress, cancel).map(|()| Origin::Fetched),
+                        None if job.store.local() => {
+                            window.done(i, Held::Local);
+                            Ok(())
+                        }
+                        None => fetch_one(i, job, window, staging, progress, cancel),
                     };
-                    if tx.send((i, result)).is_err() {
+                    if let Err(e) = result {
+                        failure.fail(e);
                         break;
                     }
                 }
             });
         }
-        drop(tx);
-        for (i, result) in rx {
-            let job = &jobs[i];
-            let outcome = result.and_then(|origin| match (origin, reuse) {
-                (Origin::Reused, Some(partial)) => {
-                    let kept = partial.open(&job.desc.digest).with_context(|| {
+        for (i, job) in jobs.iter().enumerate() {
+            let Ok(ready) = window.next(i) else {
+                // Another transfer failed (recorded), or Ctrl-C (the caller checks).
+                break;
+            };
+            let outcome = match (ready, reuse) {
+                (Ready::Done(Held::Kept), Some(partial)) => partial
+                    .open(&job.desc.digest)
+                    .with_context(|| {
                         format!(
                             "cannot read {} from {}",
                             job.describe(),
                             partial.files()[0].display()
                         )
-                    })?;
-                    sink(job, origin, &mut InterruptibleReader(kept))
-                }
-                _ => {
-                    let mut file = staging
-                        .open(&job.desc.digest)
-                        .with_context(|| format!("cannot reopen staged {}", job.describe()))?;
-                    sink(job, origin, &mut file)?;
-                    staging.remove(&job.desc.digest);
-                    Ok(())
-                }
-            });
-            if let Err(e) = outcome
-                && first_error.is_none()
-            {
-                cancel.store(true, Ordering::Relaxed);
-                first_error = Some(e);
+                    })
+                    .and_then(|kept| sink(job, Origin::Reused, &mut InterruptibleReader(kept))),
+                (Ready::Done(Held::Local), _) => job
+                    .store
+                    .blob(&job.desc)
+                    .with_context(|| format!("cannot read {}", job.describe()))
+                    .and_then(|r| sink(job, Origin::Fetched, &mut InterruptibleReader(r))),
+                _ => sink(job, Origin::Fetched, &mut window.reader(i)),
+            };
+            if let Err(e) = outcome {
+                failure.fail(e);
+                break;
             }
         }
+        // Past the last layer every worker has finished; after a failure this stops them.
+        if failure.cancel.load(Ordering::SeqCst) {
+            window.cancel();
+        }
     });
-    match first_error {
+    match failure
+        .first
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+    {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -187,13 +249,18 @@ fn check_kept(
     Ok(())
 }
 
+/// Fetches layer `i` into the window, verifying it; a wrong download is fetched again
+/// while the writer has not started on it.
 fn fetch_one(
+    i: usize,
     job: &LayerJob,
+    window: &Window<Held>,
     staging: &Staging,
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
     let digest = &job.desc.digest;
+    let spill_path = staging.spill_path(digest);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -209,39 +276,64 @@ fn fetch_one(
                 digest.clone(),
                 job.desc.size,
             );
-            let part = staging.part_path(digest);
-            let file = File::create(&part)
-                .with_context(|| format!("cannot create `{}`", part.display()))?;
-            let mut out = BufWriter::with_capacity(1 << 20, file);
-            io::copy(&mut verifying, &mut out)?;
-            // No fsync: staging is scratch space, emptied at every start, and each staged
-            // blob is verified again as it is copied into the bundle.
-            out.into_inner().map_err(|e| e.into_error())?;
-            fs::rename(&part, staging.blob_path(digest))?;
-            Ok(())
+            let mut spill: Option<File> = None;
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let n = read_full(&mut verifying, &mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                chunk.truncate(n);
+                match window.place(i, n as u64).map_err(io::Error::from)? {
+                    Place::Memory => window.push(i, chunk),
+                    Place::Spill => {
+                        let file = match &mut spill {
+                            Some(f) => f,
+                            None => spill.insert(File::create(&spill_path).with_context(|| {
+                                format!(
+                                    "cannot create `{}` in the scratch directory",
+                                    spill_path.display()
+                                )
+                            })?),
+                        };
+                        // No fsync: scratch space, read back (and verified again) by this run only.
+                        file.write_all(&chunk)
+                            .with_context(|| format!("cannot write `{}`", spill_path.display()))?;
+                        window.spilled(i, &spill_path, n as u64);
+                    }
+                }
+            }
         })();
         match result {
             Ok(()) => {
                 item.done();
+                window.done(i, Held::Window);
                 return Ok(());
             }
             Err(e) => {
-                let _ = fs::remove_file(staging.part_path(digest));
                 let mismatch = e
                     .downcast_ref::<io::Error>()
                     .and_then(Mismatch::from_io)
                     .cloned();
                 match mismatch {
-                    Some(m) if attempt < MISMATCH_ATTEMPTS => {
+                    Some(m) if attempt < MISMATCH_ATTEMPTS && window.reset(i) => {
                         progress.message(&format!(
                             "{digest}: {m}; fetching it again (attempt {} of {MISMATCH_ATTEMPTS})",
                             attempt + 1
                         ));
                     }
-                    Some(m) => {
+                    Some(m) if attempt >= MISMATCH_ATTEMPTS => {
                         return Err(anyhow!(m).context(format!(
                             "the source served wrong bytes for {} ({attempt} attempts)",
                             job.describe()
+                        )));
+                    }
+                    Some(m) => {
+                        return Err(anyhow!(m).context(format!(
+                            "the source served wrong bytes for {}; a layer over {} goes into \
+                             the bundle while it arrives, so this run cannot fetch it again",
+                            job.describe(),
+                            human_bytes(window::VERIFY_FIRST)
                         )));
                     }
                     None => return Err(e.context(format!("cannot fetch {}", job.describe()))),
@@ -249,6 +341,20 @@ fn fetch_one(
             }
         }
     }
+}
+
+/// Reads until `buf` is full or the stream ends; the count read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Stops a transfer as soon as another worker has failed.

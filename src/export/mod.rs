@@ -11,10 +11,17 @@
 //!    configs and layers the base has are dropped here ([`differential`]), so they are
 //!    never fetched or written;
 //! 4. **fetch** the layers concurrently ([`fetch`]) and append each, verified, to the
-//!    bundle, which is renamed into place only when complete.
+//!    bundle in a fixed order (the order `collect_blobs` gives, whatever the order
+//!    they arrive in), through a bounded prefetch window ([`window`]), so each byte
+//!    reaches the output's disk once; the bundle is renamed into place only when
+//!    complete.
 //!
-//! [`save`] takes the output's lock, its scratch space and any partial bundle to resume
-//! from, then runs the stages in order: `open_all`, `walk_all`, `compose` (with
+//! Nothing in the bundle depends on timing: with the creation time pinned (`--created`,
+//! `SOURCE_DATE_EPOCH`: the TOC's `created` and every entry's mtime), two saves of the
+//! same inputs are byte-identical, whatever `--jobs` and the network do.
+//!
+//! [`save`] takes the output's lock, its scratch space (in `--scratch DIR`, never
+//! beside the output; [`staging`]) and any partial bundle to resume from, then runs the stages in order: `open_all`, `walk_all`, `compose` (with
 //! `name_images`, `collect_blobs` and `differential::leave_out`) and `write_bundle`,
 //! which writes the head ([`BundleWriter::add_head`]), the staged small blobs and the
 //! layers, with [`resume::Reuse`] doing the bookkeeping of a resumed run. With
@@ -35,6 +42,7 @@ pub mod plan;
 pub mod resume;
 pub mod staging;
 pub mod summary;
+pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -126,7 +134,7 @@ pub fn save(settings: &SaveSettings, progress: &dyn Progress) -> anyhow::Result<
     let client = Client::new(settings.client.clone())?;
     let output_files = OutputFiles::new(&settings.output);
     let _lock = resume::OutputLock::acquire(&output_files)?;
-    let staging = Staging::beside(&output_files)?;
+    let staging = Staging::create(&settings.scratch, &output_files)?;
     let partial = resume::prepare(&output_files, settings.fresh)?;
     if let Some(p) = &partial {
         progress.message(&format!(
@@ -184,9 +192,11 @@ fn save_with(
     let used: Vec<&WalkedImage> = named.iter().map(|n| n.image).collect();
     let (blobs, layers) = collect_blobs(&used);
     let (blobs, layers, toc_base) = differential::leave_out(base, &used, blobs, layers);
-    let docs = compose(&named, &blobs, &settings.docker_platform, toc_base)?;
-    let mut layer_jobs = layer_jobs(&layers, &named);
-    let mut reuse = resume::Reuse::plan(partial, &mut layer_jobs);
+    // A pinned time (`--created`, `SOURCE_DATE_EPOCH`) makes the bundle reproducible.
+    let created = settings.created.unwrap_or_else(jiff::Timestamp::now);
+    let docs = compose(&named, &blobs, &settings.docker_platform, toc_base, created)?;
+    let layer_jobs = layer_jobs(&layers, &named);
+    let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
 
     // 4. Write: small entries first, then layers as they arrive.
     let bundle = Planned {
@@ -306,7 +316,7 @@ fn write_bundle(
     let options = WriteOptions {
         compression: settings.compression,
         threads,
-        mtime: None,
+        mtime: settings.created.map(|t| t.as_second().unsigned_abs()),
     };
     let mut writer = BundleWriter::create_files(output_files, options, settings.split)?;
     let toc = serde_json::to_vec_pretty(&bundle.docs.toc)?;

@@ -9,14 +9,18 @@
 //! | `.out.tar.zst.lock` | held while a save runs: pid and process start time ([`OutputLock`]) |
 //! | `.out.tar.zst.partial` (split: `.out.tar.zst.000.partial`, …) | the bundle being written |
 //! | `.out.tar.zst.resume` (split: `.out.tar.zst.000.resume`, …) | an interrupted run's partial, being reused |
-//! | `.out.tar.zst.staging/` | scratch space ([`Staging`](super::staging::Staging)) |
+//! | `.out.tar.zst.staging/` | only from earlier airlock versions: scratch is in `--scratch DIR` now ([`Staging`](super::staging::Staging)) |
 //!
 //! [`prepare`] runs at the start of a save: with `--fresh` it deletes any partial
 //! bundle; otherwise it renames the partial aside to the `.resume` name (so the new
 //! writer can use the partial name) and scans it once ([`Partial::scan`]). The fetch
 //! stage then takes each layer the old file holds from it instead of the network,
-//! verified, reused layers first; once they are all copied the old file is deleted, so
-//! the disk holds at most the old partial and the new bundle. If the rerun is stopped
+//! verified; once they are all copied the old file is deleted, so the disk holds at most
+//! the old partial and the new bundle. Layers keep the bundle's fixed order (so that a
+//! resumed save writes the same bytes as an uninterrupted one): the interrupted run
+//! wrote in that order too, so what its partial holds is the first layers of it, and a
+//! rerun of the same command copies them first and deletes the old file right after.
+//! (With other inputs, the old file stays until the last layer it holds is copied.) If the rerun is stopped
 //! while it still copies, the `.resume` file is the more complete one and the next run
 //! starts from it again (a `.partial` beside a `.resume` is dropped). [`Reuse`] is that
 //! bookkeeping during a run.
@@ -120,8 +124,8 @@ pub(crate) fn prepare(files: &OutputFiles, fresh: bool) -> anyhow::Result<Option
 }
 
 /// What a rerun takes from the partial bundle of an interrupted save, and when that
-/// bundle may go: the bookkeeping `save` does around the fetch. Layers the partial
-/// bundle holds are fetched first ([`Reuse::plan`]); each one copied into the new
+/// bundle may go: the bookkeeping `save` does around the fetch. The layers the partial
+/// bundle holds are counted ([`Reuse::plan`]); each one copied into the new
 /// bundle is counted ([`Reuse::copied`]), and after the last one the old file is
 /// deleted, so the disk never holds more than it and the new bundle. Until then the
 /// old file is the more complete one, and a save that stops keeps it
@@ -133,11 +137,12 @@ pub(crate) struct Reuse<'p> {
 }
 
 impl<'p> Reuse<'p> {
-    /// Orders `jobs` so the layers `partial` holds come first and counts them; a partial
-    /// bundle holding none of them is deleted at once.
-    pub(crate) fn plan(partial: Option<&'p Partial>, jobs: &mut [LayerJob]) -> Reuse<'p> {
+    /// Counts the layers of `jobs` that `partial` holds; a partial bundle holding none
+    /// of them is deleted at once. The order of `jobs` is left alone: it is the bundle's
+    /// fixed order, the one the interrupted run wrote in too, so what it kept is a prefix
+    /// of it (see the module docs).
+    pub(crate) fn plan(partial: Option<&'p Partial>, jobs: &[LayerJob]) -> Reuse<'p> {
         let held = |j: &LayerJob| partial.is_some_and(|p| p.has(&j.desc.digest, j.desc.size));
-        jobs.sort_by_key(|j| !held(j));
         let left = jobs.iter().filter(|j| held(j)).count();
         if left == 0
             && let Some(p) = partial

@@ -182,6 +182,9 @@ impl BlobStore for LegacyStore {
     fn blob(&self, desc: &Descriptor) -> anyhow::Result<Box<dyn Read + Send>> {
         self.files.open(self.path(&desc.digest)?)
     }
+    fn local(&self) -> bool {
+        true
+    }
 }
 
 impl LegacyStore {

@@ -506,6 +506,9 @@ impl BlobStore for StagedStore {
         let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         Ok(Box::new(f))
     }
+    fn local(&self) -> bool {
+        self.fallback.local()
+    }
 }
 
 #[cfg(test)]

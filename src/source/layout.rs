@@ -111,6 +111,9 @@ impl BlobStore for LayoutStore {
     fn blob(&self, desc: &Descriptor) -> anyhow::Result<Box<dyn Read + Send>> {
         self.files.open(&desc.digest.blob_path())
     }
+    fn local(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Deserialize)]

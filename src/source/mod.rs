@@ -35,6 +35,12 @@ pub trait BlobStore: Send + Sync {
     fn manifest(&self, desc: &Descriptor) -> anyhow::Result<RawManifest>;
     /// A stream of a blob's bytes, unverified.
     fn blob(&self, desc: &Descriptor) -> anyhow::Result<Box<dyn Read + Send>>;
+    /// Whether blobs are read from local files (a layout, an archive, converted layers):
+    /// then the save reads each one when its turn in the bundle comes instead of
+    /// fetching it ahead (there is no network to wait for).
+    fn local(&self) -> bool {
+        false
+    }
 }
 
 /// One image ready to be saved: its root manifest or index and where the rest is.
@@ -114,7 +120,8 @@ fn split_path_ref(input: &str, rest: &str) -> Result<(PathBuf, Option<String>), 
 /// What opening a source may need.
 pub struct OpenContext<'a> {
     pub client: &'a Client,
-    /// A private directory for converted images (compressed local layers); removed by the caller.
+    /// A private directory for converted images (compressed local layers), in the scratch
+    /// directory (never beside the output); removed by the caller.
     pub staging: &'a Path,
     /// Worker threads for conversions.
     pub jobs: usize,
