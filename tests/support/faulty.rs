@@ -48,6 +48,9 @@ pub enum Fault {
     SetHeader(&'static str, String),
     /// Answer 307 to `<base><path>` (base such as `http://localhost:PORT`).
     Redirect(String),
+    /// Forward, then wait this long before answering (a slow blob: changes the order
+    /// in which concurrent downloads finish).
+    Delay(Duration),
 }
 
 /// Which of a rule's matching requests get the fault.
@@ -502,6 +505,14 @@ fn serve_registry(
             if !upload && !body.is_empty() {
                 let mid = body.len() / 2;
                 body[mid] ^= 0x01;
+            }
+            respond(s, status, &headers, &body);
+        }
+        Some(Fault::Delay(pause)) => {
+            let (status, headers, body) = forward(state, &req);
+            let until = Instant::now() + pause;
+            while Instant::now() < until && !state.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
             }
             respond(s, status, &headers, &body);
         }
