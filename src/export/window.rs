@@ -41,7 +41,7 @@ use crate::interrupt;
 use crate::sync::lock;
 
 /// Bytes of layers behind the head that may wait in memory.
-pub(crate) const WINDOW: u64 = 48 << 20;
+pub(crate) const WINDOW: u64 = 32 << 20;
 /// Bytes the head may hold in memory beyond the window.
 pub(crate) const HEAD_ALLOWANCE: u64 = 16 << 20;
 /// Layers up to this size reach the writer whole and verified; larger ones stream.
