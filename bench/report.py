@@ -65,8 +65,8 @@ def main():
     busy_runs = 0
     total_runs = 0
     for line in open(os.path.join(run, "times.tsv")):
-        scen, side, r, wall, rss, rc, busy = line.rstrip("\n").split("\t")
-        e = rows.setdefault((scen, side), {"walls": [], "rss": [], "failed": 0})
+        scen, side, r, wall, rss, rc, busy, *more = line.rstrip("\n").split("\t")
+        e = rows.setdefault((scen, side), {"walls": [], "rss": [], "wchar": [], "failed": 0})
         total_runs += 1
         if int(busy) > 0:
             busy_runs += 1
@@ -75,6 +75,8 @@ def main():
             continue
         e["walls"].append(float(wall))
         e["rss"].append(int(rss) * 1024)
+        if more and int(more[0]) > 0:
+            e["wchar"].append(int(more[0]))
 
     def med(scen, side):
         e = rows.get((scen, side))
@@ -195,6 +197,29 @@ def main():
         if e:
             L.append(f"- {e}")
     L.append("")
+
+    # --- bytes written (issue 10)
+    written = [(side, e) for (scen, side), e in sorted(rows.items()) if scen == "save" and side.startswith("airlock") and e["wchar"]]
+    if written:
+        L.append("## Bytes written by save (issue 10)")
+        L.append("")
+        L.append("`wchar` from the process's own `/proc/<pid>/io` (`bench/iowrap.py`): every byte handed to write(), "
+                 "the bundle and any scratch space (`--scratch`, the system temp dir) alike, so an upper bound on what "
+                 "reached the output's file system. Goal: ≤ 1.02× the bundle. `bench/onewrite.sh` measures the output's "
+                 "block device itself on a loop-mounted file system.")
+        L.append("")
+        L.append("| binary | bundle | written (median) | written / bundle | save time | peak RSS |")
+        L.append("| --- | --- | --- | --- | --- | --- |")
+        for side, e in written:
+            bundle = int(facts.get(f"save_{side}_bytes", 0))
+            w = statistics.median(e["wchar"])
+            ratio = f"{w / bundle:.3f}×" if bundle else "—"
+            L.append(f"| {side} | {mb(bundle) if bundle else '—'} | {mb(w)} | {ratio} | {cell('save', side)} | {mb(peak('save', side))} |")
+        a, b = med("save", "airlock"), med("save", "airlock-before")
+        if a and b:
+            L.append("")
+            L.append(f"Save time, this airlock / the earlier one (`--before`), same run: {a / b:.2f}×.")
+        L.append("")
 
     # --- memory
     L.append("## Peak memory (max RSS, `/usr/bin/time -v`)")

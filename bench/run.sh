@@ -5,6 +5,7 @@
 #   bash bench/run.sh [--size normal|large|small] [--runs N] [--fresh] [--warm]
 #                     [--only save,push,push-again,load,docker-archive,verify] [--no-scaling]
 #                     [--airlock PATH]   (use this binary instead of building target/release/airlock)
+#                     [--before PATH]    (an earlier airlock, e.g. main's: a third save side, same run)
 #
 # As root on Debian: installs what is missing (debootstrap, docker.io, docker-registry,
 # skopeo, zstd, time, pigz), builds a release airlock, builds the corpus once into
@@ -18,7 +19,7 @@ root="$(cd "$here/.." && pwd)"
 source "$here/lib.sh"
 command_line="bash bench/run.sh${*:+ $*}"
 
-size=normal runs=3 fresh=0 warm=0 scaling=1 AIRLOCK=""
+size=normal runs=3 fresh=0 warm=0 scaling=1 AIRLOCK="" BEFORE=""
 only="save,push,push-again,load,docker-archive,verify"
 while (($#)); do
     case $1 in
@@ -29,7 +30,8 @@ while (($#)); do
     --only) only=${2:?}; shift 2 ;;
     --no-scaling) scaling=0; shift ;;
     --airlock) AIRLOCK=$(realpath "${2:?}"); shift 2 ;;
-    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --before) BEFORE=$(realpath "${2:?}"); shift 2 ;;
+    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -122,19 +124,21 @@ fact() { printf '%s=%s\n' "$1" "$2" >>"$facts"; }
 # Other people's compilers running during a measurement are noted in results.md.
 busy() { pgrep -c -x 'rustc|cc1|cc1plus|cargo|ld|clippy-driver' 2>/dev/null || true; }
 
-# measure SCENARIO SIDE RUN: times $run/cmds/SCENARIO-SIDE.sh under /usr/bin/time -v.
+# measure SCENARIO SIDE RUN: times $run/cmds/SCENARIO-SIDE.sh under /usr/bin/time -v, and
+# counts the bytes it wrote (bench/iowrap.py: wchar of the script and everything it ran).
 measure() {
     local scen=$1 side=$2 r=$3 script="$run/cmds/$1-$2.sh" tf="$run/logs/$1-$2-$3.time"
-    local lf="$run/logs/$1-$2-$3.log" rc=0 t0 t1 wall rss b0 b1
+    local lf="$run/logs/$1-$2-$3.log" iof="$run/logs/$1-$2-$3.io" rc=0 t0 t1 wall rss b0 b1 wchar
     if ((cold)); then sync; echo 3 >/proc/sys/vm/drop_caches; fi
     b0=$(busy)
     t0=$(date +%s%N)
-    /usr/bin/time -v -o "$tf" bash "$script" >"$lf" 2>&1 || rc=$?
+    /usr/bin/time -v -o "$tf" python3 "$here/iowrap.py" "$iof" -- bash "$script" >"$lf" 2>&1 || rc=$?
     t1=$(date +%s%N)
     b1=$(busy)
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tf")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$side" "$r" "$wall" "${rss:-0}" "$rc" "$((b0 > b1 ? b0 : b1))" >>"$times"
+    wchar=$(sed -n 's/^wchar=//p' "$iof" 2>/dev/null)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$side" "$r" "$wall" "${rss:-0}" "$rc" "$((b0 > b1 ? b0 : b1))" "${wchar:-0}" >>"$times"
     if ((rc)); then
         log "FAILED: $scen $side run $r (exit $rc); log tail:"
         tail -n 5 "$lf" >&2
@@ -170,7 +174,7 @@ scenario() {
 corpus="$cache/$size"
 start_registry "$corpus/registry" "$run/logs/source-registry.log"
 SRC_PID=$REG_PID
-export AIRLOCK WORK SRC="127.0.0.1:$REG_PORT"
+export AIRLOCK BEFORE WORK SRC="127.0.0.1:$REG_PORT"
 export IMAGES="$corpus/images.txt" LOAD_IMAGES="$corpus/load-images.txt" DOCKER_SAVE="$corpus/docker-save.tar"
 export LIST="$run/images.list" BUNDLE="$WORK/bundle.tar.zst"
 sed "s|^|$SRC/|" "$IMAGES" >"$LIST"
@@ -189,6 +193,9 @@ while read -r ref; do
 done <"$IMAGES"
 tar -cf - -C "$WORK/save-oci" . | zstd -q -T0 -o "$WORK/save-skopeo.tar.zst"
 EOF
+cmd save airlock-before <<'EOF'
+"$BEFORE" --no-progress -q save -f "$LIST" -o "$WORK/save-airlock-before.tar.zst"
+EOF
 pre_save() { rm -rf "$WORK/save-oci" "$WORK/save-$1.tar.zst"; }
 post_save() {
     local f="$WORK/save-$1.tar.zst"
@@ -196,7 +203,7 @@ post_save() {
     if [[ $1 == airlock && -e $f ]]; then mv "$f" "$BUNDLE"; fi
     rm -rf "$WORK/save-oci" "$f"
 }
-if wants save; then scenario save airlock skopeo; fi
+if wants save; then scenario save airlock skopeo ${BEFORE:+airlock-before}; fi
 if [[ ! -e $BUNDLE ]]; then
     log "making the bundle for the other scenarios (untimed)"
     "$AIRLOCK" --no-progress -q save -f "$LIST" -o "$BUNDLE"
