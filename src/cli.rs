@@ -288,6 +288,11 @@ pub struct PushArgs {
     /// Default: every blob in one streamed request, in constant memory.
     #[arg(long, value_name = "SIZE", value_parser = crate::bundle::parts::parse_chunk_size)]
     pub chunk_size: Option<u64>,
+    /// Upload every blob by PATCH, however small (in chunks of --chunk-size when given),
+    /// then an empty PUT: for registries that refuse a blob sent as one PUT. Chosen
+    /// automatically when a registry refuses one with BLOB_UPLOAD_INVALID.
+    #[arg(long)]
+    pub patch_uploads: bool,
     #[command(flatten)]
     pub trust: TrustArgs,
     #[command(flatten)]

@@ -339,6 +339,7 @@ impl PushSettings {
             jobs: jobs(args.jobs)?,
             client: ClientOptions {
                 chunk_size: args.chunk_size.unwrap_or(u64::MAX),
+                patch_uploads: args.patch_uploads,
                 ..client_options(&args.registry)?
             },
             trust: trusted_keys(&args.trust)?,

@@ -76,6 +76,24 @@ pub enum RegistryError {
         source: ureq::Error,
     },
 
+    /// A manifest or index PUT refused because something it names is not in the
+    /// repository (`BLOB_UNKNOWN`, `MANIFEST_BLOB_UNKNOWN`, `MANIFEST_UNKNOWN`): a missing
+    /// config, layer or child manifest. `message` is the registry's own text (which
+    /// often names the digest).
+    #[error(
+        "{registry} refused manifest {repository}{}: it says a blob or child manifest it names \
+         is missing from {repository} ({code}{})",
+        reference_suffix(reference),
+        detail_after(message)
+    )]
+    MissingChild {
+        registry: String,
+        repository: String,
+        reference: String,
+        code: String,
+        message: String,
+    },
+
     /// Bytes whose digest is not the one asked for or announced.
     #[error(
         "{registry}/{repository}{}: the registry served content with digest {actual}, expected {expected}",
@@ -228,6 +246,40 @@ impl RegistryError {
         }
     }
 
+    /// The registry's error code (`NAME_INVALID`, `BLOB_UPLOAD_INVALID`, ...), when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RegistryError::Status { code, .. } | RegistryError::MissingChild { code, .. } => {
+                Some(code.as_str()).filter(|c| !c.is_empty())
+            }
+            RegistryError::RetriesExhausted { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+
+    /// The answer to a `HEAD` a registry (or a proxy in front of it) does not implement:
+    /// 400, 405 or 501. It says nothing about whether the thing exists.
+    pub(crate) fn is_head_unsupported(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Status {
+                status: 400 | 405 | 501,
+                ..
+            }
+        )
+    }
+
+    /// A monolithic upload (`PUT ?digest=` with a body) refused by a registry that takes
+    /// blobs only by `PATCH`: 400 `BLOB_UPLOAD_INVALID`, or 405/501 to the `PUT`.
+    pub(crate) fn is_monolithic_refused(&self) -> bool {
+        match self {
+            RegistryError::Status { status, code, .. } => {
+                (*status == 400 && code == "BLOB_UPLOAD_INVALID") || matches!(status, 405 | 501)
+            }
+            _ => false,
+        }
+    }
+
     /// True for missing or rejected credentials and 403s.
     pub fn is_auth(&self) -> bool {
         match self {
@@ -335,6 +387,14 @@ fn detail(message: &str) -> String {
     }
 }
 
+fn detail_after(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
 fn code_suffix(code: &str, message: &str) -> String {
     match (code.is_empty(), message.is_empty()) {
         (true, true) => String::new(),
@@ -366,7 +426,35 @@ fn tls_hint(tls: bool, source: &ureq::Error) -> &'static str {
     }
 }
 
-/// The first `{code, message}` of a distribution JSON error body.
+/// Longest registry error text kept in a message.
+const MAX_ERROR_TEXT: usize = 300;
+
+/// A registry's own text made safe to print: control characters (terminal escapes,
+/// newlines) become spaces, runs of white space one space, and at most
+/// [`MAX_ERROR_TEXT`] characters are kept.
+pub(crate) fn sanitize(text: &str) -> String {
+    let mut out = String::new();
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_control() || c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if out.chars().count() >= MAX_ERROR_TEXT {
+            out.push('…');
+            break;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The first `{code, message}` of a distribution JSON error body; `message` carries
+/// the `detail` too, both [`sanitize`]d.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ErrorBody {
     pub code: String,
@@ -388,13 +476,27 @@ impl ErrorBody {
             code: String,
             #[serde(default)]
             message: String,
+            #[serde(default)]
+            detail: serde_json::Value,
         }
         if let Ok(e) = serde_json::from_slice::<Errors>(bytes)
             && let Some(first) = e.errors.into_iter().next()
         {
+            let detail = match &first.detail {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Object(o) if o.is_empty() => String::new(),
+                serde_json::Value::Array(a) if a.is_empty() => String::new(),
+                other => other.to_string(),
+            };
+            let message = match (first.message.trim().is_empty(), detail.trim().is_empty()) {
+                (_, true) => first.message,
+                (true, false) => detail,
+                (false, false) => format!("{}; {detail}", first.message),
+            };
             return ErrorBody {
-                code: first.code,
-                message: first.message,
+                code: sanitize(&first.code),
+                message: sanitize(&message),
             };
         }
         let text = String::from_utf8_lossy(bytes);
@@ -403,7 +505,7 @@ impl ErrorBody {
         {
             return ErrorBody {
                 code: String::new(),
-                message: text.to_string(),
+                message: sanitize(text),
             };
         }
         ErrorBody::default()
@@ -426,7 +528,16 @@ mod tests {
             br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#,
         );
         assert_eq!(b.code, "MANIFEST_UNKNOWN");
-        assert_eq!(b.message, "manifest unknown");
+        assert_eq!(b.message, r#"manifest unknown; {"Tag":"x"}"#);
+        let b = ErrorBody::parse(
+            b"{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\",\"message\":\"use PATCH\\u001b[31m\\nnow\",\"detail\":\"only chunked\"}]}",
+        );
+        assert_eq!(b.message, "use PATCH [31m now; only chunked");
+        let long = format!(
+            r#"{{"errors":[{{"code":"X","message":"{}"}}]}}"#,
+            "a".repeat(5000)
+        );
+        assert!(ErrorBody::parse(long.as_bytes()).message.chars().count() <= MAX_ERROR_TEXT + 1);
         assert_eq!(ErrorBody::parse(b"<html>oops</html>"), ErrorBody::default());
         assert_eq!(
             ErrorBody::parse(b"404 page not found\n").message,

@@ -12,6 +12,11 @@
 //! - `blob`: the resuming blob download; `upload`: the push side;
 //! - `error`: [`RegistryError`].
 //!
+//! Registries differ ("dialects"); what one answers once is remembered per registry in
+//! the client for the run ([`Quirks`]): a manifest `HEAD` answered 400/405/501 is not
+//! sent again (a `GET` tells instead), and a monolithic upload refused with
+//! `BLOB_UPLOAD_INVALID` switches that registry to `PATCH` uploads (see `upload`).
+//!
 //! Manifests are returned byte-exact with their digest computed here and checked
 //! against what was asked for and what the registry announced; blobs are streamed and
 //! never buffered whole (their digest is checked by the caller while reading).
@@ -25,9 +30,10 @@ mod request;
 mod transport;
 mod upload;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::http::Method;
@@ -72,6 +78,20 @@ pub struct ClientOptions {
     /// streams every blob as one `PUT` in constant memory; set a size only for a registry
     /// or proxy that limits the request size.
     pub chunk_size: u64,
+    /// Upload every blob by `PATCH` (one streamed `PATCH`, or chunks of `chunk_size`,
+    /// whatever the blob's size), then an empty `PUT ?digest=`: for registries that
+    /// refuse a monolithic `PUT` with a body. Chosen by itself for a registry that
+    /// refuses one (`BLOB_UPLOAD_INVALID`).
+    pub patch_uploads: bool,
+}
+
+/// What the client learned about one registry during this run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// It does not answer `HEAD` on manifests usefully (400/405/501): ask with `GET`.
+    pub manifest_head_useless: bool,
+    /// It refused a monolithic upload: upload by `PATCH`.
+    pub patch_uploads: bool,
 }
 
 impl Default for ClientOptions {
@@ -87,6 +107,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
             chunk_size: u64::MAX,
+            patch_uploads: false,
         }
     }
 }
@@ -101,6 +122,24 @@ pub(crate) struct Inner {
     opts: ClientOptions,
     agent: ureq::Agent,
     auth: Auth,
+    quirks: Mutex<HashMap<String, Quirks>>,
+}
+
+impl Inner {
+    /// What has been learned about `registry` so far.
+    pub(crate) fn quirks(&self, registry: &str) -> Quirks {
+        crate::sync::lock(&self.quirks)
+            .get(registry)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Remembers something learned about `registry` for the rest of the run.
+    pub(crate) fn learn(&self, registry: &str, f: impl FnOnce(&mut Quirks)) {
+        f(crate::sync::lock(&self.quirks)
+            .entry(registry.to_string())
+            .or_default());
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -127,8 +166,14 @@ impl Client {
                 opts,
                 agent,
                 auth: Auth::new(store),
+                quirks: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// What the client learned about `registry` in this run (for reports and tests).
+    pub fn quirks(&self, registry: &str) -> Quirks {
+        self.inner.quirks(registry)
     }
 
     /// Fetches a manifest or index by tag or digest, byte-exact.

@@ -493,6 +493,17 @@ impl Inner {
         let repository = ctx.repository.to_string();
         let reference = ctx.reference.to_string();
         Ok(match (status, e.code.as_str()) {
+            (_, "BLOB_UNKNOWN" | "MANIFEST_BLOB_UNKNOWN" | "MANIFEST_UNKNOWN")
+                if ctx.what == Op::PutManifest =>
+            {
+                RegistryError::MissingChild {
+                    registry,
+                    repository,
+                    reference,
+                    code: e.code,
+                    message: e.message,
+                }
+            }
             (_, "MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "BLOB_UPLOAD_UNKNOWN") | (404, "") => {
                 RegistryError::NotFound {
                     kind: ctx.kind,

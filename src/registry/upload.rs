@@ -7,6 +7,12 @@
 //! than `chunk_size` goes as one streamed `PUT ?digest=`; a larger one goes as `PATCH`
 //! chunks held in memory one at a time, so a chunk can be re-sent after a transient
 //! failure (the registry's `Range` tells where to resume), then an empty `PUT`.
+//!
+//! In `PATCH` mode (`patch_uploads`, or learned from a registry that refused a
+//! monolithic `PUT` with 400 `BLOB_UPLOAD_INVALID`; the refused blob is then started
+//! over that way) every blob, however small, goes by `PATCH`: in chunks of
+//! `chunk_size` when one is set, else as one streamed `PATCH`; then an empty `PUT`.
+//! A manifest `HEAD` a registry does not implement falls back to `GET` (remembered).
 
 use std::io::{self, Read};
 
@@ -57,6 +63,13 @@ impl Client {
     /// The digest `reference` (a tag or digest) resolves to on the registry, from a
     /// `HEAD` request's `Docker-Content-Digest`; `None` when it does not exist. Used to
     /// skip manifests and tags a target already holds.
+    ///
+    /// A registry (or a proxy in front of it) that does not implement `HEAD` on
+    /// manifests (400, 405, 501) is asked with `GET` instead, and remembered so that
+    /// later manifests go straight to `GET`; when `GET` is refused too, the answer is
+    /// `None` ("unknown": the caller writes it, and a `PUT` of the same bytes is
+    /// idempotent). An answer never makes a manifest be skipped unless the registry
+    /// named the digest.
     pub(crate) fn manifest_digest(
         &self,
         registry: &str,
@@ -64,26 +77,58 @@ impl Client {
         reference: &str,
     ) -> Result<Option<Digest>, RegistryError> {
         let inner = &self.inner;
+        let url = format!(
+            "{}/v2/{repository}/manifests/{reference}",
+            inner.base(registry)
+        );
+        if !inner.quirks(registry).manifest_head_useless {
+            let ctx = push_ctx(
+                registry,
+                repository,
+                reference,
+                Kind::Manifest,
+                Op::HeadManifest,
+            );
+            let mut req = Req::new(Method::HEAD, url.clone())
+                .header("accept", crate::oci::media::MANIFEST_ACCEPT);
+            match inner.execute(&ctx, &mut req) {
+                Ok(answer) => {
+                    return Ok(answer
+                        .header("docker-content-digest")
+                        .and_then(|d| Digest::parse(d.trim()).ok()));
+                }
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) if e.is_head_unsupported() => {
+                    inner.learn(registry, |q| q.manifest_head_useless = true);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let ctx = push_ctx(
             registry,
             repository,
             reference,
             Kind::Manifest,
-            Op::HeadManifest,
-        );
-        let url = format!(
-            "{}/v2/{repository}/manifests/{reference}",
-            inner.base(registry)
+            Op::GetManifest,
         );
         let mut req =
-            Req::new(Method::HEAD, url).header("accept", crate::oci::media::MANIFEST_ACCEPT);
-        match inner.execute(&ctx, &mut req) {
-            Ok(answer) => Ok(answer
-                .header("docker-content-digest")
-                .and_then(|d| Digest::parse(d.trim()).ok())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+            Req::new(Method::GET, url).header("accept", crate::oci::media::MANIFEST_ACCEPT);
+        let mut answer = match inner.execute(&ctx, &mut req) {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() || e.is_head_unsupported() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let bytes = answer
+            .response
+            .body_mut()
+            .with_config()
+            .limit(crate::oci::MAX_MANIFEST_SIZE)
+            .read_to_vec();
+        // The digest of the bytes served; a body that cannot be read is "unknown".
+        Ok(match bytes {
+            Ok(b) => Some(Digest::of(&b)),
+            Err(_) => None,
+        })
     }
 
     /// Asks the registry to mount `digest` from `from_repository`: true when mounted
@@ -157,7 +202,8 @@ impl Client {
             source: e,
         };
         let chunk_size = inner.opts.chunk_size.max(1);
-        let answer = if size <= chunk_size {
+        let by_patch = inner.opts.patch_uploads || inner.quirks(registry).patch_uploads;
+        let answer = if size <= chunk_size && !by_patch {
             let url = transport::with_query(&loc, &[("digest", digest.as_str())]);
             let mut req = Req::new(Method::PUT, url)
                 .header("content-type", "application/octet-stream")
@@ -170,6 +216,29 @@ impl Client {
                 return Err(source_err(e));
             }
             result?
+        } else if chunk_size == u64::MAX {
+            // PATCH mode without --chunk-size: the whole blob as one streamed PATCH, in
+            // constant memory (a stream is not re-sent; the caller starts over).
+            if size > 0 {
+                let mut req = Req::new(Method::PATCH, loc.clone())
+                    .header("content-type", "application/octet-stream")
+                    .header("content-range", format!("0-{}", size - 1))
+                    .body(ReqBody::Stream {
+                        reader: Some(&mut source),
+                        len: size,
+                    });
+                let result = inner.execute(&ctx, &mut req);
+                if let Some(e) = source.error.take() {
+                    return Err(source_err(e));
+                }
+                let answer = result?;
+                loc = match answer.status() {
+                    202 | 204 => location(&answer).ok_or_else(|| no_location(&ctx))?,
+                    s => return Err(unexpected(&ctx, s)),
+                };
+            }
+            let url = transport::with_query(&loc, &[("digest", digest.as_str())]);
+            inner.execute(&ctx, &mut Req::new(Method::PUT, url))?
         } else {
             let mut buf = Vec::new();
             let mut offset = 0u64;
@@ -230,6 +299,14 @@ impl Client {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
+            // A registry that takes blobs only by PATCH: this blob (and every later
+            // one to this registry) goes that way, starting over in a new session.
+            let by_patch =
+                self.inner.opts.patch_uploads || self.inner.quirks(registry).patch_uploads;
+            if err.is_monolithic_refused() && !by_patch {
+                self.inner.learn(registry, |q| q.patch_uploads = true);
+                continue;
+            }
             // Damage in transit is retried at once, a few times, as `save` does with
             // wrong bytes; trouble on the registry's side with backoff.
             let (count, limit, delay) = if err.is_digest_rejected() {
