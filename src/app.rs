@@ -65,8 +65,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify(&VerifySettings::from_args(args)?, out),
         Command::Push(args) => {
             let settings = PushSettings::from_args(args)?;
-            let summary = push::push(&settings, &*out.progress.reporter())?;
-            report(&summary, out, |s, w| s.print_human(w))
+            match push::push(&settings, &*out.progress.reporter()) {
+                Ok(summary) => report(&summary, out, |s, w| s.print_human(w)),
+                Err(e) => {
+                    // Some images were written: say which (stdout for --json), then fail.
+                    if let Some(partial) = e.downcast_ref::<push::PartialPush>() {
+                        report(&partial.summary, out, |s, w| s.print_human(w))?;
+                    }
+                    Err(e)
+                }
+            }
         }
         Command::Load(args) => {
             let settings = LoadSettings::from_args(args)?;

@@ -11,8 +11,10 @@
 //!    out are mounted from where [`super::base`] found them on the target.
 //!
 //! Each pass runs on the `--jobs` pool. Failures are collected, not thrown at the first
-//! one, so the operator learns every broken blob at once; an authentication failure
-//! stops the remaining work, since every other request would fail the same way.
+//! one, so the operator learns every broken blob at once (a repository that was to
+//! mount a digest whose upload failed is listed too), and returned with what was done;
+//! the caller then writes no manifest. A failed `HEAD` pass, an authentication failure
+//! (every other request would fail the same way) or Ctrl-C ends the phase at once (`Err`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -37,7 +39,7 @@ pub(crate) fn push_blobs(
     plan: &Plan,
     dry_run: bool,
     mount_from: &MountFrom,
-) -> Result<(BlobActions, BlobTotals), Vec<Failure>> {
+) -> Result<(BlobActions, BlobTotals, Vec<Failure>), Vec<Failure>> {
     // 1. What does the target hold already?
     let present: Vec<Result<Option<bool>, Failure>> = ctx.pool.install(|| {
         plan.blobs
@@ -101,7 +103,7 @@ pub(crate) fn push_blobs(
             totals.mounted += 1;
             actions.insert((b.repo.clone(), b.desc.digest.clone()), Action::WouldMount);
         }
-        return Ok((actions, totals));
+        return Ok((actions, totals, Vec::new()));
     }
 
     // 2. Upload each missing digest once.
@@ -185,13 +187,30 @@ pub(crate) fn push_blobs(
             .collect()
     });
     failures.extend(mounted.into_iter().filter_map(Result::err));
+    // The repositories that were to mount a digest whose upload failed lack it too.
+    for (b, from) in mounts
+        .iter()
+        .filter(|(b, _)| failed.contains(&b.desc.digest))
+    {
+        failures.push(Failure {
+            kind: "blob",
+            repo: b.repo.clone(),
+            digest: b.desc.digest.clone(),
+            target: None,
+            error: anyhow::anyhow!(
+                "it was to be mounted from {}/{from}, where its upload failed",
+                ctx.registry
+            ),
+        });
+    }
     if busy {
         ctx.progress.finish_phase();
     }
-    if !failures.is_empty() || ctx.aborted() {
+    if ctx.aborted() {
         return Err(failures);
     }
-    Ok(done.into_inner().unwrap())
+    let (actions, totals) = done.into_inner().unwrap();
+    Ok((actions, totals, failures))
 }
 
 /// Streams one blob from the bundle into `b.repo`, verified on the way.

@@ -4,8 +4,10 @@
 //! Each manifest is first looked up with `HEAD` and skipped when the repository has it;
 //! a tag already pointing at the bundle's digest is left alone. Bytes go out exactly as
 //! stored, and `put_manifest` checks the registry's `Docker-Content-Digest` against
-//! ours. A failure at one level stops everything above it: no index or tag is ever
-//! written over something incomplete.
+//! ours. Only what an image still whole needs is written: a manifest that fails takes
+//! out every image needing it (in that repository), so no index above it and no tag
+//! of those images is written, and the other images go on. Nothing ever names
+//! something incomplete. An authentication failure or Ctrl-C stops the phase (`Err`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,17 +23,28 @@ use crate::sync::lock;
 
 pub(crate) type ManifestActions = HashMap<(String, Digest), Action>;
 
-/// Pushes every manifest and index of the plan by digest (HEAD only when `dry_run`).
+/// Pushes by digest every manifest and index of the plan that an image not yet
+/// `broken` needs (HEAD only when `dry_run`), level by level; the images a failure
+/// takes out are marked in `broken` as it goes. Returns what was done and the failures.
 pub(crate) fn push_manifests(
     ctx: &Ctx<'_>,
     plan: &Plan,
     dry_run: bool,
-) -> Result<(ManifestActions, ManifestTotals), Vec<Failure>> {
+    broken: &mut [bool],
+) -> Result<(ManifestActions, ManifestTotals, Vec<Failure>), Vec<Failure>> {
+    let mut all_failures = Vec::new();
     let done = Mutex::new((ManifestActions::new(), ManifestTotals::default()));
     let max_level = plan.manifests.iter().map(|m| m.level).max().unwrap_or(0);
     for level in 0..=max_level {
-        let these: Vec<&RepoManifest> =
-            plan.manifests.iter().filter(|m| m.level == level).collect();
+        let wanted = |m: &&RepoManifest| {
+            (0..plan.images.len()).any(|i| !broken[i] && plan.needs(i, &m.repo, &m.manifest.digest))
+        };
+        let these: Vec<&RepoManifest> = plan
+            .manifests
+            .iter()
+            .filter(|m| m.level == level)
+            .filter(wanted)
+            .collect();
         let results: Vec<Result<Option<()>, Failure>> = ctx.pool.install(|| {
             these
                 .par_iter()
@@ -66,27 +79,34 @@ pub(crate) fn push_manifests(
                 .collect()
         });
         let failures: Vec<Failure> = results.into_iter().filter_map(Result::err).collect();
-        if !failures.is_empty() || ctx.aborted() {
-            return Err(failures);
+        if ctx.aborted() {
+            all_failures.extend(failures);
+            return Err(all_failures);
         }
+        plan.mark_broken(&failures, broken);
+        all_failures.extend(failures);
     }
-    Ok(done.into_inner().unwrap())
+    let (actions, totals) = done.into_inner().unwrap();
+    Ok((actions, totals, all_failures))
 }
 
 /// What happened to each target tag, by target reference.
 pub(crate) type TagActions = HashMap<String, Action>;
 
-/// Points every tag at its root (HEAD only when `dry_run`); a tag already there is
-/// counted unchanged and not written.
+/// Points every tag of an image not `broken` at its root (HEAD only when `dry_run`);
+/// a tag already there is counted unchanged and not written. Returns what was done
+/// and the tags that failed.
 pub(crate) fn push_tags(
     ctx: &Ctx<'_>,
     plan: &Plan,
     dry_run: bool,
-) -> Result<(TagActions, TagTotals), Vec<Failure>> {
+    broken: &[bool],
+) -> Result<(TagActions, TagTotals, Vec<Failure>), Vec<Failure>> {
     let done = Mutex::new((TagActions::new(), TagTotals::default()));
     let results: Vec<Result<Option<()>, Failure>> = ctx.pool.install(|| {
         plan.tags
             .par_iter()
+            .filter(|&&i| !broken[i])
             .map(|&i| {
                 let image = &plan.images[i];
                 let tag = image.tag.as_deref().unwrap_or_default();
@@ -116,12 +136,17 @@ pub(crate) fn push_tags(
                     d.0.insert(image.target.clone(), action);
                     Ok(())
                 })
+                .map_err(|f| Failure {
+                    target: Some(image.target.clone()),
+                    ..f
+                })
             })
             .collect()
     });
     let failures: Vec<Failure> = results.into_iter().filter_map(Result::err).collect();
-    if !failures.is_empty() || ctx.aborted() {
+    if ctx.aborted() {
         return Err(failures);
     }
-    Ok(done.into_inner().unwrap())
+    let (actions, totals) = done.into_inner().unwrap();
+    Ok((actions, totals, failures))
 }

@@ -8,15 +8,21 @@
 //!   every byte re-hashed;
 //! - [`manifests`]: image manifests by digest, then indexes level by level, then tags;
 //! - [`summary`]: the `--json` document and the human report;
+//! - [`failures`]: the error of a failed push, with advice per cause (registry dialects
+//!   included);
 //! - [`base`]: for a differential bundle, the check that the target already holds
 //!   every blob it leaves out (before anything is written), and where to mount them from;
 //! - [`target`]: the name mapping, where a source name goes under the target prefix.
 //!
 //! The order is the contract: all blobs (across every repository) before any manifest,
-//! child manifests before the indexes naming them, tags last. A phase that fails stops
-//! the push before the next, so no tag on the target ever points at something
-//! incomplete, and an interrupted push is finished by running it again (everything
-//! already there is found by `HEAD` and skipped); Ctrl-C or SIGTERM stops the push the
+//! child manifests before the indexes naming them, tags last. A failed blob stops the
+//! push before any manifest. A manifest or tag the target refuses takes out only the
+//! images needing it: no index above it and none of their tags is written, every other
+//! image whose whole graph arrived is tagged, and the push fails (exit 1) naming the
+//! images not written ([`PartialPush`] carries the summary). So no tag on the target
+//! ever points at something incomplete, and a failed or interrupted push is finished
+//! by running it again (everything already there is found and skipped, see
+//! [`failures`] for the messages); Ctrl-C or SIGTERM stops the push the
 //! same way, at the next read of the bundle or the next unit of work, and says where
 //! it was ([`crate::interrupt`]). Work within a phase runs on a pool
 //! of `--jobs` threads; memory stays flat because blobs are only ever streamed, and
@@ -24,14 +30,13 @@
 
 mod base;
 mod blobs;
+mod failures;
 mod manifests;
 mod plan;
 mod summary;
 mod target;
 
 use std::fmt::Write as _;
-use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, anyhow};
@@ -39,20 +44,17 @@ use rayon::prelude::*;
 
 pub use summary::{
     Action, BlobReport, BlobTotals, ImageReport, ImageStatus, ManifestReport, ManifestTotals,
-    PushSummary, TagTotals,
+    PartialPush, PushSummary, TagTotals,
 };
 
 use crate::bundle::Bundle;
 use crate::bundle::graph::{ImageGraph, read_graph};
-use crate::digest::{Digest, Mismatch};
+use crate::digest::Digest;
 use crate::progress::Progress;
 use crate::registry::{Client, RegistryError};
 use crate::settings::PushSettings;
 use crate::sync::lock;
-use plan::Plan;
-
-/// How many failures an error message lists before summarizing the rest.
-const MAX_LISTED_FAILURES: usize = 20;
+use failures::{failed, registry_error};
 
 /// Everything the phases share.
 pub(crate) struct Ctx<'a> {
@@ -96,6 +98,7 @@ impl Ctx<'_> {
                 kind,
                 repo: repo.to_string(),
                 digest: digest.clone(),
+                target: None,
                 error,
             }
         })
@@ -109,6 +112,8 @@ pub(crate) struct Failure {
     repo: String,
     /// The blob or manifest (for a tag: its root).
     digest: Digest,
+    /// For a tag: the target reference (`registry/repo:tag`) that was not set.
+    target: Option<String>,
     error: anyhow::Error,
 }
 
@@ -176,32 +181,56 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
     let dry = settings.dry_run;
     // A differential bundle: what it leaves out must be on the target already.
     let mount_from = base::check_omitted(&ctx, &plan, settings)?;
-    let (blob_actions, blob_totals) = blobs::push_blobs(&ctx, &plan, dry, &mount_from).map_err(|f| {
-        failed(
-            &ctx,
-            &plan,
-            f,
-            "no manifest or tag was written, so nothing on the target points at an incomplete image; \
-             fix the cause and run the same command again to finish (what is already there is skipped)",
-        )
-    })?;
+    // A manifest or tag that fails takes out the images needing it (they get no index
+    // and no tag) and the others go on; a failed blob, an authentication failure or
+    // Ctrl-C stops everything.
+    let mut broken = vec![false; plan.images.len()];
+    let mut failures: Vec<Failure> = Vec::new();
+    let (blob_actions, blob_totals) = match blobs::push_blobs(&ctx, &plan, dry, &mount_from) {
+        Ok((actions, totals, f)) => {
+            failures.extend(f);
+            (actions, totals)
+        }
+        Err(f) => return Err(failed(&ctx, &plan, f, NOTHING_WRITTEN)),
+    };
+    // A failed blob stops the push before any manifest (a damaged bundle is not
+    // trusted for any image): the phases below take out single images only.
+    if !failures.is_empty() {
+        return Err(failed(&ctx, &plan, failures, NOTHING_WRITTEN));
+    }
     let (manifest_actions, manifest_totals) =
-        manifests::push_manifests(&ctx, &plan, dry).map_err(|f| {
-            failed(
-                &ctx,
-                &plan,
-                f,
-                "no index or tag naming it was written; fix the cause and run the same command again to finish",
-            )
-        })?;
-    let (tag_actions, tag_totals) = manifests::push_tags(&ctx, &plan, dry).map_err(|f| {
-        failed(
-            &ctx,
-            &plan,
-            f,
-            "every blob and manifest is on the target, only tags are missing; run the same command again to finish",
-        )
-    })?;
+        match manifests::push_manifests(&ctx, &plan, dry, &mut broken) {
+            Ok((actions, totals, f)) => {
+                failures.extend(f);
+                (actions, totals)
+            }
+            Err(f) => {
+                failures.extend(f);
+                return Err(failed(&ctx, &plan, failures, NO_INDEX_OR_TAG));
+            }
+        };
+    if broken.iter().all(|&b| b) {
+        return Err(failed(&ctx, &plan, failures, NO_INDEX_OR_TAG));
+    }
+    let (tag_actions, tag_totals) = match manifests::push_tags(&ctx, &plan, dry, &broken) {
+        Ok((actions, totals, f)) => {
+            failures.extend(f);
+            (actions, totals)
+        }
+        Err(f) => {
+            failures.extend(f);
+            return Err(failed(&ctx, &plan, failures, ONLY_TAGS_MISSING));
+        }
+    };
+    plan.mark_broken(&failures, &mut broken);
+    if !failures.is_empty() && broken.iter().all(|&b| b) {
+        let consequence = if failures.iter().all(|f| f.kind == "tag") {
+            ONLY_TAGS_MISSING
+        } else {
+            NO_INDEX_OR_TAG
+        };
+        return Err(failed(&ctx, &plan, failures, consequence));
+    }
 
     let status = |a: Option<&Action>| match a {
         Some(Action::Pushed) => ImageStatus::Pushed,
@@ -211,7 +240,8 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
     let reports = plan
         .images
         .iter()
-        .map(|image| {
+        .enumerate()
+        .map(|(i, image)| {
             let key = |d: &Digest| (image.repo.clone(), d.clone());
             ImageReport {
                 name: image.name.clone(),
@@ -220,6 +250,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
                 source_digest: image.source_digest.clone(),
                 note: image.note.clone(),
                 status: match image.tag {
+                    _ if broken[i] => ImageStatus::Failed,
                     Some(_) => status(tag_actions.get(&image.target)),
                     None => status(manifest_actions.get(&key(&image.root))),
                 },
@@ -254,245 +285,54 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
             }
         })
         .collect();
-    Ok(PushSummary {
+    let summary = PushSummary {
         target: settings.target.to_string(),
         dry_run: dry,
         images: reports,
         blobs: blob_totals,
         manifests: manifest_totals,
         tags: tag_totals,
-    })
-}
-
-/// The error for a failed phase: one line per failure naming what failed, the images
-/// needing it, the target repository and what to do; `consequence` says what was (not)
-/// written. An authentication failure is reported alone, as one line.
-fn failed(ctx: &Ctx<'_>, plan: &Plan, failures: Vec<Failure>, consequence: &str) -> anyhow::Error {
-    let registry = ctx.registry;
-    if crate::interrupt::requested() {
-        return interrupted(ctx, plan, &failures, consequence);
-    }
-    let Some(first) = failures.first() else {
-        return anyhow!("the push to {registry} was stopped; {consequence}");
     };
-    if let Some(pos) = failures
+    if failures.is_empty() {
+        return Ok(summary);
+    }
+    // Some images were written, some not: the error carries the summary (the binary
+    // still prints it) and names every image that was not written.
+    let missing: Vec<String> = plan
+        .images
         .iter()
-        .position(|f| registry_error(&f.error).is_some_and(RegistryError::is_auth))
-    {
-        let f = failures.into_iter().nth(pos).expect("position is valid");
-        let line = format!(
-            "cannot push {} to {registry}/{}: {registry} has no push access to {} for these credentials \
-             (wrong credentials, or an account that may only pull); check `docker login {registry}`",
-            plan.users_of(&f.digest),
-            f.repo,
-            f.repo
-        );
-        return f.error.context(line);
-    }
-    let describe = |f: &Failure| {
-        let subject = match f.kind {
-            "tag" => plan
-                .images
-                .iter()
-                .find(|i| i.repo == f.repo && i.root == f.digest && i.tag.is_some())
-                .map(|i| format!("tag {}", i.target))
-                .unwrap_or_else(|| format!("a tag for {}", f.digest)),
-            "manifest" => format!(
-                "manifest {} ({})",
-                f.digest,
-                plan.manifest(&f.digest)
-                    .map(|m| m.media_type.as_str())
-                    .unwrap_or("unknown type")
-            ),
-            kind => format!("{kind} {}", f.digest),
-        };
-        format!(
-            "cannot push {subject} of {} to {registry}/{}{}",
-            plan.users_of(&f.digest),
-            f.repo,
-            advice(ctx, plan, f)
-        )
-    };
-    if failures.len() == 1 {
-        let line = describe(first);
-        let f = failures.into_iter().next().expect("one failure");
-        return f.error.context(format!("{line}; {consequence}"));
-    }
-    let mut msg = format!(
-        "{} pushes to {registry} failed; {consequence}:",
-        failures.len()
-    );
-    for f in failures.iter().take(MAX_LISTED_FAILURES) {
-        let _ = write!(msg, "\n  - {}: {:#}", describe(f), f.error);
-    }
-    if failures.len() > MAX_LISTED_FAILURES {
-        let _ = write!(
-            msg,
-            "\n  - and {} more",
-            failures.len() - MAX_LISTED_FAILURES
-        );
-    }
-    anyhow!(msg)
-}
-
-/// The error of a push stopped by Ctrl-C or SIGTERM: what it was doing (the transfers
-/// the signal cut short), what that means, and how to finish.
-fn interrupted(
-    ctx: &Ctx<'_>,
-    plan: &Plan,
-    failures: &[Failure],
-    consequence: &str,
-) -> anyhow::Error {
-    // What failed once the signal came is what it cut short (the error a transfer
-    // reports may have lost the signal's own error type on the way through the client).
-    let cut: Vec<String> = failures
-        .iter()
-        .take(MAX_LISTED_FAILURES)
-        .map(|f| {
-            format!(
-                "{} {} of {} to {}/{}",
-                f.kind,
-                f.digest,
-                plan.users_of(&f.digest),
-                ctx.registry,
-                f.repo
-            )
-        })
+        .zip(&broken)
+        .filter(|(_, b)| **b)
+        .map(|(i, _)| format!("{} (-> {})", i.name, i.target))
         .collect();
-    let next = lock(&ctx.stopped_at).clone();
-    let at = match (cut.is_empty(), next) {
-        (false, _) => format!(" while pushing {}", cut.join(", ")),
-        (true, Some((kind, repo, digest))) => format!(
-            " before pushing {kind} {digest} of {} to {}/{repo}",
-            plan.users_of(&digest),
-            ctx.registry
+    let written = plan.images.len() - missing.len();
+    let cause = failed(
+        &ctx,
+        &plan,
+        failures,
+        "no index or tag naming it was written",
+    );
+    Err(cause.context(PartialPush {
+        message: format!(
+            "{} of {} image name(s) were not written to {}: {}; the other {written} were pushed \
+             completely and tagged. Fix the cause below and run the same command again to finish \
+             (what is already there is skipped)",
+            missing.len(),
+            plan.images.len(),
+            ctx.registry,
+            missing.join(", ")
         ),
-        (true, None) => String::new(),
-    };
-    let consequence = consequence.replace("fix the cause and ", "");
-    anyhow::Error::new(crate::interrupt::Interrupted(format!(
-        "interrupted{at}; {consequence}"
-    )))
+        summary,
+    }))
 }
 
-/// What the operator should know about a failure beyond the registry's own message.
-fn advice(ctx: &Ctx<'_>, plan: &Plan, f: &Failure) -> String {
-    let media_type = plan.manifest(&f.digest).map(|m| m.media_type.as_str());
-    explain(
-        ctx.registry,
-        ctx.bundle.path(),
-        f.kind,
-        media_type,
-        &f.error,
-    )
-}
-
-/// `: <why and what to do>` for a damaged bundle blob, a failing registry (5xx), a
-/// request too large for a proxy, or a manifest type the registry refuses; empty
-/// otherwise (the error's own message then says it all).
-fn explain(
-    registry: &str,
-    bundle: &Path,
-    kind: &str,
-    media_type: Option<&str>,
-    error: &anyhow::Error,
-) -> String {
-    for cause in error.chain() {
-        if let Some(m) = cause
-            .downcast_ref::<io::Error>()
-            .and_then(Mismatch::from_io)
-        {
-            return format!(
-                ": the bundle's copy of it is damaged ({m}), so it was not uploaded; \
-                 run `airlock verify {}` and carry an intact copy of the bundle",
-                bundle.display()
-            );
-        }
-    }
-    let Some(e) = registry_error(error) else {
-        return String::new();
-    };
-    match e.status() {
-        Some(s) if s >= 500 => format!(
-            ": {registry} failed with HTTP {s} while storing it; its storage may be full or \
-             failing: check the registry's disk and log"
-        ),
-        Some(413) => format!(
-            ": {registry} (or a proxy in front of it) refused a request as too large; \
-             raise its request size limit"
-        ),
-        Some(s) if kind != "blob" && (s == 415 || (s == 400 && rejects_content(e))) => format!(
-            ": {registry} rejected the manifest; it may not support the media type {}: \
-             check that the registry (and its version) accepts OCI and Docker schema 2 \
-             manifests and indexes",
-            media_type.unwrap_or("of this manifest")
-        ),
-        _ => String::new(),
-    }
-}
-
-/// True when the registry's error code says it would not accept the content itself.
-fn rejects_content(e: &RegistryError) -> bool {
-    match e {
-        RegistryError::Status { code, message, .. } => {
-            let text = format!("{code} {message}").to_ascii_lowercase();
-            code == "MANIFEST_INVALID"
-                || code == "UNSUPPORTED"
-                || text.contains("media type")
-                || text.contains("unsupported")
-        }
-        RegistryError::RetriesExhausted { source, .. } => rejects_content(source),
-        _ => false,
-    }
-}
-
-/// The first registry error in `e`'s chain.
-fn registry_error(e: &anyhow::Error) -> Option<&RegistryError> {
-    e.chain().find_map(|c| c.downcast_ref::<RegistryError>())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::Op;
-
-    fn status(status: u16, code: &str, message: &str) -> anyhow::Error {
-        anyhow::Error::new(RegistryError::Status {
-            registry: "reg.lan:5000".into(),
-            repository: "mirror/app".into(),
-            reference: String::new(),
-            what: Op::PutManifest,
-            status,
-            code: code.into(),
-            message: message.into(),
-        })
-    }
-
-    #[test]
-    fn explains_what_operators_hit() {
-        let bundle = Path::new("/media/usb/release.tar.zst");
-        let full = explain("reg.lan:5000", bundle, "blob", None, &status(503, "", ""));
-        assert!(full.contains("HTTP 503") && full.contains("disk"), "{full}");
-
-        let oci = "application/vnd.oci.image.index.v1+json";
-        let invalid = status(400, "MANIFEST_INVALID", "manifest invalid");
-        let rejected = explain("reg.lan:5000", bundle, "manifest", Some(oci), &invalid);
-        assert!(rejected.contains(oci), "{rejected}");
-        let missing = status(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry");
-        assert_eq!(explain("r", bundle, "manifest", Some(oci), &missing), "");
-
-        let damaged = io::Error::new(
-            io::ErrorKind::InvalidData,
-            Mismatch::Size {
-                expected: 10,
-                actual: 9,
-            },
-        );
-        let damaged = anyhow::Error::new(damaged).context("upload failed");
-        let text = explain("r", bundle, "blob", None, &damaged);
-        assert!(
-            text.contains("damaged") && text.contains("airlock verify /media/usb/release.tar.zst"),
-            "{text}"
-        );
-    }
-}
+/// What was written when a blob failed for every image.
+const NOTHING_WRITTEN: &str = "no manifest or tag was written, so nothing on the target points at \
+     an incomplete image; fix the cause and run the same command again to finish (what is already \
+     there is skipped)";
+/// What was written when a manifest failed for every image.
+const NO_INDEX_OR_TAG: &str =
+    "no index or tag naming it was written; fix the cause and run the same command again to finish";
+/// What was written when only tags failed.
+const ONLY_TAGS_MISSING: &str = "every blob and manifest is on the target, only tags are \
+     missing; run the same command again to finish";

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+use super::Failure;
 use super::target::repository_for;
 use crate::bundle::Bundle;
 use crate::bundle::graph::ImageGraph;
@@ -84,6 +85,30 @@ impl Plan {
             .map(|s| s.iter().map(String::as_str).collect())
             .unwrap_or_default();
         list(&names, 5)
+    }
+
+    /// True when image `i` needs `digest` in `repo`: that is its repository and its
+    /// graph holds the digest.
+    pub(crate) fn needs(&self, i: usize, repo: &str, digest: &Digest) -> bool {
+        let image = &self.images[i];
+        image.repo == repo
+            && (image.root == *digest
+                || image.manifests.contains(digest)
+                || image.blobs.iter().any(|b| b.digest == *digest))
+    }
+
+    /// Marks in `broken` every image a failure takes out: those needing a failed blob
+    /// or manifest, and those whose tag could not be set.
+    pub(crate) fn mark_broken(&self, failures: &[Failure], broken: &mut [bool]) {
+        for f in failures {
+            for (i, b) in broken.iter_mut().enumerate() {
+                let hit = match &f.target {
+                    Some(target) => self.images[i].target == *target,
+                    None => self.needs(i, &f.repo, &f.digest),
+                };
+                *b |= hit;
+            }
+        }
     }
 
     /// The manifest or index with this digest.

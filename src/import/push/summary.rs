@@ -1,5 +1,6 @@
 //! What a push did (or, with `--dry-run`, would do): the `--json` document and its
 //! human form. Totals count what happened; in a dry run they count what would happen.
+//! A push that wrote only some images returns a [`PartialPush`] error holding it.
 
 use std::io::{self, Write};
 
@@ -51,6 +52,9 @@ pub enum ImageStatus {
     /// Dry run: it would be written.
     #[serde(rename = "would push")]
     WouldPush,
+    /// Something it needs could not be pushed: its tag (or root) was not written.
+    #[serde(rename = "not written")]
+    Failed,
 }
 
 impl ImageStatus {
@@ -59,7 +63,23 @@ impl ImageStatus {
             ImageStatus::Pushed => "pushed",
             ImageStatus::Unchanged => "unchanged",
             ImageStatus::WouldPush => "would push",
+            ImageStatus::Failed => "NOT WRITTEN",
         }
+    }
+}
+
+/// A push that wrote some images and not others: the error (its message names the
+/// images not written; the causes follow in the chain) carries the summary, which the
+/// binary still prints.
+#[derive(Debug)]
+pub struct PartialPush {
+    pub message: String,
+    pub summary: PushSummary,
+}
+
+impl std::fmt::Display for PartialPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -206,11 +226,16 @@ impl PushSummary {
                 t.unchanged
             )
         } else {
+            let failed = self
+                .images
+                .iter()
+                .filter(|i| i.status == ImageStatus::Failed)
+                .count();
             writeln!(
                 w,
                 "Pushed {} image name(s) to {}: blobs {} uploaded ({}), {} mounted, {} already present; \
                  manifests {} pushed, {} already present; tags {} set, {} unchanged",
-                self.images.len(),
+                self.images.len() - failed,
                 self.target,
                 b.uploaded,
                 human_bytes(b.uploaded_bytes),
