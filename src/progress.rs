@@ -3,7 +3,8 @@
 //! Pipelines only talk to [`Progress`]; which implementation they get is decided once
 //! by the binary from the output mode: [`Bars`] (indicatif, per-blob bars plus an
 //! overall bar with rate and ETA) on a terminal, [`Lines`] (one line per finished
-//! item, for logs and CI) when stderr is not a terminal, and [`Silent`] with `--quiet`,
+//! item and one every few seconds for an item in flight, for logs and CI) when stderr
+//! is not a terminal, and [`Silent`] with `--quiet`,
 //! `--json` or `--no-progress`. Every method has a do-nothing default, so a reporter
 //! only implements what it shows. All output goes to stderr; stdout is for results.
 
@@ -72,9 +73,17 @@ impl Mode {
     }
 }
 
-/// A line per event on stderr, for logs.
+/// How often a log line tells how far an item in flight is.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A line per event on stderr, for logs: one per finished item, and one every
+/// [`HEARTBEAT`] for an item still in flight (bytes so far and rate), so a long single
+/// blob does not look like a hang. Items without a size (repositories) show no bytes.
 pub(crate) struct Lines {
     state: Arc<Mutex<LineState>>,
+    interval: Duration,
+    /// Where lines go: stderr, or a buffer (tests).
+    sink: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 struct LineState {
@@ -93,6 +102,19 @@ impl Lines {
                 items: 0,
                 bytes: 0,
             })),
+            interval: HEARTBEAT,
+            sink: None,
+        }
+    }
+
+    fn write(sink: &Option<Arc<Mutex<Vec<u8>>>>, line: &str) {
+        match sink {
+            Some(buf) => {
+                let _ = writeln!(lock(buf), "{line}");
+            }
+            None => {
+                let _ = writeln!(io::stderr(), "{line}");
+            }
         }
     }
 }
@@ -100,6 +122,15 @@ impl Lines {
 impl Default for Lines {
     fn default() -> Self {
         Lines::new()
+    }
+}
+
+/// `3 item(s), 1.5 MiB`, or `3 item(s)` when no bytes are counted.
+fn items_and_bytes(items: u64, bytes: u64) -> String {
+    if bytes == 0 {
+        format!("{items} item(s)")
+    } else {
+        format!("{items} item(s), {}", human_bytes(bytes))
     }
 }
 
@@ -112,32 +143,44 @@ impl Progress for Lines {
             items: 0,
             bytes: 0,
         };
-        eprintln!(
-            "{name}: {total_items} item(s), {}",
-            human_bytes(total_bytes)
+        Lines::write(
+            &self.sink,
+            &format!("{name}: {}", items_and_bytes(total_items, total_bytes)),
         );
     }
     fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
+        let now = Instant::now();
         Box::new(LineItem {
             label: label.to_string(),
             size,
             state: Arc::clone(&self.state),
+            sink: self.sink.clone(),
+            interval: self.interval,
+            started: now,
+            flight: Mutex::new((0, now)),
         })
     }
     fn message(&self, msg: &str) {
-        eprintln!("{msg}");
+        Lines::write(&self.sink, msg);
     }
     fn finish_phase(&self) {
         let s = lock(&self.state);
         let secs = s.started.elapsed().as_secs_f64();
-        eprintln!(
-            "{}: done, {} item(s), {} in {:.1}s ({}/s)",
-            s.phase,
-            s.items,
-            human_bytes(s.bytes),
-            secs,
-            human_bytes((s.bytes as f64 / secs.max(0.001)) as u64)
-        );
+        let line = if s.bytes == 0 {
+            format!(
+                "{}: done, {} in {secs:.1}s",
+                s.phase,
+                items_and_bytes(s.items, 0)
+            )
+        } else {
+            format!(
+                "{}: done, {} in {secs:.1}s ({}/s)",
+                s.phase,
+                items_and_bytes(s.items, s.bytes),
+                human_bytes((s.bytes as f64 / secs.max(0.001)) as u64)
+            )
+        };
+        Lines::write(&self.sink, &line);
     }
 }
 
@@ -145,20 +188,45 @@ struct LineItem {
     label: String,
     size: u64,
     state: Arc<Mutex<LineState>>,
+    sink: Option<Arc<Mutex<Vec<u8>>>>,
+    interval: Duration,
+    started: Instant,
+    /// Bytes so far and when the last line about this item was written.
+    flight: Mutex<(u64, Instant)>,
 }
 
 impl Item for LineItem {
-    fn done(self: Box<Self>) {
-        let mut s = lock(&self.state);
-        s.items += 1;
-        s.bytes += self.size;
-        let _ = writeln!(
-            io::stderr(),
-            "{} {} ({})",
-            s.phase,
+    fn advance(&self, bytes: u64) {
+        let mut f = lock(&self.flight);
+        f.0 += bytes;
+        if f.1.elapsed() < self.interval {
+            return;
+        }
+        f.1 = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let phase = lock(&self.state).phase.clone();
+        let line = format!(
+            "{phase} {}: {} of {} ({}/s)",
             self.label,
-            human_bytes(self.size)
+            human_bytes(f.0),
+            human_bytes(self.size),
+            human_bytes((f.0 as f64 / secs) as u64)
         );
+        drop(f);
+        Lines::write(&self.sink, &line);
+    }
+    fn done(self: Box<Self>) {
+        let line = {
+            let mut s = lock(&self.state);
+            s.items += 1;
+            s.bytes += self.size;
+            if self.size == 0 {
+                format!("{} {}", s.phase, self.label)
+            } else {
+                format!("{} {} ({})", s.phase, self.label, human_bytes(self.size))
+            }
+        };
+        Lines::write(&self.sink, &line);
     }
 }
 
@@ -288,6 +356,37 @@ pub(crate) fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_tell_progress_of_a_long_item_and_no_zero_bytes() {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let lines = Lines {
+            interval: Duration::ZERO,
+            sink: Some(buf.clone()),
+            ..Lines::new()
+        };
+        lines.phase("pushing", 3 << 20, 1);
+        let item = lines.item("abc → app", 3 << 20);
+        item.advance(1 << 20);
+        item.advance(1 << 20);
+        item.done();
+        lines.finish_phase();
+        lines.phase("inventory", 0, 2);
+        lines.item("team/app", 0).done();
+        lines.finish_phase();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("pushing abc → app: 1.0 MiB of 3.0 MiB (")
+                && text.contains("pushing abc → app: 2.0 MiB of 3.0 MiB (")
+                && text.contains("/s)"),
+            "{text}"
+        );
+        assert!(!text.contains("0 B"), "{text}");
+        assert!(
+            text.contains("inventory: 2 item(s)\n") && text.contains("inventory team/app\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn sizes() {
