@@ -51,6 +51,28 @@ pub enum Fault {
     /// Forward, then wait this long before answering (a slow blob: changes the order
     /// in which concurrent downloads finish).
     Delay(Duration),
+    /// Answer `status` with a distribution error body `{code, message, detail}` (no
+    /// body to a HEAD), without forwarding: a registry dialect such as HEAD answered
+    /// 405, `BLOB_UPLOAD_INVALID`, `MANIFEST_INVALID`, `NAME_UNKNOWN`, `NAME_INVALID`
+    /// or `BLOB_UNKNOWN`.
+    Refuse {
+        status: u16,
+        code: &'static str,
+        message: String,
+        detail: String,
+    },
+}
+
+impl Fault {
+    /// [`Fault::Refuse`] with no detail.
+    pub fn refuse(status: u16, code: &'static str, message: &str) -> Fault {
+        Fault::Refuse {
+            status,
+            code,
+            message: message.to_string(),
+            detail: String::new(),
+        }
+    }
 }
 
 /// Which of a rule's matching requests get the fault.
@@ -70,6 +92,10 @@ pub struct Rule {
     pub path_contains: String,
     pub fault: Fault,
     pub when: When,
+    /// Only requests that carry a body (`Some(true)`) or none (`Some(false)`).
+    pub with_body: Option<bool>,
+    /// Only requests whose `Content-Type` starts with this.
+    pub content_type: Option<String>,
 }
 
 impl Rule {
@@ -80,7 +106,20 @@ impl Rule {
             path_contains: path_contains.to_string(),
             fault,
             when: When::Always,
+            with_body: None,
+            content_type: None,
         }
+    }
+    /// Only requests that carry a body (a monolithic upload `PUT`), or only those that
+    /// do not.
+    pub fn with_body(mut self, body: bool) -> Rule {
+        self.with_body = Some(body);
+        self
+    }
+    /// Only requests whose `Content-Type` starts with `media_type`.
+    pub fn content_type(mut self, media_type: &str) -> Rule {
+        self.content_type = Some(media_type.to_string());
+        self
     }
     pub fn first(mut self, n: usize) -> Rule {
         self.when = When::First(n);
@@ -91,7 +130,13 @@ impl Rule {
         self
     }
     fn matches(&self, req: &Request) -> bool {
-        (self.method == "*" || self.method == req.method) && req.path.contains(&self.path_contains)
+        (self.method == "*" || self.method == req.method)
+            && req.path.contains(&self.path_contains)
+            && self.with_body.is_none_or(|b| b == has_body(req))
+            && self.content_type.as_deref().is_none_or(|t| {
+                req.header("content-type")
+                    .is_some_and(|c| c.trim().starts_with(t))
+            })
     }
     fn fires(&self, nth: usize) -> bool {
         match self.when {
@@ -515,6 +560,22 @@ fn serve_registry(
                 std::thread::sleep(Duration::from_millis(10));
             }
             respond(s, status, &headers, &body);
+        }
+        Some(Fault::Refuse {
+            status,
+            code,
+            message,
+            detail,
+        }) => {
+            let body = serde_json::json!({"errors": [{
+                "code": code, "message": message, "detail": detail,
+            }]})
+            .to_string();
+            if req.method == "HEAD" {
+                write_head(s, status, &[], 0);
+            } else {
+                respond(s, status, &[], body.as_bytes());
+            }
         }
         Some(Fault::SetHeader(name, value)) => {
             let (status, mut headers, body) = forward(state, &req);
