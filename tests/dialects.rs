@@ -47,8 +47,13 @@ const NAMES: [&str; 3] = ["app", "docker", "other"];
 
 /// A source registry holding `app:1` (OCI), `docker:1` (Docker schema 2) and `other:1`
 /// (OCI), and a bundle of all three.
+/// The bundle of the three source images, and what the source registry served for
+/// each name (read while it ran: a registry in a static would outlive the test run).
 struct Saved {
-    src: TestRegistry,
+    /// The source registry's address (names in the bundle start with it).
+    src_addr: String,
+    /// The source's digest of each name's tag `1`.
+    digests: std::collections::BTreeMap<String, String>,
     app: Image,
     _dir: tempfile::TempDir,
     bundle: PathBuf,
@@ -68,14 +73,24 @@ static SAVED: LazyLock<Saved> = LazyLock::new(|| {
         &format!("{}/other:1", src.addr()),
         &KEEP,
     );
-    let dir = tempfile::tempdir().unwrap();
+    // Under cargo's scratch directory for integration tests, not /tmp: a static is never
+    // dropped, so this directory stays until `cargo clean`.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let bundle = dir.path().join("b.tar.zst");
     let mut args: Vec<String> = vec!["save".into()];
     args.extend(NAMES.iter().map(|n| format!("{}/{n}:1", src.addr())));
     args.extend(["-o".into(), bundle.display().to_string(), "-q".into()]);
     airlock(&args).ok();
+    let digests = NAMES
+        .iter()
+        .map(|n| {
+            let digest = registry_manifest(&src.addr(), n, "1", None).digest;
+            (n.to_string(), digest)
+        })
+        .collect();
     Saved {
-        src,
+        src_addr: src.addr().to_string(),
+        digests,
         app,
         _dir: dir,
         bundle,
@@ -84,7 +99,7 @@ static SAVED: LazyLock<Saved> = LazyLock::new(|| {
 
 impl Saved {
     fn digest(&self, name: &str) -> String {
-        registry_manifest(&self.src.addr(), name, "1", None).digest
+        self.digests[name].clone()
     }
 }
 
@@ -262,7 +277,7 @@ fn one_refused_manifest_does_not_stop_the_other_tags() {
         "the refused manifest is not on the target"
     );
     // The error names the image not written, the cause and the media type.
-    let docker_name = format!("{}/docker:1", SAVED.src.addr());
+    let docker_name = format!("{}/docker:1", SAVED.src_addr);
     assert!(
         run.stderr.contains("1 of 3 image name(s) were not written")
             && run.stderr.contains(&docker_name)
