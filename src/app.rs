@@ -7,7 +7,8 @@
 //! `main.rs` stays thin: it calls [`run`], prints the error chain as "Caused by:"
 //! lines via [`print_error`], and maps errors to exit codes with [`exit_code`].
 //! `save` and `push` install the Ctrl-C / SIGTERM handler ([`crate::interrupt`]) first:
-//! they stop cleanly, keep what they did, and exit with status 130.
+//! they stop cleanly, keep what they did, and exit with status 130. `serve` installs it
+//! once it listens: there a signal is the ordinary way to stop, and it exits with 0.
 //!
 //! `key generate` writes a key pair and prints its key id (data on stdout, the note on
 //! encrypting the key on stderr); `verify --trust`, `verify --part` and
@@ -86,6 +87,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = InventorySettings::from_args(args)?;
             let summary = crate::inventory::take(&settings, &*out.progress.reporter())?;
             report(&summary, out, |s, w| s.print_human(w))
+        }
+        Command::Serve(args) => {
+            let settings = crate::serve::ServeSettings::from_args(args)?;
+            crate::serve::serve(
+                &settings,
+                crate::serve::LogMode {
+                    quiet: out.quiet,
+                    json: out.json,
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Key(args) => match &args.command {
             crate::cli::KeyCommand::Generate(g) => {

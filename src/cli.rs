@@ -88,6 +88,9 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// Make signing keys for signed bundles (`save --sign-key`, `verify --trust`).
     Key(KeyArgs),
+    /// Serve bundles as a read-only registry, straight from the bundle files (air-gapped side).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
 }
 
 impl Command {
@@ -100,6 +103,7 @@ impl Command {
             Command::Load(a) => a.format,
             Command::Ls(a) => a.format,
             Command::Inventory(a) => a.format,
+            Command::Serve(a) => a.format,
             Command::Key(a) => match &a.command {
                 KeyCommand::Generate(g) => g.format,
             },
@@ -426,6 +430,44 @@ pub struct InventoryArgs {
     pub registry: RegistryArgs,
 }
 
+const SERVE_HELP: &str = "\
+Serves the distribution API's read side (GET and HEAD of manifests, blobs, tags and the
+catalog) from the bundle files themselves: a .tar.zst is read through its seek table, split
+parts as one file, and nothing is extracted. Images are named as `push` names them: the source
+registry host is dropped (docker.io/library/nginx:1.25 is served as library/nginx:1.25), or kept
+as the first path component with --keep-registry, under --prefix if given. Several bundles are
+served as one registry; a tag or blob in a later bundle wins, so a differential bundle given after
+its base gets its left-out blobs from the base. Writes are refused (405).
+
+Every blob served in full is hashed as it streams; a damaged one has its download cut off and is
+named on stderr. One access log line per request goes to stderr (JSON with --json; none with -q).
+Ctrl-C or SIGTERM stops it. Docker pulls from a loopback address without any insecure-registries
+entry.
+
+Examples:
+  airlock serve release.tar.zst
+  docker pull 127.0.0.1:5000/library/nginx:1.25
+  airlock serve release.tar.zst update-1.tar.zst --listen 0.0.0.0:5000 --prefix mirror";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The bundles to serve (a later one's tags and blobs win).
+    #[arg(value_name = "BUNDLE", required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// The address to listen on (IP:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
+    pub listen: String,
+    /// Serve every image under this repository path prefix (`mirror` → mirror/library/nginx).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Keep the source registry host in the served path (…/docker.io/library/nginx).
+    #[arg(long)]
+    pub keep_registry: bool,
+    /// Write the access log as one JSON object per line.
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// The bundle to list (its signers are shown; their signatures are checked, not trusted).
@@ -454,6 +496,7 @@ mod tests {
             &["ls", "b.tar"],
             &["inventory", "registry.lan", "-o", "i.json"],
             &["key", "generate", "--out", "k"],
+            &["serve", "b.tar"],
         ] {
             let parse = |json: bool| {
                 let extra = if json { &["--json"][..] } else { &[] };

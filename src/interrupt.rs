@@ -9,6 +9,9 @@
 //! copes with it (a save resumes from its partial file, a push skips what the target
 //! has), exactly as after `kill -9` or a power loss, which no handler can see.
 //!
+//! `serve` installs it too: there a signal is the ordinary way to stop; its workers
+//! stop accepting, finish the answers in flight and the command exits with 0.
+//!
 //! Other commands (`verify`, `ls`, `load`, `inventory`) install no handler: they write
 //! nothing that must be kept, so the default (die at once) is right for them.
 

@@ -21,6 +21,7 @@ pub(crate) mod paths;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod serve;
 pub mod settings;
 pub mod signing;
 pub mod source;

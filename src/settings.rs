@@ -283,6 +283,27 @@ impl RegistryPrefix {
         Ok(target)
     }
 
+    /// The repository a source name maps to under this prefix: the source registry host
+    /// dropped and the repository path kept (`docker.io/library/nginx` → `library/nginx`),
+    /// or, with `keep_registry`, the host kept as the first path component (`:` spelled
+    /// `_`). `push` writes images there and `serve` serves them there.
+    pub fn repository_for(
+        &self,
+        name: &Reference,
+        keep_registry: bool,
+    ) -> Result<String, UsageError> {
+        let path = if keep_registry {
+            format!(
+                "{}/{}",
+                name.registry().replace(':', "_").to_ascii_lowercase(),
+                name.repository()
+            )
+        } else {
+            name.repository().to_string()
+        };
+        self.repository(name, &path)
+    }
+
     /// The repository `<prefix>/<path>` (just `path` without a prefix), checked to make
     /// a valid reference on this registry; the error names `source`, the image that
     /// would go there.

@@ -472,6 +472,29 @@ impl Bundle {
         self.open_entry(entry, 256 * 1024)
     }
 
+    /// The bytes of blob `digest` from offset `start` to its end (for a range request),
+    /// reached by seeking: in a `.tar.zst` only the frames from the one holding `start`
+    /// on are decoded. Not verified (a part of a blob cannot be).
+    pub fn blob_from(
+        &self,
+        digest: &Digest,
+        start: u64,
+    ) -> Result<Box<dyn Read + Send + '_>, BundleError> {
+        let entry = self
+            .entry(&digest.blob_path())
+            .ok_or_else(|| BundleError::MissingBlob {
+                path: self.path.clone(),
+                digest: digest.clone(),
+            })?;
+        let start = start.min(entry.size);
+        let part = Entry {
+            offset: entry.offset + start,
+            size: entry.size - start,
+            ..entry.clone()
+        };
+        self.open_entry(&part, 256 * 1024)
+    }
+
     fn open_entry(
         &self,
         entry: &Entry,

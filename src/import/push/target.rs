@@ -1,9 +1,11 @@
 //! Where a source name goes on the target: push's name mapping.
 //!
 //! The target is a [`RegistryPrefix`] (`host[:port][/prefix]`, parsed and validated
-//! with the other settings, and shared with `inventory`). The mapping onto it is push's
-//! own: the source registry host is dropped and the repository path kept under the
-//! prefix, or, with `--keep-registry`, the host is kept as the first path component.
+//! with the other settings, and shared with `inventory`). The mapping itself lives on
+//! [`RegistryPrefix::repository_for`], so that `serve` names images exactly as `push`
+//! does without reaching into `import`: the source registry host is dropped and the
+//! repository path kept under the prefix, or, with `--keep-registry`, the host is kept
+//! as the first path component.
 //! [`plan`](super::plan) maps the bundle's names with it, and [`base`](super::base) maps a
 //! base bundle's names the same way to find where its blobs already are.
 
@@ -17,16 +19,7 @@ pub(crate) fn repository_for(
     name: &Reference,
     keep_registry: bool,
 ) -> Result<String, UsageError> {
-    let path = if keep_registry {
-        format!(
-            "{}/{}",
-            name.registry().replace(':', "_").to_ascii_lowercase(),
-            name.repository()
-        )
-    } else {
-        name.repository().to_string()
-    };
-    target.repository(name, &path)
+    target.repository_for(name, keep_registry)
 }
 
 #[cfg(test)]
