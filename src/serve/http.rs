@@ -99,6 +99,15 @@ impl Conn {
                     Err(e) => Next::Bad(e),
                 };
             }
+            // A TLS handshake (or other binary) never ends a head: answer at once, so a
+            // client that tries HTTPS first learns it is plain HTTP and falls back.
+            if self
+                .pending
+                .first()
+                .is_some_and(|b| !b.is_ascii_uppercase())
+            {
+                return Next::Bad("not an HTTP/1.x request (a TLS handshake?)".to_string());
+            }
             if self.pending.len() > MAX_HEAD {
                 return Next::Bad("request head too large".to_string());
             }

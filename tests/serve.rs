@@ -1,0 +1,536 @@
+//! `airlock serve` against real clients: images built here, written as an OCI layout,
+//! saved with `airlock save` (as a `.tar.zst`, as split parts, as a plain `.tar`), then
+//! served by the real binary on a free loopback port and read by `skopeo`, a real
+//! Docker 20.10 engine and plain HTTP (`ureq`). The clients are the judges: digests
+//! must equal the source's, Docker's image IDs the source configs.
+
+mod support;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cli::{airlock, airlock_bin, blob_path, copy_with_flipped_byte};
+use support::corpus::{Corpus, base_layer, data_layer};
+use support::dockerd::TestDockerd;
+use support::images::{Flavor, Image, Index, OciLayout, skopeo};
+use support::registry::free_port;
+
+/// This file's images: a shared base layer and a 300 KiB incompressible layer per seed
+/// (several zstd frames, and across parts when split at 128 KiB).
+static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
+    Corpus::new(base_layer("airlock-serve-test", &[]), |seed| {
+        data_layer(seed, 300 * 1024)
+    })
+});
+
+/// The served content: an OCI image, a Docker schema 2 image and an OCI index.
+struct Source {
+    oci: Image,
+    docker: Image,
+    multi: Index,
+}
+
+static SOURCE: LazyLock<Source> = LazyLock::new(|| Source {
+    oci: IMAGES.image("linux/amd64", 1),
+    docker: IMAGES.two_platform_index(Flavor::Docker, 2).images[0].clone(),
+    multi: IMAGES.two_platform_index(Flavor::Oci, 4),
+});
+
+/// Writes the source images as an OCI layout and saves it as `out` (with `extra` args).
+fn save_bundle(dir: &Path, out: &Path, extra: &[&str]) {
+    let layout = dir.join("layout");
+    if !layout.exists() {
+        let mut l = OciLayout::new();
+        l.add(SOURCE.oci.clone(), "1", Some("example.com/serve/oci:1"));
+        l.add(
+            SOURCE.docker.clone(),
+            "1",
+            Some("example.com/serve/docker:1"),
+        );
+        l.add(SOURCE.multi.clone(), "3", Some("example.com/serve/multi:3"));
+        l.write(&layout);
+    }
+    let mut args = vec![
+        "save".to_string(),
+        format!("oci:{}", layout.display()),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    airlock(&args).ok();
+}
+
+/// A running `airlock serve`, killed and reaped when dropped (also on a panic).
+struct Served {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(bundles: &[&Path], extra: &[&str]) -> Served {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("serve.log");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(airlock_bin())
+            .arg("serve")
+            .args(bundles)
+            .args(["--listen", &addr])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn airlock serve");
+        let mut s = Served {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("airlock serve exited ({status}):\n{}", s.log());
+            }
+            if get(&s.addr, "/v2/", &[]).0 == 200 {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "airlock serve did not come up:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request to the server: status, headers (lower-case names), body. A body cut off
+/// before its `Content-Length` is `Err`.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Result<Vec<u8>, String>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(self.body.as_ref().expect("body")).expect("JSON body")
+    }
+
+    fn error_code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn request(method: &str, addr: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let url = format!("http://{addr}{path}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .allow_non_standard_methods(true)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder().method(method).uri(&url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = match agent.run(req.body(()).expect("request")) {
+        Ok(r) => r,
+        Err(e) => {
+            return Answer {
+                status: 0,
+                headers: Vec::new(),
+                body: Err(e.to_string()),
+            };
+        }
+    };
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let mut body = Vec::new();
+    let read = resp.into_body().into_reader().read_to_end(&mut body);
+    Answer {
+        status,
+        headers,
+        body: read.map(|_| body).map_err(|e| e.to_string()),
+    }
+}
+
+fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    let a = request("GET", addr, path, headers);
+    (a.status, a.body.unwrap_or_default())
+}
+
+/// Every blob of `root`'s graph that skopeo wrote into the OCI layout at `dir`, with the
+/// layout's index naming `want` as the copied root.
+fn assert_layout_holds(dir: &Path, want: &str, blobs: &[&support::images::Blob]) {
+    let index: Value =
+        serde_json::from_slice(&fs::read(dir.join("index.json")).expect("index.json")).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], want, "{index:#}");
+    for b in blobs {
+        let got = fs::read(dir.join(blob_path(&b.digest)))
+            .unwrap_or_else(|e| panic!("{} missing from the copy: {e}", b.digest));
+        assert_eq!(got, b.bytes, "{}", b.digest);
+    }
+}
+
+/// skopeo inspect, list-tags and copy --all --preserve-digests from `served`.
+fn check_with_skopeo(served: &Served, scratch: &Path) {
+    let addr = &served.addr;
+    let s = &*SOURCE;
+    for (repo, tag, top) in [
+        ("serve/oci", "1", &s.oci.manifest.digest),
+        ("serve/docker", "1", &s.docker.manifest.digest),
+        ("serve/multi", "3", &s.multi.index.digest),
+    ] {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{addr}/{repo}:{tag}"),
+        ]);
+        assert_eq!(
+            support::images::sha256(raw.as_bytes()),
+            *top,
+            "{repo}:{tag} raw manifest"
+        );
+        let tags: Value = serde_json::from_str(&skopeo(&[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{addr}/{repo}"),
+        ]))
+        .unwrap();
+        assert_eq!(tags["Tags"], serde_json::json!([tag]), "{tags:#}");
+        let out = scratch.join(repo.replace('/', "_"));
+        fs::create_dir_all(&out).unwrap();
+        skopeo(&[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &format!("docker://{addr}/{repo}:{tag}"),
+            &format!("oci:{}:x", out.display()),
+        ]);
+        let blobs = match repo {
+            "serve/oci" => s.oci.blobs(),
+            "serve/docker" => s.docker.blobs(),
+            _ => s.multi.blobs(),
+        };
+        assert_layout_holds(&out, top, &blobs);
+    }
+    let cfg: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{addr}/serve/oci:1"),
+    ]))
+    .unwrap();
+    assert_eq!(cfg["architecture"], "amd64");
+}
+
+#[test]
+fn skopeo_reads_a_served_zst_bundle_and_split_parts_with_every_digest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let split = dir.path().join("s.tar.zst");
+    save_bundle(dir.path(), &split, &["--split", "128K"]);
+    assert!(dir.path().join("s.tar.zst.002").exists(), "several parts");
+
+    let served = Served::start(&[&zst], &[]);
+    check_with_skopeo(&served, &dir.path().join("from-zst"));
+    drop(served);
+    // The split bundle named by its first part.
+    let served = Served::start(&[&dir.path().join("s.tar.zst.000")], &["-q"]);
+    check_with_skopeo(&served, &dir.path().join("from-split"));
+    assert_eq!(served.log(), "", "-q: no access log");
+}
+
+#[test]
+fn http_answers_head_range_pagination_and_errors_as_distribution_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let served = Served::start(&[&zst], &["--prefix", "mirror"]);
+    let addr = &served.addr;
+    let s = &*SOURCE;
+
+    let a = request("GET", addr, "/v2/", &[]);
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.header("docker-distribution-api-version"),
+        Some("registry/2.0")
+    );
+
+    // Manifests: stored bytes and type, by tag and by digest; HEAD has no body.
+    let m = request("GET", addr, "/v2/mirror/serve/docker/manifests/1", &[]);
+    assert_eq!(m.status, 200);
+    assert_eq!(m.body.as_ref().unwrap(), &s.docker.manifest.bytes);
+    assert_eq!(
+        m.header("content-type"),
+        Some(s.docker.manifest.media_type.as_str())
+    );
+    assert_eq!(
+        m.header("docker-content-digest"),
+        Some(s.docker.manifest.digest.as_str())
+    );
+    let path = format!("/v2/mirror/serve/multi/manifests/{}", s.multi.index.digest);
+    let h = request("HEAD", addr, &path, &[]);
+    assert_eq!(h.status, 200);
+    assert_eq!(
+        h.header("content-length"),
+        Some(s.multi.index.size().to_string().as_str())
+    );
+    assert_eq!(h.body.unwrap(), b"");
+
+    // Blobs: full, HEAD, ranges, unsatisfiable range.
+    let layer = &s.oci.layers[1].gz;
+    let bpath = format!("/v2/mirror/serve/oci/blobs/{}", layer.digest);
+    let full = request("GET", addr, &bpath, &[]);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body.as_ref().unwrap(), &layer.bytes);
+    let h = request("HEAD", addr, &bpath, &[]);
+    assert_eq!(
+        h.header("content-length"),
+        Some(layer.size().to_string().as_str())
+    );
+    assert_eq!(
+        h.header("docker-content-digest"),
+        Some(layer.digest.as_str())
+    );
+    let size = layer.size();
+    for (range, from, to) in [
+        ("bytes=0-99".to_string(), 0, 99),
+        (format!("bytes={}-", size - 10), size - 10, size - 1),
+        ("bytes=-7".to_string(), size - 7, size - 1),
+        ("bytes=200000-250000".to_string(), 200_000, 250_000),
+    ] {
+        let r = request("GET", addr, &bpath, &[("Range", &range)]);
+        assert_eq!(r.status, 206, "{range}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {from}-{to}/{size}").as_str())
+        );
+        assert_eq!(
+            r.body.unwrap(),
+            &layer.bytes[from as usize..=to as usize],
+            "{range}"
+        );
+    }
+    let r = request("GET", addr, &bpath, &[("Range", &format!("bytes={size}-"))]);
+    assert_eq!(r.status, 416);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{size}").as_str())
+    );
+
+    // Catalog and tags, with pagination.
+    let c = request("GET", addr, "/v2/_catalog", &[]);
+    assert_eq!(
+        c.json()["repositories"],
+        serde_json::json!([
+            "mirror/serve/docker",
+            "mirror/serve/multi",
+            "mirror/serve/oci"
+        ])
+    );
+    let c = request("GET", addr, "/v2/_catalog?n=2", &[]);
+    assert_eq!(
+        c.json()["repositories"],
+        serde_json::json!(["mirror/serve/docker", "mirror/serve/multi"])
+    );
+    let link = c.header("link").expect("Link header").to_string();
+    assert_eq!(
+        link,
+        "</v2/_catalog?last=mirror%2Fserve%2Fmulti&n=2>; rel=\"next\""
+    );
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let c = request("GET", addr, next, &[]);
+    assert_eq!(
+        c.json()["repositories"],
+        serde_json::json!(["mirror/serve/oci"])
+    );
+    assert!(c.header("link").is_none());
+    let t = request("GET", addr, "/v2/mirror/serve/multi/tags/list", &[]);
+    assert_eq!(
+        t.json(),
+        serde_json::json!({"name": "mirror/serve/multi", "tags": ["3"]})
+    );
+
+    // Writes are refused; unknown things are distribution's errors.
+    for (method, path) in [
+        ("POST", "/v2/mirror/serve/oci/blobs/uploads/"),
+        ("PUT", "/v2/mirror/serve/oci/manifests/2"),
+        ("DELETE", bpath.as_str()),
+        ("PATCH", "/v2/mirror/serve/oci/blobs/uploads/x"),
+    ] {
+        let a = request(method, addr, path, &[]);
+        assert_eq!(a.status, 405, "{method} {path}");
+        assert_eq!(a.error_code(), "UNSUPPORTED");
+    }
+    for (path, code) in [
+        ("/v2/mirror/serve/oci/manifests/nope", "MANIFEST_UNKNOWN"),
+        ("/v2/serve/oci/manifests/1", "NAME_UNKNOWN"),
+        ("/v2/nobody/tags/list", "NAME_UNKNOWN"),
+        (
+            "/v2/mirror/serve/oci/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "BLOB_UNKNOWN",
+        ),
+    ] {
+        let a = request("GET", addr, path, &[]);
+        assert_eq!(a.status, 404, "{path}");
+        assert_eq!(a.error_code(), code, "{path}");
+    }
+    let log = served.log();
+    assert!(
+        log.contains(&format!("\"GET {bpath} HTTP/1.1\" 200 {size}")),
+        "access log:\n{log}"
+    );
+}
+
+#[test]
+fn a_damaged_blob_is_cut_off_and_named_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("b.tar");
+    save_bundle(dir.path(), &tar, &[]);
+    let damaged = dir.path().join("damaged.tar");
+    let layer = &SOURCE.oci.layers[1].gz;
+    copy_with_flipped_byte(&tar, &damaged, &blob_path(&layer.digest), 1000);
+    let served = Served::start(&[&damaged], &[]);
+    let bad = request(
+        "GET",
+        &served.addr,
+        &format!("/v2/serve/oci/blobs/{}", layer.digest),
+        &[],
+    );
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.is_err(), "a damaged blob must not arrive whole");
+    // A range is served as stored (it cannot be checked), every other blob in full.
+    let base = &SOURCE.oci.layers[0].gz;
+    let (status, body) = get(
+        &served.addr,
+        &format!("/v2/serve/oci/blobs/{}", base.digest),
+        &[],
+    );
+    assert_eq!((status, body), (200, base.bytes.clone()));
+    let log = served.log();
+    assert!(
+        log.contains(&format!("blob {} in bundle", layer.digest)) && log.contains("damaged"),
+        "the log names the damaged blob:\n{log}"
+    );
+}
+
+#[test]
+fn a_taken_port_and_an_unsound_bundle_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let served = Served::start(&[&zst], &[]);
+    let run = airlock(&["serve", zst.to_str().unwrap(), "--listen", &served.addr]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot listen on {}", served.addr)),
+        "{}",
+        run.stderr
+    );
+    let junk = dir.path().join("junk.tar");
+    fs::write(&junk, b"not a bundle").unwrap();
+    let run = airlock(&["serve", junk.to_str().unwrap(), "--listen", "127.0.0.1:0"]).expect_code(1);
+    assert!(run.stderr.contains("cannot serve"), "{}", run.stderr);
+}
+
+fn assert_root() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "this test starts dockerd, which needs root (CI runs as root)"
+    );
+}
+
+#[test]
+fn docker_pulls_by_tag_and_by_digest_from_a_zst_bundle_and_split_parts() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let split = dir.path().join("s.tar.zst");
+    save_bundle(dir.path(), &split, &["--split", "128K"]);
+    let dockerd = TestDockerd::start();
+    let s = &*SOURCE;
+    for bundle in [&zst, &split] {
+        let served = Served::start(&[bundle], &[]);
+        let addr = &served.addr;
+        for (repo, tag, config, digest) in [
+            (
+                "serve/oci",
+                "1",
+                &s.oci.config.digest,
+                &s.oci.manifest.digest,
+            ),
+            (
+                "serve/docker",
+                "1",
+                &s.docker.config.digest,
+                &s.docker.manifest.digest,
+            ),
+            (
+                "serve/multi",
+                "3",
+                &s.multi.child("linux/amd64").config.digest,
+                &s.multi.index.digest,
+            ),
+        ] {
+            let by_tag = format!("{addr}/{repo}:{tag}");
+            let by_digest = format!("{addr}/{repo}@{digest}");
+            for name in [&by_tag, &by_digest] {
+                dockerd.docker_ok(&["pull", "-q", name]);
+                let id = dockerd.docker_ok(&["image", "inspect", "-f", "{{.Id}}", name]);
+                assert_eq!(id.trim(), config, "image ID of {name}");
+            }
+            let digests =
+                dockerd.docker_ok(&["image", "inspect", "-f", "{{json .RepoDigests}}", &by_tag]);
+            assert!(
+                digests.contains(&format!("{addr}/{repo}@{digest}")),
+                "RepoDigests of {by_tag}: {digests}"
+            );
+            dockerd.docker_ok(&["image", "rm", "-f", &by_tag, &by_digest]);
+        }
+    }
+}
