@@ -447,7 +447,8 @@ entry.
 Examples:
   airlock serve release.tar.zst
   docker pull 127.0.0.1:5000/library/nginx:1.25
-  airlock serve release.tar.zst update-1.tar.zst --listen 0.0.0.0:5000 --prefix mirror";
+  airlock serve release.tar.zst update-1.tar.zst --listen 0.0.0.0:5000 --prefix mirror
+  airlock serve release.tar.zst --listen 0.0.0.0:5000 --print-config containerd";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -463,6 +464,10 @@ pub struct ServeArgs {
     /// Keep the source registry host in the served path (…/docker.io/library/nginx).
     #[arg(long)]
     pub keep_registry: bool,
+    /// Print the client configuration for the listen address (containerd hosts.toml,
+    /// Docker daemon.json note, podman registries.conf) on stdout and exit.
+    #[arg(long, value_name = "CLIENT", value_enum)]
+    pub print_config: Option<crate::serve::config::ClientKind>,
     /// Write the access log as one JSON object per line.
     #[command(flatten)]
     pub format: FormatArgs,

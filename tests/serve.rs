@@ -534,3 +534,120 @@ fn docker_pulls_by_tag_and_by_digest_from_a_zst_bundle_and_split_parts() {
         }
     }
 }
+
+/// Writes an OCI layout of `images` (full name, image) and saves it as `out` with `extra`.
+fn save_images(dir: &Path, images: &[(&str, &Image)], out: &Path, extra: &[&str]) {
+    let layout = dir.join(format!(
+        "layout-{}",
+        out.file_name().unwrap().to_string_lossy()
+    ));
+    let mut l = OciLayout::new();
+    for (name, image) in images {
+        let tag = name.rsplit(':').next().unwrap();
+        l.add((*image).clone(), tag, Some(name));
+    }
+    l.write(&layout);
+    let mut args = vec![
+        "save".to_string(),
+        format!("oci:{}", layout.display()),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    airlock(&args).ok();
+}
+
+#[test]
+fn a_delta_served_after_its_base_gets_left_out_blobs_from_it_and_its_tags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_app, keep, new_app, added) = (
+        IMAGES.image("linux/amd64", 10),
+        IMAGES.image("linux/amd64", 11),
+        IMAGES.image("linux/amd64", 12),
+        IMAGES.image("linux/amd64", 13),
+    );
+    let base = dir.path().join("base.tar.zst");
+    save_images(
+        dir.path(),
+        &[
+            ("example.com/serve/app:1", &old_app),
+            ("example.com/serve/keep:1", &keep),
+        ],
+        &base,
+        &[],
+    );
+    let delta = dir.path().join("delta.tar.zst");
+    save_images(
+        dir.path(),
+        &[
+            ("example.com/serve/app:1", &new_app),
+            ("example.com/serve/new:1", &added),
+        ],
+        &delta,
+        &["--base", base.to_str().unwrap()],
+    );
+    let shared = &IMAGES.base.gz;
+
+    // The delta alone lacks the shared base layer.
+    let alone = Served::start(&[&delta], &["-q"]);
+    let a = request(
+        "GET",
+        &alone.addr,
+        &format!("/v2/serve/new/blobs/{}", shared.digest),
+        &[],
+    );
+    assert_eq!((a.status, a.error_code().as_str()), (404, "BLOB_UNKNOWN"));
+    drop(alone);
+
+    let served = Served::start(&[&base, &delta], &["-q"]);
+    let addr = &served.addr;
+    for (repo, want) in [
+        ("serve/app", &new_app),
+        ("serve/keep", &keep),
+        ("serve/new", &added),
+    ] {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{addr}/{repo}:1"),
+        ]);
+        assert_eq!(
+            support::images::sha256(raw.as_bytes()),
+            want.manifest.digest,
+            "{repo}"
+        );
+        let out = dir.path().join(repo.replace('/', "_"));
+        fs::create_dir_all(&out).unwrap();
+        skopeo(&[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &format!("docker://{addr}/{repo}:1"),
+            &format!("oci:{}:x", out.display()),
+        ]);
+        assert_layout_holds(&out, &want.manifest.digest, &want.blobs());
+    }
+}
+
+#[test]
+fn print_config_names_the_listen_address_for_each_client() {
+    for (client, want) in [
+        ("containerd", "server = \"http://10.1.2.3:5000\""),
+        ("podman", "location = \"10.1.2.3:5000\""),
+        ("docker", "\"insecure-registries\": [\"10.1.2.3:5000\"]"),
+    ] {
+        let run = airlock(&[
+            "serve",
+            "any.tar.zst",
+            "--listen",
+            "10.1.2.3:5000",
+            "--print-config",
+            client,
+        ])
+        .ok();
+        assert!(run.stdout.contains(want), "{client}:\n{}", run.stdout);
+    }
+}

@@ -15,10 +15,11 @@
 //! hash is checked, and on a mismatch the connection is cut and the blob named on
 //! stderr, so a client sees a short body and fails instead of storing wrong bytes.
 //! Every request gets an access log line on stderr (JSON with `--json`; none with
-//! `-q`). Ctrl-C or SIGTERM ([`crate::interrupt`]) stops accepting, lets the answers in
+//! `-q`); [`config`] prints client configuration instead (`--print-config`). Ctrl-C or SIGTERM ([`crate::interrupt`]) stops accepting, lets the answers in
 //! flight finish and returns; a second signal exits at once.
 
 pub(crate) mod catalog;
+pub mod config;
 pub(crate) mod http;
 pub(crate) mod routes;
 
@@ -52,6 +53,8 @@ pub struct ServeSettings {
     /// Where names go: the listen address and `--prefix`.
     pub target: RegistryPrefix,
     pub keep_registry: bool,
+    /// `--print-config`: print this client's configuration instead of serving.
+    pub print_config: Option<config::ClientKind>,
 }
 
 impl ServeSettings {
@@ -77,6 +80,7 @@ impl ServeSettings {
             listen,
             target,
             keep_registry: args.keep_registry,
+            print_config: args.print_config,
         })
     }
 }
@@ -90,6 +94,10 @@ pub struct LogMode {
 
 /// Opens the bundles, listens, and serves until Ctrl-C or SIGTERM.
 pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
+    if let Some(kind) = settings.print_config {
+        print!("{}", config::client_config(kind, settings.listen, false));
+        return Ok(());
+    }
     let mut bundles = Vec::new();
     for path in &settings.bundles {
         let b = Bundle::open(path).with_context(|| {
