@@ -448,7 +448,8 @@ Examples:
   airlock serve release.tar.zst
   docker pull 127.0.0.1:5000/library/nginx:1.25
   airlock serve release.tar.zst update-1.tar.zst --listen 0.0.0.0:5000 --prefix mirror
-  airlock serve release.tar.zst --listen 0.0.0.0:5000 --print-config containerd";
+  airlock serve release.tar.zst --listen 0.0.0.0:5000 --print-config containerd
+  airlock serve release.tar.zst --listen 0.0.0.0:5443 --tls-cert server.pem --tls-key server.key";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -464,6 +465,12 @@ pub struct ServeArgs {
     /// Keep the source registry host in the served path (…/docker.io/library/nginx).
     #[arg(long)]
     pub keep_registry: bool,
+    /// Serve HTTPS with the certificate chain in FILE (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM, PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Print the client configuration for the listen address (containerd hosts.toml,
     /// Docker daemon.json note, podman registries.conf) on stdout and exit.
     #[arg(long, value_name = "CLIENT", value_enum)]

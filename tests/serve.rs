@@ -114,6 +114,40 @@ impl Served {
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Serves `bundle` over HTTPS with `certs`' server certificate; waits for a TLS port.
+    fn start_tls(bundle: &Path, certs: &support::tls::Certs) -> Served {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("serve.log");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(airlock_bin())
+            .arg("serve")
+            .arg(bundle)
+            .args(["--listen", &addr, "--tls-cert"])
+            .arg(&certs.cert)
+            .arg("--tls-key")
+            .arg(&certs.key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn airlock serve");
+        let mut s = Served {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.log().contains("serving ") {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("airlock serve exited ({status}):\n{}", s.log());
+            }
+            assert!(Instant::now() < deadline, "no start:\n{}", s.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
 }
 
 impl Drop for Served {
@@ -650,4 +684,61 @@ fn print_config_names_the_listen_address_for_each_client() {
         .ok();
         assert!(run.stdout.contains(want), "{client}:\n{}", run.stdout);
     }
+}
+
+#[test]
+fn tls_with_a_test_ca_serves_skopeo_with_every_digest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let certs = support::tls::Certs::for_ip("127.0.0.1");
+    let served = Served::start_tls(&zst, &certs);
+    let addr = &served.addr;
+    let ca_dir = dir.path().join("ca");
+    fs::create_dir_all(&ca_dir).unwrap();
+    fs::copy(&certs.ca, ca_dir.join("ca.crt")).unwrap();
+    let cert_dir = ca_dir.to_str().unwrap();
+
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        cert_dir,
+        &format!("docker://{addr}/serve/multi:3"),
+    ]);
+    assert_eq!(
+        support::images::sha256(raw.as_bytes()),
+        SOURCE.multi.index.digest
+    );
+    let out = dir.path().join("copy");
+    fs::create_dir_all(&out).unwrap();
+    skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--src-cert-dir",
+        cert_dir,
+        &format!("docker://{addr}/serve/multi:3"),
+        &format!("oci:{}:x", out.display()),
+    ]);
+    assert_layout_holds(&out, &SOURCE.multi.index.digest, &SOURCE.multi.blobs());
+    // Without the CA, the certificate is refused.
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            &format!("docker://{addr}/serve/multi:3"),
+        ])
+        .env("REGISTRY_AUTH_FILE", "/nonexistent/airlock-test-auth.json")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

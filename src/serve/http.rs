@@ -7,10 +7,19 @@
 //! answer has a known length, and nothing is chunked. Owning the socket is what lets a
 //! damaged blob's response be cut off ([`Conn::abort`]): a client then sees the body
 //! end before `Content-Length` and fails, instead of receiving wrong bytes.
+//!
+//! With `--tls-cert`/`--tls-key` the same exchange runs inside rustls
+//! ([`tls_config`]); the handshake happens on the worker's first read.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The largest request head accepted (request line and headers).
 const MAX_HEAD: usize = 32 * 1024;
@@ -69,19 +78,97 @@ pub(crate) enum Next {
     Bad(String),
 }
 
+/// The server side of TLS from a PEM certificate chain and a PEM private key.
+pub(crate) fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .with_context(|| {
+            format!(
+                "cannot read certificates from --tls-cert {}",
+                cert.display()
+            )
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!("--tls-cert {} holds no certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from --tls-key {}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS set-up")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("--tls-cert and --tls-key do not make a usable pair")?;
+    Ok(Arc::new(config))
+}
+
+/// A connection's byte stream: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &t.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
 /// One client connection: the socket and the bytes read past the last request head.
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     pub peer: SocketAddr,
     pending: Vec<u8>,
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> io::Result<Conn> {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<&Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Conn> {
         stream.set_nonblocking(false)?;
         stream.set_read_timeout(Some(POLL))?;
         stream.set_write_timeout(Some(Duration::from_secs(120)))?;
         stream.set_nodelay(true)?;
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(config) => {
+                let conn =
+                    rustls::ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+            }
+        };
         Ok(Conn {
             stream,
             peer,
@@ -146,16 +233,18 @@ impl Conn {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
-        self.stream.write_all(head.as_bytes())
+        self.stream.write_all(head.as_bytes())?;
+        self.stream.flush()
     }
 
     pub fn write_body(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
     }
 
     /// Cuts the connection (a response stops mid-body; the client sees it short).
     pub fn abort(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.socket().shutdown(Shutdown::Both);
     }
 }
 

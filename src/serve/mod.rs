@@ -14,7 +14,7 @@
 //! A blob served in full is hashed while it streams; before its last bytes are sent the
 //! hash is checked, and on a mismatch the connection is cut and the blob named on
 //! stderr, so a client sees a short body and fails instead of storing wrong bytes.
-//! Every request gets an access log line on stderr (JSON with `--json`; none with
+//! `--tls-cert`/`--tls-key` serve HTTPS (rustls). Every request gets an access log line on stderr (JSON with `--json`; none with
 //! `-q`); [`config`] prints client configuration instead (`--print-config`). Ctrl-C or SIGTERM ([`crate::interrupt`]) stops accepting, lets the answers in
 //! flight finish and returns; a second signal exits at once.
 
@@ -53,6 +53,8 @@ pub struct ServeSettings {
     /// Where names go: the listen address and `--prefix`.
     pub target: RegistryPrefix,
     pub keep_registry: bool,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// `--print-config`: print this client's configuration instead of serving.
     pub print_config: Option<config::ClientKind>,
 }
@@ -80,6 +82,15 @@ impl ServeSettings {
             listen,
             target,
             keep_registry: args.keep_registry,
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+                (None, None) => None,
+                _ => {
+                    return Err(UsageError(
+                        "--tls-cert and --tls-key go together: give both, or neither".to_string(),
+                    ));
+                }
+            },
             print_config: args.print_config,
         })
     }
@@ -95,7 +106,10 @@ pub struct LogMode {
 /// Opens the bundles, listens, and serves until Ctrl-C or SIGTERM.
 pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
     if let Some(kind) = settings.print_config {
-        print!("{}", config::client_config(kind, settings.listen, false));
+        print!(
+            "{}",
+            config::client_config(kind, settings.listen, settings.tls.is_some())
+        );
         return Ok(());
     }
     let mut bundles = Vec::new();
@@ -108,6 +122,10 @@ pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
         })?;
         bundles.push(b);
     }
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(http::tls_config(cert, key)?),
+        None => None,
+    };
     let cat = Catalog::build(bundles, &settings.target, settings.keep_registry)?;
     let listener = TcpListener::bind(settings.listen).with_context(|| {
         format!(
@@ -121,9 +139,10 @@ pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
     crate::interrupt::install();
     if !log.quiet {
         eprintln!(
-            "serving {} image name(s) from {} bundle(s) on http://{addr} (read-only; Ctrl-C stops)",
+            "serving {} image name(s) from {} bundle(s) on {}://{addr} (read-only; Ctrl-C stops)",
             cat.references.len(),
-            cat.bundles.len()
+            cat.bundles.len(),
+            if tls.is_some() { "https" } else { "http" }
         );
         for r in &cat.references {
             eprintln!("  {addr}/{r}");
@@ -131,7 +150,7 @@ pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
     }
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
-            s.spawn(|| worker(&listener, &cat, log));
+            s.spawn(|| worker(&listener, &cat, tls.as_ref(), log));
         }
     });
     if !log.quiet {
@@ -140,11 +159,16 @@ pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn worker(listener: &TcpListener, cat: &Catalog, log: LogMode) {
+fn worker(
+    listener: &TcpListener,
+    cat: &Catalog,
+    tls: Option<&std::sync::Arc<rustls::ServerConfig>>,
+    log: LogMode,
+) {
     while !crate::interrupt::requested() {
         match listener.accept() {
             Ok((stream, peer)) => {
-                if let Ok(conn) = Conn::new(stream, peer) {
+                if let Ok(conn) = Conn::new(stream, peer, tls) {
                     connection(conn, cat, log);
                 }
             }
