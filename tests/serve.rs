@@ -742,3 +742,47 @@ fn tls_with_a_test_ca_serves_skopeo_with_every_digest_kept() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn thirty_two_concurrent_full_downloads_then_sigterm_stops_it_with_status_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let mut served = Served::start(&[&zst], &["-q"]);
+    let layers: Vec<&support::images::Blob> = [&SOURCE.oci, &SOURCE.docker]
+        .iter()
+        .flat_map(|i| i.layers.iter().map(|l| &l.gz))
+        .collect();
+    std::thread::scope(|s| {
+        for i in 0..32 {
+            let (addr, blob) = (&served.addr, layers[i % layers.len()]);
+            s.spawn(move || {
+                let repo = if i % 2 == 0 {
+                    "serve/oci"
+                } else {
+                    "serve/docker"
+                };
+                let (status, body) = get(addr, &format!("/v2/{repo}/blobs/{}", blob.digest), &[]);
+                assert_eq!(status, 200);
+                assert!(body == blob.bytes, "blob {} differs", blob.digest);
+            });
+        }
+    });
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = served.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{}", served.log());
+}
