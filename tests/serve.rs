@@ -786,3 +786,55 @@ fn thirty_two_concurrent_full_downloads_then_sigterm_stops_it_with_status_zero()
     };
     assert_eq!(status.code(), Some(0), "{}", served.log());
 }
+
+#[test]
+fn accept_negotiation_follows_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = IMAGES.two_platform_index(Flavor::Docker, 20);
+    let oci = IMAGES.two_platform_index(Flavor::Oci, 22);
+    let layout = dir.path().join("layout");
+    let mut l = OciLayout::new();
+    l.add(list.clone(), "1", Some("example.com/serve/list:1"));
+    l.add(oci.clone(), "1", Some("example.com/serve/oci-index:1"));
+    l.write(&layout);
+    let zst = dir.path().join("b.tar.zst");
+    airlock(&[
+        "save",
+        &format!("oci:{}", layout.display()),
+        "-o",
+        zst.to_str().unwrap(),
+    ])
+    .ok();
+    let served = Served::start(&[&zst], &["-q"]);
+    let addr = &served.addr;
+    let v2 = ("Accept", support::images::DOCKER_MANIFEST);
+    let digest_of = |a: &Answer| a.header("docker-content-digest").unwrap_or("").to_string();
+
+    // A client that takes only schema 2 manifests gets linux/amd64's for the list's tag…
+    let a = request("GET", addr, "/v2/serve/list/manifests/1", &[v2]);
+    assert_eq!(a.status, 200);
+    let amd64 = &list.child("linux/amd64").manifest;
+    assert_eq!(digest_of(&a), amd64.digest);
+    assert_eq!(a.body.as_ref().unwrap(), &amd64.bytes);
+    // …the list itself when it takes lists, or asks by digest…
+    let a = request(
+        "GET",
+        addr,
+        "/v2/serve/list/manifests/1",
+        &[("Accept", support::images::DOCKER_LIST), v2],
+    );
+    assert_eq!(digest_of(&a), list.index.digest);
+    let path = format!("/v2/serve/list/manifests/{}", list.index.digest);
+    assert_eq!(
+        digest_of(&request("GET", addr, &path, &[v2])),
+        list.index.digest
+    );
+    // …and MANIFEST_UNKNOWN for an OCI index; without Accept, the stored document.
+    let a = request("GET", addr, "/v2/serve/oci-index/manifests/1", &[v2]);
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (404, "MANIFEST_UNKNOWN")
+    );
+    let a = request("GET", addr, "/v2/serve/oci-index/manifests/1", &[]);
+    assert_eq!(digest_of(&a), oci.index.digest);
+}

@@ -4,7 +4,10 @@
 //! memory (a manifest is at most 4 MiB and is rehashed before it is served); a blob is
 //! a [`Body::Blob`] that the connection streams out of the bundle, in full (hashed on
 //! the way) or from a `Range` start. Errors use distribution's JSON form
-//! (`{"errors":[{"code":…,"message":…,"detail":…}]}`) and codes.
+//! (`{"errors":[{"code":…,"message":…,"detail":…}]}`) and codes. A client that
+//! sends `Accept` gets distribution 2.8's negotiation: an OCI manifest or index it does
+//! not take is `MANIFEST_UNKNOWN`, and a Docker manifest list asked for by tag is
+//! answered with its linux/amd64 manifest.
 
 use std::borrow::Cow;
 
@@ -13,7 +16,7 @@ use serde_json::json;
 use super::catalog::{Catalog, is_manifest_type, page};
 use super::http::Request;
 use crate::digest::Digest;
-use crate::oci::MAX_MANIFEST_SIZE;
+use crate::oci::{MAX_MANIFEST_SIZE, Parsed, RawManifest, media};
 
 /// What a request is answered with.
 pub(crate) struct Reply {
@@ -101,7 +104,7 @@ pub(crate) fn route(cat: &Catalog, req: &Request) -> Reply {
         return tags(cat, req, name);
     }
     if let Some(i) = rest.rfind("/manifests/") {
-        return manifest(cat, &rest[..i], &rest[i + "/manifests/".len()..]);
+        return manifest(cat, req, &rest[..i], &rest[i + "/manifests/".len()..]);
     }
     if let Some(i) = rest.rfind("/blobs/") {
         return blob(cat, req, &rest[..i], &rest[i + "/blobs/".len()..]);
@@ -178,12 +181,18 @@ fn name_unknown(name: &str) -> Reply {
     )
 }
 
-fn manifest(cat: &Catalog, name: &str, reference: &str) -> Reply {
+fn manifest(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply {
     let Some(tags) = cat.repos.get(name) else {
         return name_unknown(name);
     };
     let unknown = || error(404, "MANIFEST_UNKNOWN", "manifest unknown", reference);
-    let (digest, media_type) = if reference.starts_with("sha256:") {
+    let by_tag = !reference.starts_with("sha256:");
+    let (mut digest, mut media_type) = if by_tag {
+        match tags.get(reference) {
+            Some(t) => (t.digest.clone(), t.media_type.clone()),
+            None => return unknown(),
+        }
+    } else {
         let Ok(d) = Digest::parse(reference) else {
             return error(
                 400,
@@ -196,46 +205,132 @@ fn manifest(cat: &Catalog, name: &str, reference: &str) -> Reply {
             Some(info) if is_manifest_type(&info.media_type) => (d, info.media_type.clone()),
             _ => return unknown(),
         }
-    } else {
-        match tags.get(reference) {
-            Some(t) => (t.digest.clone(), t.media_type.clone()),
-            None => return unknown(),
-        }
     };
-    let Some(info) = cat.blob(&digest) else {
-        return unknown();
-    };
-    let bundle = cat.bundle_of(info);
-    let bytes = match bundle.read_entry(&digest.blob_path(), MAX_MANIFEST_SIZE) {
+    let mut bytes = match read_manifest(cat, &digest) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: cannot read manifest {digest}: {e}");
+        Err(r) => return *r,
+    };
+    // Content negotiation as distribution 2.8 does it, when the client says what it takes.
+    if let Some(accepted) = accepted(req) {
+        let takes = |t: &str| accepted.iter().any(|a| a == t);
+        if media_type == media::OCI_MANIFEST && !takes(media::OCI_MANIFEST) {
             return error(
-                500,
-                "UNKNOWN",
-                "cannot read the manifest from the bundle",
-                &digest.to_string(),
+                404,
+                "MANIFEST_UNKNOWN",
+                "OCI manifest found, but accept header does not support OCI manifests",
+                reference,
             );
         }
-    };
-    let got = Digest::of(&bytes);
-    if got != digest {
-        eprintln!(
-            "error: manifest {digest} in bundle {} is damaged (its bytes hash to {got}); not served. \
-             Run `airlock verify` on the bundle.",
-            bundle.path().display()
-        );
-        return error(
-            500,
-            "UNKNOWN",
-            "the bundle's copy of this manifest is damaged",
-            &digest.to_string(),
-        );
+        if media_type == media::OCI_INDEX && !takes(media::OCI_INDEX) {
+            return error(
+                404,
+                "MANIFEST_UNKNOWN",
+                "OCI index found, but accept header does not support OCI indexes",
+                reference,
+            );
+        }
+        if by_tag && media_type == media::DOCKER_LIST && !takes(media::DOCKER_LIST) {
+            // An old client asking for a tag of a manifest list gets linux/amd64's manifest.
+            let Some(child) = default_platform_child(&digest, &media_type, &bytes) else {
+                return unknown();
+            };
+            bytes = match read_manifest(cat, &child.digest) {
+                Ok(b) => b,
+                Err(r) => return *r,
+            };
+            digest = child.digest;
+            media_type = child.media_type;
+        }
     }
     Reply::new(200, bytes)
         .header("Content-Type", media_type)
         .header("Docker-Content-Digest", digest.to_string())
         .header("ETag", format!("\"{digest}\""))
+}
+
+/// The media types an `Accept` header (or several) lists, or `None` when there is no
+/// such header or it takes anything.
+fn accepted(req: &Request) -> Option<Vec<String>> {
+    let mut types = Vec::new();
+    for (k, v) in &req.headers {
+        if k.eq_ignore_ascii_case("Accept") {
+            for t in v.split(',') {
+                let t = t
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                if !t.is_empty() {
+                    types.push(t);
+                }
+            }
+        }
+    }
+    (!types.is_empty() && !types.iter().any(|t| t == "*/*")).then_some(types)
+}
+
+/// The linux/amd64 child of a manifest list, as distribution picks it for a client that
+/// does not take lists.
+fn default_platform_child(
+    digest: &Digest,
+    media_type: &str,
+    bytes: &[u8],
+) -> Option<crate::oci::Descriptor> {
+    let raw = RawManifest {
+        bytes: bytes.to_vec(),
+        media_type: media_type.to_string(),
+        digest: digest.clone(),
+    };
+    match raw.parse().ok()? {
+        Parsed::Index(index) => index.manifests.into_iter().find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+        }),
+        Parsed::Manifest(_) => None,
+    }
+}
+
+/// A manifest's bytes from its bundle, rehashed; a 500 when it cannot be read or is
+/// damaged (and the damage named on stderr).
+fn read_manifest(cat: &Catalog, digest: &Digest) -> Result<Vec<u8>, Box<Reply>> {
+    let unknown = || {
+        Box::new(error(
+            404,
+            "MANIFEST_UNKNOWN",
+            "manifest unknown",
+            digest.as_str(),
+        ))
+    };
+    let info = cat.blob(digest).ok_or_else(unknown)?;
+    let bundle = cat.bundle_of(info);
+    let bytes = bundle
+        .read_entry(&digest.blob_path(), MAX_MANIFEST_SIZE)
+        .map_err(|e| {
+            eprintln!("error: cannot read manifest {digest}: {e}");
+            Box::new(error(
+                500,
+                "UNKNOWN",
+                "cannot read the manifest from the bundle",
+                digest.as_str(),
+            ))
+        })?;
+    let got = Digest::of(&bytes);
+    if &got != digest {
+        eprintln!(
+            "error: manifest {digest} in bundle {} is damaged (its bytes hash to {got}); not served. \
+             Run `airlock verify` on the bundle.",
+            bundle.path().display()
+        );
+        return Err(Box::new(error(
+            500,
+            "UNKNOWN",
+            "the bundle's copy of this manifest is damaged",
+            digest.as_str(),
+        )));
+    }
+    Ok(bytes)
 }
 
 fn blob(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply {
