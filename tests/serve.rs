@@ -7,18 +7,17 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cli::{airlock, airlock_bin, blob_path, copy_with_flipped_byte};
+use support::cli::{airlock, blob_path, copy_with_flipped_byte};
 use support::corpus::{Corpus, base_layer, data_layer};
 use support::dockerd::TestDockerd;
 use support::images::{Flavor, Image, Index, OciLayout, skopeo};
-use support::registry::free_port;
+use support::serve::{Answer, Served, get, request};
 
 /// This file's images: a shared base layer and a 300 KiB incompressible layer per seed
 /// (several zstd frames, and across parts when split at 128 KiB).
@@ -63,167 +62,6 @@ fn save_bundle(dir: &Path, out: &Path, extra: &[&str]) {
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     airlock(&args).ok();
-}
-
-/// A running `airlock serve`, killed and reaped when dropped (also on a panic).
-struct Served {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn start(bundles: &[&Path], extra: &[&str]) -> Served {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("serve.log");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(airlock_bin())
-            .arg("serve")
-            .args(bundles)
-            .args(["--listen", &addr])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn airlock serve");
-        let mut s = Served {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("airlock serve exited ({status}):\n{}", s.log());
-            }
-            if get(&s.addr, "/v2/", &[]).0 == 200 {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "airlock serve did not come up:\n{}",
-                s.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Serves `bundle` over HTTPS with `certs`' server certificate; waits for a TLS port.
-    fn start_tls(bundle: &Path, certs: &support::tls::Certs) -> Served {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("serve.log");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(airlock_bin())
-            .arg("serve")
-            .arg(bundle)
-            .args(["--listen", &addr, "--tls-cert"])
-            .arg(&certs.cert)
-            .arg("--tls-key")
-            .arg(&certs.key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn airlock serve");
-        let mut s = Served {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !s.log().contains("serving ") {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("airlock serve exited ({status}):\n{}", s.log());
-            }
-            assert!(Instant::now() < deadline, "no start:\n{}", s.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        s
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A request to the server: status, headers (lower-case names), body. A body cut off
-/// before its `Content-Length` is `Err`.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Result<Vec<u8>, String>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(self.body.as_ref().expect("body")).expect("JSON body")
-    }
-
-    fn error_code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-fn request(method: &str, addr: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
-    let url = format!("http://{addr}{path}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .allow_non_standard_methods(true)
-        .build()
-        .into();
-    let mut req = ureq::http::Request::builder().method(method).uri(&url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = match agent.run(req.body(()).expect("request")) {
-        Ok(r) => r,
-        Err(e) => {
-            return Answer {
-                status: 0,
-                headers: Vec::new(),
-                body: Err(e.to_string()),
-            };
-        }
-    };
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let mut body = Vec::new();
-    let read = resp.into_body().into_reader().read_to_end(&mut body);
-    Answer {
-        status,
-        headers,
-        body: read.map(|_| body).map_err(|e| e.to_string()),
-    }
-}
-
-fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
-    let a = request("GET", addr, path, headers);
-    (a.status, a.body.unwrap_or_default())
 }
 
 /// Every blob of `root`'s graph that skopeo wrote into the OCI layout at `dir`, with the

@@ -1,7 +1,8 @@
 //! Shared helpers for the integration tests: real components started on loopback
 //! (`docker-registry`, `dockerd`), test images built as OCI layouts, plain-HTTP reads
 //! of a registry's API, clients for the registry-client tests, and a runner for the
-//! airlock binary. Each test file that needs them says `mod support;`.
+//! airlock binary and for a running `airlock serve`. Each test file that needs them says
+//! `mod support;`.
 #![allow(dead_code)]
 
 pub mod cli;
@@ -12,4 +13,5 @@ pub mod faulty;
 pub mod images;
 pub mod registry;
 pub mod registry_api;
+pub mod serve;
 pub mod tls;
