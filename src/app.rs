@@ -96,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     quiet: out.quiet,
                     json: out.json,
                 },
+                &*out.progress.reporter(),
             )?;
             Ok(ExitCode::SUCCESS)
         }

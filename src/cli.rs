@@ -465,6 +465,11 @@ pub struct ServeArgs {
     /// Keep the source registry host in the served path (…/docker.io/library/nginx).
     #[arg(long)]
     pub keep_registry: bool,
+    /// Run a full `verify` of every bundle first (rehash every blob) and refuse to serve
+    /// one that fails. Without it, each bundle's structure is checked at start and each
+    /// blob is rehashed as it is served.
+    #[arg(long)]
+    pub verify: bool,
     /// Serve HTTPS with the certificate chain in FILE (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -294,7 +294,7 @@ fn http_answers_head_range_pagination_and_errors_as_distribution_does() {
 }
 
 #[test]
-fn a_damaged_blob_is_cut_off_and_named_while_others_are_served() {
+fn a_damaged_blob_is_cut_off_and_named_and_verify_first_refuses_the_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("b.tar");
     save_bundle(dir.path(), &tar, &[]);
@@ -323,6 +323,26 @@ fn a_damaged_blob_is_cut_off_and_named_while_others_are_served() {
         log.contains(&format!("blob {} in bundle", layer.digest)) && log.contains("damaged"),
         "the log names the damaged blob:\n{log}"
     );
+    drop(served);
+
+    // --verify checks every blob first: the damaged bundle is refused, the sound one served.
+    let run = airlock(&[
+        "serve",
+        damaged.to_str().unwrap(),
+        "--verify",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .expect_code(1);
+    assert!(run.stderr.contains("failed `verify`"), "{}", run.stderr);
+    assert!(run.stderr.contains(&layer.digest), "{}", run.stderr);
+    let served = Served::start(&[&tar], &["--verify", "-q"]);
+    let (status, body) = get(
+        &served.addr,
+        &format!("/v2/serve/oci/blobs/{}", layer.digest),
+        &[],
+    );
+    assert_eq!((status, body), (200, layer.bytes.clone()));
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! At start every bundle is opened with [`Bundle::open`] (which refuses a bundle whose
 //! structure is unsound: hostile entries, a bad TOC, missing or foreign parts) and the
-//! [`catalog`] of names and blobs is built, names mapped as `push` maps them. Then a
+//! [`catalog`] of names and blobs is built (`--verify` first runs a full `verify` of
+//! each and refuses one that fails), names mapped as `push` maps them. Then a
 //! fixed pool of worker threads accepts connections on one listening socket; each
 //! worker serves one connection at a time (HTTP/1.1 keep-alive, [`http`]), so the
 //! number of connections being answered, and the memory they use, is bounded by the
@@ -53,6 +54,8 @@ pub struct ServeSettings {
     /// Where names go: the listen address and `--prefix`.
     pub target: RegistryPrefix,
     pub keep_registry: bool,
+    /// `--verify`: a full `verify` of every bundle before serving.
+    pub verify: bool,
     /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate chain and key.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--print-config`: print this client's configuration instead of serving.
@@ -82,6 +85,7 @@ impl ServeSettings {
             listen,
             target,
             keep_registry: args.keep_registry,
+            verify: args.verify,
             tls: match (&args.tls_cert, &args.tls_key) {
                 (Some(c), Some(k)) => Some((c.clone(), k.clone())),
                 (None, None) => None,
@@ -104,13 +108,29 @@ pub struct LogMode {
 }
 
 /// Opens the bundles, listens, and serves until Ctrl-C or SIGTERM.
-pub fn serve(settings: &ServeSettings, log: LogMode) -> anyhow::Result<()> {
+pub fn serve(
+    settings: &ServeSettings,
+    log: LogMode,
+    progress: &dyn crate::progress::Progress,
+) -> anyhow::Result<()> {
     if let Some(kind) = settings.print_config {
         print!(
             "{}",
             config::client_config(kind, settings.listen, settings.tls.is_some())
         );
         return Ok(());
+    }
+    if settings.verify {
+        for path in &settings.bundles {
+            let report = crate::bundle::verify::verify_trusting(path, &[], progress)?;
+            if !report.ok {
+                report.print_human(&mut io::stderr().lock())?;
+                anyhow::bail!(
+                    "{} failed `verify` (see above); it is not served",
+                    path.display()
+                );
+            }
+        }
     }
     let mut bundles = Vec::new();
     for path in &settings.bundles {
