@@ -696,3 +696,61 @@ fn accept_negotiation_follows_distribution() {
     let a = request("GET", addr, "/v2/serve/oci-index/manifests/1", &[]);
     assert_eq!(digest_of(&a), oci.index.digest);
 }
+
+#[test]
+fn referrers_lists_the_artifacts_whose_subject_is_the_digest() {
+    use support::images::{Blob, OCI_MANIFEST, Platform, file, layer};
+    let dir = tempfile::tempdir().unwrap();
+    let image = IMAGES.image("linux/amd64", 30);
+    let empty = Blob::new("application/vnd.oci.empty.v1+json", b"{}".to_vec());
+    let sbom = layer(&[file("sbom.json", "{\"packages\":[]}")]);
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sbom",
+        "config": empty.descriptor(),
+        "layers": [sbom.gz.descriptor()],
+        "subject": image.manifest.descriptor(),
+        "annotations": {"org.example": "yes"},
+    });
+    let artifact = Image {
+        platform: Platform::parse("linux/amd64"),
+        config: empty,
+        layers: vec![sbom],
+        manifest: Blob::new(OCI_MANIFEST, serde_json::to_vec(&body).unwrap()),
+    };
+    let zst = dir.path().join("b.tar.zst");
+    save_images(
+        dir.path(),
+        &[
+            ("example.com/serve/app:1", &image),
+            ("example.com/serve/app:sbom", &artifact),
+        ],
+        &zst,
+        &[],
+    );
+    let served = Served::start(&[&zst], &["-q"]);
+    let path = format!("/v2/serve/app/referrers/{}", image.manifest.digest);
+    let a = request("GET", &served.addr, &path, &[]);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some(support::images::OCI_INDEX));
+    let index = a.json();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index:#}");
+    let d = &index["manifests"][0];
+    assert_eq!(d["digest"], artifact.manifest.digest);
+    assert_eq!(d["artifactType"], "application/vnd.example.sbom");
+    assert_eq!(d["annotations"]["org.example"], "yes");
+    let a = request(
+        "GET",
+        &served.addr,
+        &format!("{path}?artifactType=application/vnd.other"),
+        &[],
+    );
+    assert_eq!(a.header("oci-filters-applied"), Some("artifactType"));
+    assert_eq!(a.json()["manifests"], serde_json::json!([]));
+    let none = format!("/v2/serve/app/referrers/{}", artifact.manifest.digest);
+    assert_eq!(
+        request("GET", &served.addr, &none, &[]).json()["manifests"],
+        serde_json::json!([])
+    );
+}

@@ -39,6 +39,9 @@ pub(crate) struct Catalog {
     /// repository → tag → manifest; a repository named only by digest has no tags.
     pub repos: BTreeMap<String, BTreeMap<String, Tagged>>,
     pub blobs: HashMap<Digest, BlobInfo>,
+    /// subject digest → descriptors of the manifests that name it as their `subject`
+    /// (OCI 1.1 referrers), each with its `artifactType`.
+    pub referrers: HashMap<Digest, Vec<serde_json::Value>>,
     /// One pull reference per TOC name (`repo:tag` or `repo@digest`), for the start message.
     pub references: Vec<String>,
 }
@@ -102,10 +105,12 @@ impl Catalog {
                 }
             }
         }
+        let referrers = find_referrers(&bundles, &blobs);
         Ok(Catalog {
             bundles,
             repos,
             blobs,
+            referrers,
             references: references.into_iter().collect(),
         })
     }
@@ -119,6 +124,53 @@ impl Catalog {
     pub fn bundle_of(&self, info: &BlobInfo) -> &Bundle {
         &self.bundles[info.bundle]
     }
+}
+
+/// Reads every OCI manifest and index once and indexes the ones with a `subject` by it.
+/// One that cannot be read is left out here (serving it reports the damage).
+fn find_referrers(
+    bundles: &[Bundle],
+    blobs: &HashMap<Digest, BlobInfo>,
+) -> HashMap<Digest, Vec<serde_json::Value>> {
+    let mut out: HashMap<Digest, Vec<serde_json::Value>> = HashMap::new();
+    let mut found: Vec<(&Digest, &BlobInfo)> = blobs
+        .iter()
+        .filter(|(_, i)| i.media_type == media::OCI_MANIFEST || i.media_type == media::OCI_INDEX)
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(b.0));
+    for (digest, info) in found {
+        let Ok(bytes) =
+            bundles[info.bundle].read_entry(&digest.blob_path(), crate::oci::MAX_MANIFEST_SIZE)
+        else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let Some(subject) = doc["subject"]["digest"]
+            .as_str()
+            .and_then(|d| Digest::parse(d).ok())
+        else {
+            continue;
+        };
+        let artifact_type = doc["artifactType"]
+            .as_str()
+            .or_else(|| doc["config"]["mediaType"].as_str())
+            .map(str::to_string);
+        let mut d = serde_json::json!({
+            "mediaType": info.media_type,
+            "digest": digest.to_string(),
+            "size": info.size,
+        });
+        if let Some(t) = artifact_type {
+            d["artifactType"] = t.into();
+        }
+        if doc["annotations"].is_object() {
+            d["annotations"] = doc["annotations"].clone();
+        }
+        out.entry(subject).or_default().push(d);
+    }
+    out
 }
 
 /// One page of a sorted list after `last` (exclusive), at most `n` long, and whether

@@ -7,7 +7,8 @@
 //! (`{"errors":[{"code":…,"message":…,"detail":…}]}`) and codes. A client that
 //! sends `Accept` gets distribution 2.8's negotiation: an OCI manifest or index it does
 //! not take is `MANIFEST_UNKNOWN`, and a Docker manifest list asked for by tag is
-//! answered with its linux/amd64 manifest.
+//! answered with its linux/amd64 manifest. OCI 1.1 `referrers` are answered from the
+//! manifests in the bundles that name a `subject`.
 
 use std::borrow::Cow;
 
@@ -103,6 +104,9 @@ pub(crate) fn route(cat: &Catalog, req: &Request) -> Reply {
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return tags(cat, req, name);
     }
+    if let Some(i) = rest.rfind("/referrers/") {
+        return referrers(cat, req, &rest[..i], &rest[i + "/referrers/".len()..]);
+    }
     if let Some(i) = rest.rfind("/manifests/") {
         return manifest(cat, req, &rest[..i], &rest[i + "/manifests/".len()..]);
     }
@@ -168,6 +172,41 @@ fn tags(cat: &Catalog, req: &Request, name: &str) -> Reply {
     let mut r = Reply::json(200, json!({ "name": name, "tags": list }));
     if let Some(link) = link {
         r = r.header("Link", link);
+    }
+    r
+}
+
+/// OCI 1.1 `GET /v2/<name>/referrers/<digest>`: an index of the manifests whose
+/// `subject` is `digest`, filtered by `artifactType` when asked.
+fn referrers(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply {
+    if !cat.repos.contains_key(name) {
+        return name_unknown(name);
+    }
+    let Ok(digest) = Digest::parse(reference) else {
+        return error(
+            400,
+            "DIGEST_INVALID",
+            "provided digest did not match uploaded content",
+            reference,
+        );
+    };
+    let filter = req.query_param("artifactType").filter(|t| !t.is_empty());
+    let manifests: Vec<&serde_json::Value> = cat
+        .referrers
+        .get(&digest)
+        .into_iter()
+        .flatten()
+        .filter(|d| {
+            filter
+                .as_deref()
+                .is_none_or(|t| d["artifactType"].as_str() == Some(t))
+        })
+        .collect();
+    let body = json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests});
+    let mut r =
+        Reply::new(200, body.to_string().into_bytes()).header("Content-Type", media::OCI_INDEX);
+    if filter.is_some() {
+        r = r.header("OCI-Filters-Applied", "artifactType");
     }
     r
 }
