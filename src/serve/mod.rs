@@ -42,7 +42,7 @@ use routes::{Body, Reply};
 /// Worker threads: connections answered at once.
 const WORKERS: usize = 48;
 /// How long an idle keep-alive connection is kept open.
-const IDLE: Duration = Duration::from_secs(30);
+const IDLE: Duration = Duration::from_secs(10);
 /// The chunk a blob is streamed in.
 const CHUNK: usize = 64 * 1024;
 
