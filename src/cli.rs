@@ -24,6 +24,7 @@ Examples:
   airlock save -f images.txt --platform linux/amd64 -o release.tar.zst
   airlock verify release.tar.zst
   airlock ls release.tar.zst
+  airlock serve release.tar.zst        (a read-only registry on 127.0.0.1:5000, from the file)
 
 Chain of custody (signed bundles):
   airlock key generate --out release-signing
