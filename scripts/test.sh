@@ -3,11 +3,19 @@
 #
 #   bash scripts/test.sh
 #
+#   bash scripts/test.sh --check-tools   # only say what is missing (exit 1 if anything)
+#
+# Needs: Debian 12 (apt), root (to install packages and for the network-namespace TLS
+# test), and a Rust toolchain from rustup. Everything else it installs or checks:
+#
 # 1. Installs the real components the integration tests drive (Debian packages), when
 #    one is missing and we are root: docker-registry, docker.io (dockerd 20.10),
 #    skopeo, umoci, apache2-utils (htpasswd), zstd, openssl, jq (the signed-bundle
 #    openssl recipe), ca-certificates, binutils (readelf and objdump, for the release
-#    binary's checks). Re-runs with everything present skip apt entirely. Then
+#    binary's checks), procps (kill, pgrep, ps: the tests signal and find processes),
+#    iproute2 (`ip netns`, for the TLS test's private network), gcc and libc6-dev (ring
+#    and zstd-sys compile C), python3-pip. Re-runs with everything present skip apt
+#    entirely. Then the rustfmt and clippy components (rustup component add), and
 #    cargo-zigbuild and ziglang from PyPI (pip), when missing, for the release binary's
 #    test (tests/release_binary.rs runs scripts/release.sh).
 # 2. cargo fmt --check, cargo clippy (warnings are errors), the doc tests, the README's
@@ -19,9 +27,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl jq binutils)
+packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl jq binutils
+    procps iproute2 gcc libc6-dev python3-pip)
 
-# tool path -> Debian package
+check_only=0
+if [[ ${1-} == --check-tools ]]; then check_only=1; fi
+
+# tool (an executable on PATH, or an absolute path) -> Debian package. `type -P` finds
+# executables only, so bash's builtin `kill` does not stand in for procps's.
 declare -A tools=(
     [/usr/bin/docker-registry]=docker-registry
     [/usr/sbin/dockerd]=docker.io
@@ -36,6 +49,14 @@ declare -A tools=(
     [/etc/ssl/certs/ca-certificates.crt]=ca-certificates
     [readelf]=binutils
     [objdump]=binutils
+    [kill]=procps
+    [pgrep]=procps
+    [ps]=procps
+    [ip]=iproute2
+    [gcc]=gcc
+    [cc]=gcc
+    [/usr/include/stdio.h]=libc6-dev
+    [python3]=python3-pip
 )
 
 missing=()
@@ -43,9 +64,34 @@ for t in "${!tools[@]}"; do
     if [[ $t == /* ]]; then
         [[ -e $t ]] || missing+=("${tools[$t]}")
     else
-        command -v "$t" >/dev/null 2>&1 || missing+=("${tools[$t]}")
+        # On PATH as the tests will look for it (`ip` is in /usr/sbin: root's PATH).
+        type -P "$t" >/dev/null 2>&1 || missing+=("${tools[$t]}")
     fi
 done
+
+# rustfmt and clippy: components of the rustup toolchain, not Debian packages.
+components=()
+cargo fmt --version >/dev/null 2>&1 || components+=(rustfmt)
+cargo clippy --version >/dev/null 2>&1 || components+=(clippy)
+
+if ((check_only)); then
+    if ((${#missing[@]} + ${#components[@]})); then
+        ((${#missing[@]})) && echo "test.sh: missing Debian packages: $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+        ((${#components[@]})) && echo "test.sh: missing rustup components: ${components[*]}"
+        exit 1
+    fi
+    echo "test.sh: every tool the tests need is here"
+    exit 0
+fi
+
+if ((${#components[@]})); then
+    echo "test.sh: missing rustup components: ${components[*]}; adding them"
+    if ! command -v rustup >/dev/null 2>&1; then
+        echo "test.sh: no rustup: install the ${components[*]} of your Rust toolchain" >&2
+        exit 1
+    fi
+    rustup component add "${components[@]}" </dev/null
+fi
 
 if ((${#missing[@]})); then
     echo "test.sh: missing: $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
