@@ -3,8 +3,8 @@
 #
 #   bash scripts/demo.sh
 #
-# Needs only the Rust toolchain: no network, no registry, no Docker. Builds airlock,
-# saves every image of the OCI layout fixtures/oci into a zstd bundle and a plain tar
+# Needs only a Rust toolchain and a C compiler (gcc, libc6-dev): no network, no
+# registry, no Docker. Builds airlock, saves every image of the OCI layout fixtures/oci into a zstd bundle and a plain tar
 # bundle under target/demo/, verifies both (every byte rehashed), lists them, and
 # shows that a bundle with one flipped byte fails verification. Exits non-zero on any
 # failure. AIRLOCK_DEMO_PROFILE=dev builds a debug binary instead of a release one.

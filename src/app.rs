@@ -4,6 +4,11 @@
 //! otherwise the summary's or report's own human form (each pipeline module prints its
 //! own; this module chooses the stream and whether to print at all).
 //!
+//! The rule: data on stdout, talk on stderr. Results (the `ls` listing, `verify`'s
+//! verdict, `push --dry-run`'s plan, `key generate`'s key id, every `--json` document)
+//! go to stdout, so `> file` captures them; progress, notes, summaries of what was done
+//! and errors go to stderr.
+//!
 //! `main.rs` stays thin: it calls [`run`], prints the error chain as "Caused by:"
 //! lines via [`print_error`], and maps errors to exit codes with [`exit_code`].
 //! `save` and `push` install the Ctrl-C / SIGTERM handler ([`crate::interrupt`]) first:
@@ -66,12 +71,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify(&VerifySettings::from_args(args)?, out),
         Command::Push(args) => {
             let settings = PushSettings::from_args(args)?;
+            // A dry run's plan is its result (data, on stdout); a push's summary is talk.
+            let to = if settings.dry_run {
+                To::Stdout
+            } else {
+                To::Stderr
+            };
             match push::push(&settings, &*out.progress.reporter()) {
-                Ok(summary) => report(&summary, out, |s, w| s.print_human(w)),
+                Ok(summary) => report(&summary, out, to, |s, w| s.print_human(w)),
                 Err(e) => {
                     // Some images were written: say which (stdout for --json), then fail.
                     if let Some(partial) = e.downcast_ref::<push::PartialPush>() {
-                        report(&partial.summary, out, |s, w| s.print_human(w))?;
+                        report(&partial.summary, out, to, |s, w| s.print_human(w))?;
                     }
                     Err(e)
                 }
@@ -80,13 +91,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(args) => {
             let settings = LoadSettings::from_args(args)?;
             let summary = load::load(&settings, &*out.progress.reporter())?;
-            report(&summary, out, |s, w| s.print_human(w))
+            report(&summary, out, To::Stderr, |s, w| s.print_human(w))
         }
         Command::Ls(args) => ls(&LsSettings::from_args(args)?, out),
         Command::Inventory(args) => {
             let settings = InventorySettings::from_args(args)?;
             let summary = crate::inventory::take(&settings, &*out.progress.reporter())?;
-            report(&summary, out, |s, w| s.print_human(w))
+            report(&summary, out, To::Stderr, |s, w| s.print_human(w))
         }
         Command::Serve(args) => {
             let settings = crate::serve::ServeSettings::from_args(args)?;
@@ -151,16 +162,30 @@ fn key_generate(settings: &KeyGenerateSettings, out: Output) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a command's summary: JSON on stdout, or the human form on stderr unless quiet.
+/// Where a command's human report goes: stdout when it is the command's result (data:
+/// `push --dry-run`'s plan), stderr when it is a summary of what was done (talk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum To {
+    Stdout,
+    Stderr,
+}
+
+/// Prints a command's summary: JSON on stdout; or the human form, on stdout when it is
+/// data (even with `--quiet`), on stderr unless quiet when it is talk.
 fn report<T: serde::Serialize>(
     summary: &T,
     out: Output,
+    to: To,
     human: impl Fn(&T, &mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<ExitCode> {
     if out.json {
         let mut stdout = io::stdout().lock();
         serde_json::to_writer_pretty(&mut stdout, summary)?;
         writeln!(stdout)?;
+    } else if to == To::Stdout {
+        let mut stdout = io::stdout().lock();
+        human(summary, &mut stdout)?;
+        stdout.flush()?;
     } else if !out.quiet {
         human(summary, &mut io::stderr().lock())?;
     }
@@ -171,7 +196,7 @@ fn save(settings: &SaveSettings, out: Output) -> anyhow::Result<ExitCode> {
     let reporter = out.progress.reporter();
     let started = std::time::Instant::now();
     let summary = export::save(settings, &*reporter)?;
-    report(&summary, out, |s, w| {
+    report(&summary, out, To::Stderr, |s, w| {
         // The bundle is written by now: a failing stderr does not fail the save.
         let _ = s.print_human(w, out.verbose, started.elapsed().as_secs_f64());
         Ok(())

@@ -31,6 +31,11 @@ Chain of custody (signed bundles):
   airlock save -f images.txt -o release.tar.zst --sign-key release-signing.key
   airlock verify release.tar.zst --trust release-signing.pub
 
+Output: data on stdout, talk on stderr. Results (the `ls` listing, `verify`'s verdict,
+`push --dry-run`'s plan, `key generate`'s key id, every --json document) go to stdout, so
+`airlock push B T --dry-run > plan.txt` captures the plan; progress, notes, summaries of
+what was done, and errors go to stderr.
+
 Exit codes: 0 success, 1 the job failed (registry error, bad bundle), 2 usage error.";
 
 #[derive(Debug, Parser)]
@@ -45,7 +50,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Print nothing but errors (and the result of `ls`/`verify --json`).
+    /// Print nothing but errors and the results asked for (`ls`, `--json`, a dry run's plan).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Say more about what happens (repeat for more).

@@ -648,9 +648,9 @@ fn dry_run_writes_nothing_and_reports_the_plan() {
         "--no-progress",
     ])
     .ok();
-    assert!(human.stderr.contains("would upload"), "{human}");
-    assert!(human.stderr.contains("(would push)"), "{human}");
-    assert!(human.stderr.contains("Dry run"), "{human}");
+    assert!(human.stdout.contains("would upload"), "{human}");
+    assert!(human.stdout.contains("(would push)"), "{human}");
+    assert!(human.stdout.contains("Dry run"), "{human}");
     assert!(
         catalog(&tgt_addr, None).is_empty(),
         "a dry run writes nothing"

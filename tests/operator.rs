@@ -1,0 +1,115 @@
+//! The operator's experience, through the binary: which stream each kind of output
+//! goes to (data on stdout, talk on stderr), the wording of human output, shell
+//! completions and the man page, and the messages for common mistakes.
+//!
+//! Bundles are made from the shipped OCI layout (`fixtures/oci`), so only the tests
+//! that push need a registry (a real `docker-registry` on loopback).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::cli::{airlock, repo_root};
+use support::registry::TestRegistry;
+
+/// `airlock save oci:fixtures/oci -o DIR/NAME`, which must succeed.
+fn fixture_bundle(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let layout = format!("oci:{}", repo_root().join("fixtures/oci").display());
+    airlock(&[
+        "--no-progress",
+        "save",
+        &layout,
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    out
+}
+
+#[test]
+fn push_dry_run_plan_goes_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = fixture_bundle(dir.path(), "b.tar.zst");
+    let tgt = TestRegistry::start();
+    let target = format!("{}/mirror", tgt.addr());
+    let run = airlock(&[
+        "push",
+        bundle.to_str().unwrap(),
+        &target,
+        "--dry-run",
+        "--no-progress",
+    ])
+    .ok();
+    assert!(run.stdout.contains("Dry run"), "the plan is data: {run}");
+    assert!(run.stdout.contains("would upload"), "{run}");
+    assert!(!run.stderr.contains("Dry run"), "{run}");
+    // --quiet silences talk, not the result asked for.
+    let quiet = airlock(&["-q", "push", bundle.to_str().unwrap(), &target, "--dry-run"]).ok();
+    assert!(quiet.stdout.contains("Dry run"), "{quiet}");
+    assert_eq!(quiet.stderr, "", "{quiet}");
+    // --json: one JSON document on stdout, nothing else there.
+    let json = airlock(&[
+        "push",
+        bundle.to_str().unwrap(),
+        &target,
+        "--dry-run",
+        "--json",
+    ])
+    .ok();
+    assert_eq!(json.json()["dry_run"], true, "{json}");
+}
+
+#[test]
+fn ls_and_verify_results_go_to_stdout_and_progress_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = fixture_bundle(dir.path(), "b.tar.zst");
+    let b = bundle.to_str().unwrap();
+
+    let ls = airlock(&["ls", b]).ok();
+    assert!(ls.stdout.contains("NAME"), "the listing is data: {ls}");
+    assert_eq!(ls.stderr, "", "{ls}");
+
+    let verify = airlock(&["verify", b, "--no-progress"]).ok();
+    assert!(
+        verify.stdout.starts_with("OK"),
+        "the verdict is data: {verify}"
+    );
+    assert!(!verify.stderr.contains("OK"), "{verify}");
+
+    for args in [&["ls", b, "--json"][..], &["verify", b, "--json"]] {
+        let run = airlock(args).ok();
+        let doc = run.json();
+        assert!(doc.is_object(), "{run}");
+        assert_eq!(run.stderr, "", "--json leaves stderr to errors: {run}");
+    }
+
+    // A failed verify still puts its verdict on stdout.
+    let plain = fixture_bundle(dir.path(), "b.tar");
+    let listing = airlock(&["ls", plain.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    let digest = listing["images"][0]["digest"].as_str().unwrap().to_string();
+    let blob = format!("blobs/{}", digest.replace(':', "/"));
+    let broken = dir.path().join("broken.tar");
+    support::cli::copy_with_flipped_byte(&plain, &broken, &blob, 10);
+    let bad = airlock(&["verify", broken.to_str().unwrap(), "--no-progress"]).expect_code(1);
+    assert!(!bad.stdout.is_empty(), "{bad}");
+}
+
+#[test]
+fn save_summary_is_talk_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar");
+    let layout = format!("oci:{}", repo_root().join("fixtures/oci").display());
+    let run = airlock(&[
+        "--no-progress",
+        "save",
+        &layout,
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(run.stdout, "", "{run}");
+    assert!(run.stderr.contains("Saved"), "{run}");
+}
