@@ -295,9 +295,9 @@ fn check_against_base(
     }
     if findings.is_empty() && !out.quiet && !out.json {
         eprintln!(
-            "{} has all {} blob(s) ({}) this differential bundle leaves out",
+            "{} has all {} ({}) this differential bundle leaves out",
             base.describe(),
-            toc_base.omitted.len(),
+            crate::words::count(toc_base.omitted.len() as u64, "blob"),
             human_bytes(toc_base.omitted_bytes())
         );
     }

@@ -36,7 +36,8 @@ Output: data on stdout, talk on stderr. Results (the `ls` listing, `verify`'s ve
 `airlock push B T --dry-run > plan.txt` captures the plan; progress, notes, summaries of
 what was done, and errors go to stderr.
 
-Exit codes: 0 success, 1 the job failed (registry error, bad bundle), 2 usage error.";
+Exit codes: 0 success, 1 the job failed (registry error, bad bundle), 2 usage error,
+130 interrupted (Ctrl-C or SIGTERM; `save` and `push` keep what they did: run the same command again).";
 
 #[derive(Debug, Parser)]
 #[command(name = "airlock", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]

@@ -21,6 +21,7 @@ use crate::bundle::Bundle;
 use crate::bundle::signature::{self, SignatureReport};
 use crate::bundle::toc::TocImage;
 use crate::progress::human_bytes;
+use crate::words::count;
 
 /// The `ls` report.
 #[derive(Debug, Clone, Serialize)]
@@ -166,22 +167,25 @@ impl ListReport {
             .as_ref()
             .map(|p| {
                 format!(
-                    " in {} part{} of {}",
-                    p.count,
-                    if p.count == 1 { "" } else { "s" },
+                    " in {} of {}",
+                    count(p.count as u64, "part"),
                     human_bytes(p.part_size)
                 )
             })
             .unwrap_or_default();
         writeln!(
             w,
-            "{}: {} image{}, {} blobs, {} ({}, {} on disk{split}); made by {} at {}",
+            "{}: {}, {}, {} ({}, {} on disk{split}); made by {} at {}",
             self.bundle,
-            self.images.len(),
-            if self.images.len() == 1 { "" } else { "s" },
-            self.blob_count,
+            count(self.images.len() as u64, "image"),
+            count(self.blob_count as u64, "blob"),
             human_bytes(self.blob_bytes),
-            self.compression,
+            // JSON says "none"; people read "uncompressed".
+            if self.compression == "none" {
+                "uncompressed"
+            } else {
+                &self.compression
+            },
             human_bytes(self.file_size),
             self.tool,
             self.created
@@ -196,8 +200,8 @@ impl ListReport {
         if let Some(p) = &self.parts {
             writeln!(
                 w,
-                "split: {} parts ({} … {}), parts index {}; join with `cat` in this order to get the bundle as one file",
-                p.count,
+                "split: {} ({} … {}), parts index {}; join with `cat` in this order to get the bundle as one file",
+                count(p.count as u64, "part"),
                 p.names.first().map_or("", String::as_str),
                 p.names.last().map_or("", String::as_str),
                 p.index
@@ -206,14 +210,14 @@ impl ListReport {
         if let Some(b) = &self.base {
             writeln!(
                 w,
-                "differential against {} {}{}: {} blobs, {} left out; this file is {:.1}% of a full bundle (saves {})",
+                "differential against {} {}{}: {}, {} left out; this file is {:.1}% of a full bundle (saves {})",
                 b.kind,
                 b.file,
                 b.created
                     .as_ref()
                     .map(|c| format!(" ({c})"))
                     .unwrap_or_default(),
-                b.omitted_blobs,
+                count(b.omitted_blobs as u64, "blob"),
                 human_bytes(b.omitted_bytes),
                 b.percent_of_full,
                 human_bytes(b.saved_bytes)

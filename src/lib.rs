@@ -26,3 +26,4 @@ pub mod settings;
 pub mod signing;
 pub mod source;
 pub(crate) mod sync;
+pub mod words;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::sync::lock;
+use crate::words::count;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Receives progress events. Implementations must be cheap: `advance` is called for
@@ -125,12 +126,12 @@ impl Default for Lines {
     }
 }
 
-/// `3 item(s), 1.5 MiB`, or `3 item(s)` when no bytes are counted.
+/// `3 items, 1.5 MiB`, or `3 items` when no bytes are counted.
 fn items_and_bytes(items: u64, bytes: u64) -> String {
     if bytes == 0 {
-        format!("{items} item(s)")
+        count(items, "item")
     } else {
-        format!("{items} item(s), {}", human_bytes(bytes))
+        format!("{}, {}", count(items, "item"), human_bytes(bytes))
     }
 }
 
@@ -260,7 +261,7 @@ impl Progress for Bars {
                 .progress_chars("=> "),
         );
         bar.set_prefix(name.to_string());
-        bar.set_message(format!("{total_items} item(s)"));
+        bar.set_message(count(total_items, "item"));
         bar.enable_steady_tick(Duration::from_millis(250));
         *lock(&self.overall) = Some(bar);
     }
@@ -383,7 +384,7 @@ mod tests {
         );
         assert!(!text.contains("0 B"), "{text}");
         assert!(
-            text.contains("inventory: 2 item(s)\n") && text.contains("inventory team/app\n"),
+            text.contains("inventory: 2 items\n") && text.contains("inventory team/app\n"),
             "{text}"
         );
     }

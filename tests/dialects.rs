@@ -279,7 +279,7 @@ fn one_refused_manifest_does_not_stop_the_other_tags() {
     // The error names the image not written, the cause and the media type.
     let docker_name = format!("{}/docker:1", SAVED.src_addr);
     assert!(
-        run.stderr.contains("1 of 3 image name(s) were not written")
+        run.stderr.contains("1 of 3 image names was not written")
             && run.stderr.contains(&docker_name)
             && run.stderr.contains(DOCKER_MANIFEST)
             && run.stderr.contains("MANIFEST_INVALID"),

@@ -113,3 +113,50 @@ fn save_summary_is_talk_on_stderr() {
     assert_eq!(run.stdout, "", "{run}");
     assert!(run.stderr.contains("Saved"), "{run}");
 }
+
+#[test]
+fn counts_agree_with_their_nouns_and_words_say_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.tar");
+    let layout = format!("oci:{}:1.0", repo_root().join("fixtures/oci").display());
+    let save = airlock(&[
+        "--no-progress",
+        "save",
+        &layout,
+        "-o",
+        one.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(save.stderr.contains("Saved 1 image name, "), "{save}");
+    let b = one.to_str().unwrap();
+
+    let ls = airlock(&["ls", b]).ok();
+    assert!(ls.stdout.contains(": 1 image, "), "{ls}");
+    assert!(
+        ls.stdout.contains("(uncompressed, "),
+        "a plain tar says so: {ls}"
+    );
+    assert!(!ls.stdout.contains("(s)"), "{ls}");
+    assert_eq!(
+        airlock(&["ls", b, "--json"]).ok().json()["compression"],
+        "none"
+    );
+
+    let verify = airlock(&["verify", b, "--no-progress"]).ok();
+    assert!(verify.stdout.starts_with("OK: 1 image, "), "{verify}");
+
+    let out = dir.path().join("for-docker.tar");
+    let load = airlock(&["--no-progress", "load", b, "-o", out.to_str().unwrap()]).ok();
+    assert!(
+        load.stderr.contains("Wrote 1 name for linux/amd64"),
+        "{load}"
+    );
+    assert!(
+        !load.stderr.to_lowercase().contains("loaded"),
+        "-o loads nothing: {load}"
+    );
+    assert!(!load.stderr.contains("(s)"), "{load}");
+
+    let help = airlock(&["--help"]).ok();
+    assert!(help.stdout.contains("130 interrupted"), "{help}");
+}

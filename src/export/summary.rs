@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::bundle::toc::TocImage;
 use crate::progress::human_bytes;
+use crate::words::count;
 
 /// What a save produced, for the closing report.
 #[derive(Debug, serde::Serialize)]
@@ -75,9 +76,9 @@ impl SaveSummary {
         }
         writeln!(
             w,
-            "Saved {} image name(s), {} blobs ({}) to {} ({} on disk) in {secs:.1}s",
-            self.images.len(),
-            self.blobs,
+            "Saved {}, {} ({}) to {} ({} on disk) in {secs:.1}s",
+            count(self.images.len() as u64, "image name"),
+            count(self.blobs as u64, "blob"),
             human_bytes(self.blob_bytes),
             self.output.display(),
             human_bytes(self.file_size),
@@ -85,8 +86,8 @@ impl SaveSummary {
         if let (Some(first), Some(last)) = (self.parts.first(), self.parts.last()) {
             writeln!(
                 w,
-                "Split into {} part(s): {} … {} (join with `cat`, or give any airlock command the first part)",
-                self.parts.len(),
+                "Split into {}: {} … {} (join with `cat`, or give any airlock command the first part)",
+                count(self.parts.len() as u64, "part"),
                 first.display(),
                 last.display()
             )?;
@@ -102,8 +103,8 @@ impl SaveSummary {
         if self.resumed_from.is_some() {
             writeln!(
                 w,
-                "resumed: reused {} blobs ({}) from the interrupted run, fetched {} ({})",
-                self.reused,
+                "resumed: reused {} ({}) from the interrupted run, fetched {} ({})",
+                count(self.reused as u64, "blob"),
                 human_bytes(self.reused_bytes),
                 self.fetched,
                 human_bytes(self.fetched_bytes)
@@ -112,8 +113,8 @@ impl SaveSummary {
         if self.omitted > 0 {
             writeln!(
                 w,
-                "Differential: left out {} blob(s) ({}) that the base already has",
-                self.omitted,
+                "Differential: left out {} ({}) that the base already has",
+                count(self.omitted as u64, "blob"),
                 human_bytes(self.omitted_bytes)
             )?;
         }

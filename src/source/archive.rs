@@ -36,6 +36,7 @@ use super::{BlobStore, OpenContext, SourceImage};
 use crate::digest::{Digest, Hasher};
 use crate::oci::{self, Descriptor, DockerLoadEntry, Parsed, RawManifest, media};
 use crate::reference::Reference;
+use crate::words::count;
 
 /// What a tar entry is, for reading.
 #[derive(Debug, Clone)]
@@ -396,9 +397,9 @@ fn open_legacy(
         let diff_ids = config.rootfs.map(|r| r.diff_ids).unwrap_or_default();
         if diff_ids.len() != e.layers.len() {
             bail!(
-                "{what}: manifest.json lists {} layer(s) but the config has {} diff_id(s): the archive is damaged",
-                e.layers.len(),
-                diff_ids.len()
+                "{what}: manifest.json lists {} but the config has {}: the archive is damaged",
+                count(e.layers.len() as u64, "layer"),
+                count(diff_ids.len() as u64, "diff_id")
             );
         }
         paths.insert(config_digest.clone(), layout_path(&e.config));

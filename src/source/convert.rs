@@ -41,6 +41,7 @@ use crate::oci::{self, Descriptor, ImageConfig, ImageManifest, RawManifest, medi
 use crate::ordered;
 use crate::progress::Progress;
 use crate::sync::lock;
+use crate::words::count;
 
 /// Bytes of uncompressed input per gzip member.
 pub(crate) const CHUNK_SIZE: usize = 4 * 1024 * 1024;
@@ -174,8 +175,12 @@ impl Converted {
     pub fn note(&self) -> String {
         if self.compressed > 0 {
             format!(
-                "{} uncompressed layer(s) were gzip-compressed by airlock; the image ID (config digest) is unchanged, the manifest is new ({})",
-                self.compressed, self.manifest.digest
+                "{} gzip-compressed by airlock; the image ID (config digest) is unchanged, the manifest is new ({})",
+                match self.compressed {
+                    1 => "1 uncompressed layer was".to_string(),
+                    n => format!("{n} uncompressed layers were"),
+                },
+                self.manifest.digest
             )
         } else {
             format!(
@@ -219,9 +224,9 @@ pub(crate) fn convert(input: ConvertInput, staging: &Staging<'_>) -> anyhow::Res
     };
     if rootfs.diff_ids.len() != input.layers.len() {
         bail!(
-            "{image}: the image has {} layer(s) but its config lists {} diff_id(s): the archive is damaged",
-            input.layers.len(),
-            rootfs.diff_ids.len()
+            "{image}: the image has {} but its config lists {}: the archive is damaged",
+            count(input.layers.len() as u64, "layer"),
+            count(rootfs.diff_ids.len() as u64, "diff_id")
         );
     }
     let dirs = StagingDirs::create(staging.dir)?;

@@ -84,6 +84,7 @@ mod signed;
 pub use part::{PartReport, check_part as verify_part};
 pub use report::{Finding, FindingKind, VerifyReport};
 
+use crate::words::count;
 use graph::Graph;
 use scan::Scan;
 
@@ -366,11 +367,11 @@ impl<'a> Pass<'a> {
             parts: loc_parts(self.loc),
             differential: self.toc.as_ref().and_then(|t| t.base.as_ref()).map(|b| {
                 format!(
-                    "made against {} {}{}; {} blob(s) ({}) left out, not checked here (check them with --base FILE)",
+                    "made against {} {}{}; {} ({}) left out, not checked here (check them with --base FILE)",
                     b.kind,
                     b.file,
                     b.created.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
-                    b.omitted.len(),
+                    count(b.omitted.len() as u64, "blob"),
                     human_bytes(b.omitted_bytes())
                 )
             }),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::signature::SignatureReport;
 use crate::digest::Digest;
 use crate::progress::human_bytes;
+use crate::words::count;
 
 /// What kind of problem a [`Finding`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -216,23 +217,23 @@ impl VerifyReport {
         if self.ok {
             writeln!(
                 w,
-                "OK: {} images, {} blobs, {} verified{}",
-                self.images,
-                self.blobs,
+                "OK: {}, {}, {} verified{}",
+                count(self.images as u64, "image"),
+                count(self.blobs as u64, "blob"),
                 human_bytes(self.bytes),
                 self.parts
-                    .map(|n| format!(", in {n} part{}", if n == 1 { "" } else { "s" }))
+                    .map(|n| format!(", in {}", count(n as u64, "part")))
                     .unwrap_or_default()
             )
         } else {
             let n = self.findings.len();
             writeln!(
                 w,
-                "FAILED: {n} problem{} in {} ({} images, {} blobs, {} checked)",
-                if n == 1 { "" } else { "s" },
+                "FAILED: {} in {} ({}, {}, {} checked)",
+                count(n as u64, "problem"),
                 self.bundle,
-                self.images,
-                self.blobs,
+                count(self.images as u64, "image"),
+                count(self.blobs as u64, "blob"),
                 human_bytes(self.bytes)
             )
         }

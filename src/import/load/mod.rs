@@ -31,6 +31,7 @@ use crate::oci::Platform;
 use crate::progress::Progress;
 use crate::settings::LoadSettings;
 
+use crate::words::count;
 use plan::PlannedImage;
 pub use plan::Skipped;
 
@@ -81,8 +82,14 @@ impl LoadSummary {
             let what = i.tag.as_deref().unwrap_or(&i.name);
             write!(
                 w,
-                "loaded {what} image {} (source digest {}",
-                i.image_id, i.source_digest
+                "{} {what} image {} (source digest {}",
+                if self.output.is_some() {
+                    "wrote"
+                } else {
+                    "loaded"
+                },
+                i.image_id,
+                i.source_digest
             )?;
             if let Some(o) = &i.original_source_digest {
                 write!(w, "; the source registry served {o}")?;
@@ -101,14 +108,23 @@ impl LoadSummary {
             (None, Some(e)) => format!("into the Docker engine at {e}"),
             (None, None) => "nowhere".to_string(),
         };
+        // With -o, nothing was loaded: a file was written for `docker load`.
         writeln!(
             w,
-            "Loaded {} name(s) for {} {target}: {} blob(s){}",
-            self.images.len(),
+            "{} {} for {} {target}: {}{}",
+            if self.output.is_some() {
+                "Wrote"
+            } else {
+                "Loaded"
+            },
+            count(self.images.len() as u64, "name"),
             self.platform,
-            self.blobs,
+            count(self.blobs, "blob"),
             if self.decompressed_layers > 0 {
-                format!(", {} zstd layer(s) decompressed", self.decompressed_layers)
+                format!(
+                    ", {} decompressed",
+                    count(self.decompressed_layers, "zstd layer")
+                )
             } else {
                 String::new()
             }

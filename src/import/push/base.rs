@@ -25,6 +25,7 @@ use crate::inventory::base::KIND_BUNDLE;
 use crate::progress::human_bytes;
 use crate::reference::Reference;
 use crate::settings::PushSettings;
+use crate::words::count;
 
 /// Per left-out digest, a target repository that holds it (to mount from).
 pub(crate) type MountFrom = HashMap<Digest, String>;
@@ -145,10 +146,10 @@ fn refusal(
     let registry = ctx.registry;
     let bytes: u64 = missing.iter().map(|(d, _)| omitted[*d].size).sum();
     let mut msg = format!(
-        "bundle {} is differential: it leaves out {} blob(s) ({}) that {registry} does not have, \
+        "bundle {} is differential: it leaves out {} ({}) that {registry} does not have, \
          so nothing was pushed:",
         ctx.bundle.path().display(),
-        missing.len(),
+        count(missing.len() as u64, "blob"),
         human_bytes(bytes)
     );
     for (digest, repos) in missing.iter().take(MAX_LISTED) {

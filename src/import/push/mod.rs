@@ -54,6 +54,7 @@ use crate::progress::Progress;
 use crate::registry::{Client, RegistryError};
 use crate::settings::PushSettings;
 use crate::sync::lock;
+use crate::words::count;
 use failures::{failed, registry_error};
 
 /// Everything the phases share.
@@ -314,13 +315,15 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
     );
     Err(cause.context(PartialPush {
         message: format!(
-            "{} of {} image name(s) were not written to {}: {}; the other {written} were pushed \
+            "{} of {} {} not written to {}: {}; the other {written} {} pushed \
              completely and tagged. Fix the cause below and run the same command again to finish \
              (what is already there is skipped)",
             missing.len(),
-            plan.images.len(),
+            count(plan.images.len() as u64, "image name"),
+            if missing.len() == 1 { "was" } else { "were" },
             ctx.registry,
-            missing.join(", ")
+            missing.join(", "),
+            if written == 1 { "was" } else { "were" }
         ),
         summary,
     }))

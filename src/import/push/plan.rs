@@ -23,6 +23,7 @@ use crate::oci::{Descriptor, Parsed, RawManifest, media};
 use crate::progress::human_bytes;
 use crate::reference::Reference;
 use crate::settings::{PushSettings, UsageError};
+use crate::words::count;
 
 /// One TOC name and where it goes.
 #[derive(Debug, Clone)]
@@ -296,10 +297,10 @@ fn check_blobs_present(bundle: &Bundle, plan: &Plan) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut msg = format!(
-        "bundle {} lacks {} blob(s) the images need, so nothing was pushed; \
+        "bundle {} lacks {} the images need, so nothing was pushed; \
          run `airlock verify` on it and carry a complete bundle:",
         bundle.path().display(),
-        missing.len()
+        count(missing.len() as u64, "blob")
     );
     for (d, size) in &missing {
         let _ = write!(

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::progress::human_bytes;
+use crate::words::count;
 
 /// What a push did (or, with `--dry-run`, would do).
 #[derive(Debug, Clone, Serialize)]
@@ -213,16 +214,16 @@ impl PushSummary {
         if self.dry_run {
             writeln!(
                 w,
-                "Dry run, nothing written to {}: would upload {} blob(s) ({}), mount {}, skip {} present; \
-                 push {} manifest(s), skip {} present; set {} tag(s), {} already set",
+                "Dry run, nothing written to {}: would upload {} ({}), mount {}, skip {} present; \
+                 push {}, skip {} present; set {}, {} already set",
                 self.target,
-                b.uploaded,
+                count(b.uploaded, "blob"),
                 human_bytes(b.uploaded_bytes),
                 b.mounted,
                 b.skipped,
-                m.pushed,
+                count(m.pushed, "manifest"),
                 m.skipped,
-                t.pushed,
+                count(t.pushed, "tag"),
                 t.unchanged
             )
         } else {
@@ -233,9 +234,9 @@ impl PushSummary {
                 .count();
             writeln!(
                 w,
-                "Pushed {} image name(s) to {}: blobs {} uploaded ({}), {} mounted, {} already present; \
+                "Pushed {} to {}: blobs {} uploaded ({}), {} mounted, {} already present; \
                  manifests {} pushed, {} already present; tags {} set, {} unchanged",
-                self.images.len() - failed,
+                count((self.images.len() - failed) as u64, "image name"),
                 self.target,
                 b.uploaded,
                 human_bytes(b.uploaded_bytes),
