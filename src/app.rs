@@ -116,6 +116,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 key_generate(&KeyGenerateSettings::from_args(g)?, out)
             }
         },
+        Command::Completions(args) => {
+            crate::manual::completions(args.shell, &mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            crate::manual::man_page(&mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

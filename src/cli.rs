@@ -98,6 +98,14 @@ pub enum Command {
     /// Serve bundles as a read-only registry, straight from the bundle files (air-gapped side).
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Print a shell completion script on stdout (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page, airlock(1), in roff on stdout.
+    #[command(
+        after_help = "Example:\n  airlock man > /usr/local/share/man/man1/airlock.1\n  airlock man | man -l -"
+    )]
+    Man,
 }
 
 impl Command {
@@ -114,6 +122,7 @@ impl Command {
             Command::Key(a) => match &a.command {
                 KeyCommand::Generate(g) => g.format,
             },
+            Command::Completions(_) | Command::Man => FormatArgs { json: false },
         }
     }
 }
@@ -498,6 +507,30 @@ pub struct LsArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub format: FormatArgs,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  airlock completions bash > /etc/bash_completion.d/airlock
+  airlock completions zsh > \"${fpath[1]}/_airlock\"
+  airlock completions fish > ~/.config/fish/completions/airlock.fish
+  source <(airlock completions bash)                 (this shell only)";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `airlock completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod import;
 pub mod inspect;
 pub(crate) mod interrupt;
 pub(crate) mod inventory;
+pub mod manual;
 pub mod oci;
 pub(crate) mod ordered;
 pub(crate) mod paths;

@@ -160,3 +160,74 @@ fn counts_agree_with_their_nouns_and_words_say_what_happened() {
     let help = airlock(&["--help"]).ok();
     assert!(help.stdout.contains("130 interrupted"), "{help}");
 }
+
+#[test]
+fn bash_completion_loads_and_completes_sa_to_save() {
+    let script = airlock(&["completions", "bash"]).ok();
+    assert_eq!(script.stderr, "", "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("airlock.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    // Load the script as bash-completion would, then complete `airlock sa<TAB>` the way
+    // bash calls a completion function: COMP_WORDS/COMP_CWORD set, then FUNC CMD CUR PREV.
+    let probe = format!(
+        r#"set -e
+source {file}
+spec=$(complete -p airlock)
+func=$(sed -E 's/.* -F ([^ ]+) .*/\1/' <<<"$spec")
+COMP_WORDS=(airlock sa); COMP_CWORD=1; COMP_LINE="airlock sa"; COMP_POINT=${{#COMP_LINE}}
+"$func" airlock sa airlock
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        file = file.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &probe])
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bash: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words: Vec<&str> = stdout.lines().collect();
+    assert_eq!(words, ["save"], "completions of `airlock sa`");
+
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let run = airlock(&["completions", shell]).ok();
+        assert!(run.stdout.contains("save"), "{run}");
+    }
+    let bad = airlock(&["completions", "tcsh"]).expect_code(2);
+    assert!(bad.stderr.contains("bash"), "{bad}");
+}
+
+#[test]
+fn man_page_renders() {
+    let run = airlock(&["man"]).ok();
+    assert!(run.stdout.contains(".TH AIRLOCK 1"), "{run}");
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("airlock.1");
+    std::fs::write(&page, &run.stdout).unwrap();
+    // With man-db, render it as a reader would; without, the roff check above stands.
+    let Ok(out) = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+    else {
+        eprintln!("man is not installed: checked the roff only");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "man -l: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("NAME") && text.contains("airlock"), "{text}");
+    assert!(
+        text.contains("verify") && text.contains("completions"),
+        "{text}"
+    );
+}
