@@ -115,6 +115,7 @@ impl SaveSettings {
                 args.output.display()
             )));
         }
+        directory_exists(&args.output)?;
         for input in &inputs {
             input_not_output(input, &args.output)?;
         }
@@ -187,6 +188,19 @@ pub(crate) fn trusted_keys(args: &TrustArgs) -> Result<Vec<PublicKey>, UsageErro
 
 /// `--base FILE` must name an existing file that the save will not replace: a
 /// differential bundle written over its own base would need the base it destroyed.
+/// An output's directory must exist: airlock does not create directories, and a
+/// missing one would otherwise surface as a failure on a hidden lock or temp file.
+fn directory_exists(output: &Path) -> Result<(), UsageError> {
+    match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(usage(format!(
+            "the directory `{}` does not exist (for `{}`); create it first or write elsewhere",
+            dir.display(),
+            output.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn existing_base(path: &Path, output: &Path) -> Result<PathBuf, UsageError> {
     if !path.is_file() {
         return Err(usage(format!(
@@ -238,6 +252,7 @@ impl InventorySettings {
                 args.output.display()
             )));
         }
+        directory_exists(&args.output)?;
         Ok(InventorySettings {
             target: RegistryPrefix::parse(&args.target)?,
             output: args.output.clone(),
@@ -266,6 +281,12 @@ impl RegistryPrefix {
             .strip_prefix("docker://")
             .unwrap_or(s)
             .trim_end_matches('/');
+        if let Some((scheme, rest)) = s.split_once("://") {
+            return Err(usage(format!(
+                "TARGET is host[:port][/prefix], without a scheme: write `{rest}`, not `{scheme}://{rest}` \
+                 (loopback registries and those given with --insecure-registry are spoken to over plain HTTP)"
+            )));
+        }
         let (registry, prefix) = s.split_once('/').unwrap_or((s, ""));
         if registry.is_empty() {
             return Err(usage(format!(
@@ -395,6 +416,9 @@ impl LoadSettings {
                 "-o `{}` is a directory; name a file such as images.tar",
                 o.display()
             )));
+        }
+        if let Some(o) = &args.output {
+            directory_exists(o)?;
         }
         if let Some(o) = &args.output
             && is_output_file(o, &bundle_named(&args.bundle))

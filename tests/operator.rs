@@ -9,7 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::cli::{airlock, repo_root};
+use support::cli::{airlock, cmd, repo_root};
 use support::registry::TestRegistry;
 
 /// `airlock save oci:fixtures/oci -o DIR/NAME`, which must succeed.
@@ -230,4 +230,153 @@ fn man_page_renders() {
         text.contains("verify") && text.contains("completions"),
         "{text}"
     );
+}
+
+/// stderr of a failed run holds no control character but newlines (no raw input bytes).
+fn assert_printable(run: &support::cli::Run) {
+    assert!(
+        !run.stderr
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{fffd}'),
+        "raw bytes in the message: {run}"
+    );
+}
+
+#[test]
+fn a_directory_given_as_a_bundle_is_called_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for cmd in ["ls", "verify"] {
+        let run = airlock(&[cmd, d, "--no-progress"]).expect_code(1);
+        assert!(
+            run.stderr.contains("is a directory, not a bundle file"),
+            "{run}"
+        );
+        assert!(!run.stderr.contains("oci:"), "not an OCI layout: {run}");
+    }
+    let layout = repo_root().join("fixtures/oci");
+    for cmd in ["ls", "verify"] {
+        let run = airlock(&[cmd, layout.to_str().unwrap(), "--no-progress"]).expect_code(1);
+        assert!(
+            run.stderr.contains("it is an OCI image layout")
+                && run
+                    .stderr
+                    .contains(&format!("airlock save oci:{}", layout.display())),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+fn an_output_in_a_missing_directory_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = format!("oci:{}", repo_root().join("fixtures/oci").display());
+    let run = cmd(&["save", &layout, "-o", "no/such/dir/x.tar.zst"])
+        .current_dir(dir.path())
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("the directory `no/such/dir` does not exist"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains(".lock"), "no hidden file named: {run}");
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
+fn a_push_target_with_a_scheme_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = fixture_bundle(dir.path(), "b.tar");
+    let run = airlock(&[
+        "push",
+        bundle.to_str().unwrap(),
+        "http://localhost:1/mirror",
+    ])
+    .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("TARGET is host[:port][/prefix], without a scheme")
+            && run.stderr.contains("`localhost:1/mirror`"),
+        "{run}"
+    );
+    assert!(
+        !run.stderr.contains("docker.io/library/x"),
+        "no dummy image: {run}"
+    );
+}
+
+#[test]
+fn a_plain_tar_is_not_an_airlock_bundle_nor_hostile() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("content");
+    std::fs::create_dir(&content).unwrap();
+    std::fs::write(content.join("f"), "hello\n").unwrap();
+    let tar = dir.path().join("plain.tar");
+    let made = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&content)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(made.success());
+    let t = tar.to_str().unwrap();
+
+    let ls = airlock(&["ls", t]).expect_code(1);
+    assert!(
+        ls.stderr
+            .contains("not an airlock bundle (it has no airlock.json)"),
+        "{ls}"
+    );
+    assert!(!ls.stderr.contains("suspicious"), "{ls}");
+
+    let verify = airlock(&["verify", t, "--no-progress"]).expect_code(1);
+    assert!(
+        verify
+            .stdout
+            .contains("not an airlock bundle (no airlock.json"),
+        "{verify}"
+    );
+    assert!(!verify.stdout.contains("hostile"), "{verify}");
+    assert!(verify.stdout.contains("FAILED: 1 problem in"), "{verify}");
+}
+
+#[test]
+fn a_docker_archive_that_is_not_a_tar_is_called_so_without_raw_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk");
+    // Bytes a tar reader chokes on, control characters and invalid UTF-8 included.
+    let bytes: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&junk, bytes).unwrap();
+    let out = dir.path().join("o.tar");
+    let run = airlock(&[
+        "--no-progress",
+        "save",
+        &format!("docker-archive:{}", junk.display()),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(run.stderr.contains("is not a tar archive"), "{run}");
+    assert_printable(&run);
+}
+
+#[test]
+fn a_cut_zstd_bundle_says_where_the_file_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = fixture_bundle(dir.path(), "b.tar.zst");
+    let cut = dir.path().join("cut.tar.zst");
+    let bytes = std::fs::read(&bundle).unwrap();
+    std::fs::write(&cut, &bytes[..3000]).unwrap();
+    let run = airlock(&["ls", cut.to_str().unwrap()]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("the file is cut short: it ends at byte 3000, inside zstd frame 0"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("cannot be decoded"), "{run}");
 }

@@ -98,6 +98,15 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "{} is a directory, not a bundle file{}", path.display(),
+        if *oci_layout {
+            format!("; it is an OCI image layout: make a bundle of it with `airlock save oci:{} -o BUNDLE.tar.zst`", path.display())
+        } else {
+            String::new()
+        }
+    )]
+    IsDir { path: PathBuf, oci_layout: bool },
     #[error("{} is neither a tar nor a zstd-compressed tar file, so not an airlock bundle", path.display())]
     NotTar { path: PathBuf },
     #[error("{} is not an airlock bundle (it has no airlock.json); make bundles with `airlock save`", path.display())]

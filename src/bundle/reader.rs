@@ -192,6 +192,10 @@ pub(crate) fn check_entry<R: Read>(entry: &tar::Entry<'_, R>) -> EntryCheck {
     if kind.is_pax_global_extensions() {
         return EntryCheck::Ignore;
     }
+    // `tar -C dir .` starts with the archive's root directory itself: nothing to read.
+    if kind.is_dir() && (name == "./" || name == ".") {
+        return EntryCheck::Ignore;
+    }
     let name = name.strip_prefix("./").unwrap_or(name);
     let hostile = |reason: &str| EntryCheck::Hostile {
         name: name.to_string(),

@@ -280,11 +280,13 @@ pub fn damaged_footer<R: Read + Seek>(file: &mut R, file_size: u64) -> io::Resul
 /// A failure decoding a frame, carried inside the `io::Error` a [`ZstdSeekReader`]
 /// returns; recover it with [`FrameError::from_io`].
 #[derive(Debug, thiserror::Error)]
-#[error("{}zstd frame {frame} at file offset {c_off} (stream offset {d_off}) cannot be decoded", if *.truncated { "the file ends inside " } else { "" })]
+#[error("{}", self.describe())]
 pub(crate) struct FrameError {
     pub frame: usize,
     pub c_off: u64,
     pub d_off: u64,
+    /// Where the compressed data ends (the file size for a cut file).
+    pub data_end: u64,
     /// Decompressed offset reached when decoding failed.
     pub at: u64,
     /// The compressed data ended before the frame did.
@@ -294,6 +296,24 @@ pub(crate) struct FrameError {
 }
 
 impl FrameError {
+    fn describe(&self) -> String {
+        if self.truncated {
+            format!(
+                "the file is cut short: it ends at byte {}, inside zstd frame {} (which starts at \
+                 byte {}; {} bytes of it were decoded); copy the bundle again",
+                self.data_end,
+                self.frame,
+                self.c_off,
+                self.at.saturating_sub(self.d_off)
+            )
+        } else {
+            format!(
+                "zstd frame {} at file offset {} (stream offset {}) cannot be decoded",
+                self.frame, self.c_off, self.d_off
+            )
+        }
+    }
+
     pub(crate) fn from_io(e: &io::Error) -> Option<&FrameError> {
         e.get_ref()
             .and_then(|inner| inner.downcast_ref::<FrameError>())
@@ -445,6 +465,7 @@ impl ZstdSeekReader {
                 frame: idx,
                 c_off: frame.c_off,
                 d_off: frame.d_off,
+                data_end: self.data_end,
                 at,
                 truncated,
                 source,

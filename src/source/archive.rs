@@ -57,6 +57,61 @@ pub(crate) struct TarFiles {
     _temp: Option<tempfile::TempPath>,
 }
 
+/// Reads until `buf` is full or the file ends; how many bytes were read.
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Whether a 512-byte block is a tar header (its checksum field matches, the sum of its
+/// bytes with that field as spaces) or the all-zero block that ends an empty archive.
+fn is_tar_header(block: &[u8; 512]) -> bool {
+    if block.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .map(|&b| b as char)
+        .filter(|c| !matches!(c, ' ' | '\0'))
+        .collect();
+    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    sum == stored
+}
+
+/// `text` with control characters and undecodable bytes (U+FFFD) shown as `?`, for
+/// messages that quote input.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{fffd}' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// `./a//b/../c` → `a/c`; `None` for a path that climbs out of the archive.
 fn normalize(path: &Path) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
@@ -86,10 +141,23 @@ impl TarFiles {
             );
         }
         f.seek(SeekFrom::Start(0)).with_context(what)?;
+        let mut first = [0u8; 512];
+        let n = read_up_to(&mut f, &mut first).with_context(what)?;
+        if n < first.len() || !is_tar_header(&first) {
+            bail!(
+                "{} is not a tar archive (it does not start with a tar header); docker-archive: \
+                 reads the file `docker save` writes",
+                path.display()
+            );
+        }
+        f.seek(SeekFrom::Start(0)).with_context(what)?;
         let mut archive = tar::Archive::new(BufReader::with_capacity(64 * 1024, f));
         let mut entries = HashMap::new();
         for entry in archive.entries_with_seek().with_context(what)? {
-            let entry = entry.with_context(what)?;
+            // The tar library quotes the bytes it could not parse: never print them raw.
+            let entry = entry
+                .map_err(|e| anyhow::anyhow!(printable(&e.to_string())))
+                .with_context(what)?;
             let raw = entry.path().with_context(what)?.into_owned();
             let Some(name) = normalize(&raw) else {
                 continue;

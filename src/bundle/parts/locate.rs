@@ -340,6 +340,12 @@ impl PartProblem {
 /// Which files `path` stands for: a parts index (`*.parts.json`), a part (`*.000`) whose
 /// index sits next to it, a base name that only exists as parts, or one bundle file.
 pub(crate) fn locate(path: &Path) -> Result<Location, BundleError> {
+    if path.is_dir() {
+        return Err(BundleError::IsDir {
+            path: path.to_path_buf(),
+            oci_layout: path.join("oci-layout").is_file(),
+        });
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

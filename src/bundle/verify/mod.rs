@@ -66,7 +66,7 @@ use super::parts::{Location, PartProblem, locate};
 use super::reader::{Probe, Storage, probe};
 use super::seekable::TableProblem;
 use super::source::PartHashes;
-use super::toc::Toc;
+use super::toc::{TOC_NAME, Toc};
 use crate::digest::Digest;
 use crate::oci::ImageIndex;
 use crate::progress::{Progress, human_bytes};
@@ -390,6 +390,24 @@ impl<'a> Pass<'a> {
         let toc = self.toc.as_ref();
         let docs = toc.map_or_else(Vec::new, |toc| docs::check_docs(toc, &self.seen));
         let mut graph = Graph::new(&self.seen);
+        if [TOC_NAME, "oci-layout", "index.json"]
+            .iter()
+            .all(|n| !self.seen.meta.contains_key(*n))
+        {
+            // None of a bundle's entries: one finding says it is not a bundle, instead of
+            // one per missing or unexpected entry. Hostile entries are still reported.
+            self.findings
+                .retain(|f| f.kind == FindingKind::HostileEntry);
+            self.findings.push(
+                Finding::new(
+                    FindingKind::MissingEntry,
+                    "not an airlock bundle (no airlock.json, oci-layout or index.json); \
+                     make bundles with `airlock save`",
+                )
+                .with_entry(TOC_NAME),
+            );
+            return HashMap::new();
+        }
         let mut findings = docs::check_layout(&self.seen);
         findings.extend(graph.check_toc(toc));
         findings.extend(graph.check_index(toc));
