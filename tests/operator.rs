@@ -380,3 +380,78 @@ fn a_cut_zstd_bundle_says_where_the_file_ends() {
     );
     assert!(!run.stderr.contains("cannot be decoded"), "{run}");
 }
+
+#[test]
+fn a_refused_connection_is_retried_once_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::registry::free_port();
+    let out = dir.path().join("b.tar");
+    let started = std::time::Instant::now();
+    let run = airlock(&[
+        "--no-progress",
+        "save",
+        &format!("localhost:{port}/x:1"),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(
+        run.stderr
+            .contains("is the registry running, and is the port right?"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("after 2 attempts"), "{run}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}: {run}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_push_to_a_name_that_does_not_resolve_fails_at_once_in_two_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = fixture_bundle(dir.path(), "b.tar");
+    let run = airlock(&[
+        "--no-progress",
+        "push",
+        bundle.to_str().unwrap(),
+        "no-such-host.invalid/mirror",
+    ])
+    .expect_code(1);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line of cause, one hint: {run}");
+    assert!(
+        lines[0].contains("cannot reach no-such-host.invalid: the host name does not resolve"),
+        "{run}"
+    );
+    assert!(
+        lines[1].starts_with("hint: check the name's spelling"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_dry_run_to_a_dead_port_says_what_it_could_not_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = fixture_bundle(dir.path(), "b.tar");
+    let target = format!("127.0.0.1:{}/mirror", support::registry::free_port());
+    let run = airlock(&[
+        "--no-progress",
+        "push",
+        bundle.to_str().unwrap(),
+        &target,
+        "--dry-run",
+    ])
+    .expect_code(1);
+    assert!(
+        run.stderr.contains("this was a dry run")
+            && run.stderr.contains("already has could not be checked"),
+        "{run}"
+    );
+    assert!(
+        !run.stderr.contains("to finish"),
+        "a dry run finishes nothing: {run}"
+    );
+    assert!(run.stderr.contains("is the registry running"), "{run}");
+}

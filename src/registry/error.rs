@@ -67,7 +67,7 @@ pub enum RegistryError {
     },
 
     /// The registry could not be reached (DNS, connection, TLS, I/O, timeout).
-    #[error("cannot talk to {url}{}", tls_hint(*tls, source))]
+    #[error("cannot talk to {url}{}{}", tls_hint(*tls, source), unreachable_hint(source))]
     Transport {
         url: String,
         /// True when the failure looks like a TLS/certificate problem.
@@ -310,11 +310,26 @@ impl RegistryError {
         }
     }
 
+    /// Why the registry could not be reached, when it is a reason an operator acts on.
+    pub(crate) fn unreachable(&self) -> Option<Unreachable> {
+        match self {
+            RegistryError::Transport { source, .. } => unreachable(source),
+            RegistryError::RetriesExhausted { source, .. } => source.unreachable(),
+            _ => None,
+        }
+    }
+
     /// Worth another attempt: connection trouble, 429 and 5xx gateway errors.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             // A certificate does not get trusted by asking again.
             RegistryError::Transport { tls: true, .. } => false,
+            // Nor does a name resolve by asking again a second later.
+            RegistryError::Transport { source, .. }
+                if unreachable(source) == Some(Unreachable::NoSuchHost) =>
+            {
+                false
+            }
             RegistryError::Transport { source, .. } => transient_ureq(source),
             RegistryError::Status { status, .. } => is_transient_status(*status),
             _ => false,
@@ -338,6 +353,46 @@ fn transient_ureq(e: &ureq::Error) -> bool {
             | ureq::Error::InvalidProxyUrl
             | ureq::Error::TlsRequired
     )
+}
+
+/// A registry that cannot be reached for a reason the operator can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unreachable {
+    /// Nothing listens on the port (connection refused).
+    Refused,
+    /// The host name does not resolve.
+    NoSuchHost,
+}
+
+/// Classifies a transport failure (see [`Unreachable`]).
+pub(crate) fn unreachable(e: &ureq::Error) -> Option<Unreachable> {
+    match e {
+        ureq::Error::HostNotFound => Some(Unreachable::NoSuchHost),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Some(Unreachable::Refused)
+        }
+        ureq::Error::Io(io) => {
+            let text = io.to_string();
+            (text.contains("failed to lookup address")
+                || text.contains("Name or service not known")
+                || text.contains("No address associated"))
+            .then_some(Unreachable::NoSuchHost)
+        }
+        _ => None,
+    }
+}
+
+/// What a connection refused or an unknown host name means for the operator.
+fn unreachable_hint(source: &ureq::Error) -> &'static str {
+    match unreachable(source) {
+        Some(Unreachable::Refused) => {
+            " (connection refused: is the registry running, and is the port right?)"
+        }
+        Some(Unreachable::NoSuchHost) => {
+            " (the host name does not resolve: check its spelling, DNS, or /etc/hosts)"
+        }
+        None => "",
+    }
 }
 
 /// True when `e` is a TLS/certificate failure (the message then says what to do).

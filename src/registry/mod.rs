@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use ureq::http::Method;
 
+pub(crate) use error::Unreachable;
 pub use error::{Kind, Op, RegistryError};
 
 use crate::digest::Digest;

@@ -141,7 +141,10 @@ impl Inner {
                     if !e.is_transient() || !req.body.replayable() {
                         return Err(e);
                     }
-                    if failures >= policy.attempts {
+                    // A refused connection is retried once (a registry restarting), not
+                    // for the whole backoff: most often nothing listens on that port.
+                    let refused = e.unreachable() == Some(super::error::Unreachable::Refused);
+                    if failures >= policy.attempts || (refused && failures >= 2) {
                         return Err(exhausted(ctx, failures, e));
                     }
                     std::thread::sleep(policy.delay(failures, None));

@@ -15,7 +15,7 @@ use super::plan::Plan;
 use super::{Ctx, Failure};
 use crate::digest::{Digest, Mismatch};
 use crate::oci::{Parsed, RawManifest};
-use crate::registry::{Kind, RegistryError};
+use crate::registry::{Kind, RegistryError, Unreachable};
 use crate::sync::lock;
 
 /// How many failures an error message lists before summarizing the rest.
@@ -34,9 +34,47 @@ pub(crate) fn failed(
     if crate::interrupt::requested() {
         return interrupted(ctx, plan, &failures, consequence);
     }
+    // A dry run writes nothing: there is nothing to finish, only what was not checked.
+    let dry_consequence = format!(
+        "this was a dry run, so nothing was written and nothing needs finishing; what {registry} \
+         already has could not be checked"
+    );
+    let consequence = if ctx.dry_run {
+        dry_consequence.as_str()
+    } else {
+        consequence
+    };
     let Some(first) = failures.first() else {
         return anyhow!("the push to {registry} was stopped; {consequence}");
     };
+    // The registry cannot be reached at all: one line of cause and one hint, not one
+    // line per blob that was in flight.
+    let unreachable: Vec<Option<Unreachable>> = failures
+        .iter()
+        .map(|f| registry_error(&f.error).and_then(RegistryError::unreachable))
+        .collect();
+    if let Some(Some(kind)) = unreachable.first()
+        && unreachable.iter().all(|u| *u == Some(*kind))
+    {
+        let (cause, hint) = match kind {
+            Unreachable::NoSuchHost => (
+                "the host name does not resolve",
+                "check the name's spelling, DNS, or /etc/hosts",
+            ),
+            Unreachable::Refused => (
+                "the connection is refused",
+                "is the registry running, and is the port right?",
+            ),
+        };
+        let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+        let host = if *kind == Unreachable::NoSuchHost {
+            host
+        } else {
+            registry
+        };
+        return anyhow!("cannot reach {host}: {cause}; {consequence}")
+            .context(crate::hint::Hint(hint.to_string()));
+    }
     if let Some(pos) = failures
         .iter()
         .position(|f| registry_error(&f.error).is_some_and(RegistryError::is_auth))

@@ -51,7 +51,7 @@ use crate::bundle::Bundle;
 use crate::bundle::graph::{ImageGraph, read_graph};
 use crate::digest::Digest;
 use crate::progress::Progress;
-use crate::registry::{Client, RegistryError};
+use crate::registry::Client;
 use crate::settings::PushSettings;
 use crate::sync::lock;
 use crate::words::count;
@@ -64,7 +64,9 @@ pub(crate) struct Ctx<'a> {
     registry: &'a str,
     pool: &'a rayon::ThreadPool,
     progress: &'a dyn Progress,
-    /// Set on an authentication failure: every further request would fail the same way.
+    /// `--dry-run`: nothing is written, so a failure leaves nothing to finish.
+    dry_run: bool,
+    /// Set on an authentication failure or an unreachable registry: every further request would fail the same way.
     abort: AtomicBool,
     /// After Ctrl-C: the first unit of work (kind, repository, digest) not started.
     stopped_at: std::sync::Mutex<Option<(&'static str, String, Digest)>>,
@@ -92,7 +94,7 @@ impl Ctx<'_> {
             return Ok(None);
         }
         work().map(Some).map_err(|error| {
-            if registry_error(&error).is_some_and(RegistryError::is_auth) {
+            if registry_error(&error).is_some_and(|e| e.is_auth() || e.unreachable().is_some()) {
                 self.abort.store(true, Ordering::Relaxed);
             }
             Failure {
@@ -176,6 +178,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
         registry: &settings.target.registry,
         pool: &pool,
         progress,
+        dry_run: settings.dry_run,
         abort: AtomicBool::new(false),
         stopped_at: std::sync::Mutex::new(None),
     };
