@@ -58,16 +58,19 @@ fn run_bounded(args: &[String], limit: Duration) -> (Run, Duration) {
     let out = fs::File::create(dir.path().join("out")).unwrap();
     let err = fs::File::create(dir.path().join("err")).unwrap();
     let started = Instant::now();
-    let mut child = Command::new(airlock_bin())
-        .args(args)
-        .env("DOCKER_CONFIG", dir.path())
-        .env_remove("DOCKER_HOST")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("run airlock");
+    // Killed on drop: a panic below (or in the caller) leaves nothing running.
+    let mut child = support::cli::KillOnDrop::new(
+        Command::new(airlock_bin())
+            .args(args)
+            .env("DOCKER_CONFIG", dir.path())
+            .env_remove("DOCKER_HOST")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("run airlock"),
+    );
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;

@@ -455,3 +455,22 @@ fn a_dry_run_to_a_dead_port_says_what_it_could_not_check() {
     );
     assert!(run.stderr.contains("is the registry running"), "{run}");
 }
+
+#[test]
+fn a_background_child_dies_with_a_panicking_test() {
+    let child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("start sleep");
+    let pid = child.id();
+    let guard = support::cli::KillOnDrop::new(child);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _running = guard;
+        panic!("a test fails while its child runs");
+    }));
+    assert!(panicked.is_err());
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the child {pid} outlived the panic"
+    );
+}

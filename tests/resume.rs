@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cli::{Run, airlock, airlock_bin};
+use support::cli::{KillOnDrop, Run, airlock, airlock_bin};
 use support::images::{Image, ImageSpec, PushOptions, layer, push, random_file};
 use support::registry::TestRegistry;
 use support::registry_api::registry_digest;
@@ -175,9 +175,10 @@ fn save_args(host: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     a
 }
 
-fn spawn(args: &[String]) -> Child {
+/// Starts airlock in the background; it is killed if the test panics before [`finish`].
+fn spawn(args: &[String]) -> KillOnDrop {
     let empty = std::env::temp_dir();
-    Command::new(airlock_bin())
+    let child = Command::new(airlock_bin())
         .args(args)
         .env("DOCKER_CONFIG", empty.join("airlock-resume-test-no-config"))
         .env("NO_COLOR", "1")
@@ -185,11 +186,12 @@ fn spawn(args: &[String]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start airlock")
+        .expect("start airlock");
+    KillOnDrop::new(child)
 }
 
-fn finish(child: Child, args: &[String]) -> Run {
-    let out = child.wait_with_output().unwrap();
+fn finish(child: KillOnDrop, args: &[String]) -> Run {
+    let out = child.into_inner().wait_with_output().unwrap();
     Run {
         args: args.to_vec(),
         code: out.status.code(),

@@ -5,6 +5,8 @@
 //! test) and captures stdout, stderr and the exit code. [`Bundle`] reads a `.tar` or
 //! `.tar.zst` bundle with the `tar` and `zstd` crates — not with airlock's reader — for
 //! assertions on entries, blobs, `index.json`, `manifest.json` and `airlock.json`.
+//! [`KillOnDrop`] holds an airlock started in the background, so a test that panics
+//! never leaves it running.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -551,5 +553,46 @@ impl Bundle {
             self.path.display(),
             self.names()
         );
+    }
+}
+
+/// A child process that is killed (and reaped) when dropped, unless it already ended:
+/// a test that panics while an `airlock save` runs in the background does not leave it
+/// running. Derefs to the [`std::process::Child`]; [`KillOnDrop::into_inner`] takes it
+/// back to wait for it.
+pub struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    pub fn new(child: std::process::Child) -> KillOnDrop {
+        KillOnDrop(Some(child))
+    }
+
+    /// The child, no longer killed on drop (to `wait_with_output` on it).
+    pub fn into_inner(mut self) -> std::process::Child {
+        self.0.take().expect("the child is there until taken")
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.0.as_ref().expect("the child is there until taken")
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("the child is there until taken")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0
+            && !matches!(child.try_wait(), Ok(Some(_)))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
