@@ -37,7 +37,8 @@ Output: data on stdout, talk on stderr. Results (the `ls` listing, `verify`'s ve
 what was done, and errors go to stderr.
 
 Exit codes: 0 success, 1 the job failed (registry error, bad bundle), 2 usage error,
-130 interrupted (Ctrl-C or SIGTERM; `save` and `push` keep what they did: run the same command again).";
+130 interrupted (Ctrl-C or SIGTERM; `save` and `push` keep what they did: run the same
+command again).";
 
 #[derive(Debug, Parser)]
 #[command(name = "airlock", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -52,13 +53,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Print nothing but errors and the results asked for (`ls`, `--json`, a dry run's plan).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Say more about what happens (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
     /// Do not show progress bars or progress lines.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub no_progress: bool,
 }
 
@@ -129,16 +130,16 @@ impl Command {
 
 const SAVE_HELP: &str = "\
 IMAGE forms:
-  nginx, nginx:1.25, ghcr.io/org/app@sha256:<hex>   an image in a registry (Docker-style name)
-  localhost:5000/app:1                              loopback registries are spoken to over plain HTTP
-  oci:DIR[:REF]                                     an OCI image layout directory (REF: a ref.name in its index.json)
-  docker-archive:FILE[:IMAGE]                       a `docker save` tar (Docker 20.10 legacy or 25+ format)
-  docker-daemon:IMAGE                               an image in the local Docker engine (DOCKER_HOST honoured)
+  nginx:1.25, ghcr.io/org/app@sha256:<hex>  an image in a registry (Docker-style name)
+  localhost:5000/app:1                      loopback registries are spoken to over plain HTTP
+  oci:DIR[:REF]                             an OCI image layout directory (REF: its ref.name)
+  docker-archive:FILE[:IMAGE]               a `docker save` tar (Docker 20.10 or 25+ format)
+  docker-daemon:IMAGE                       an image in the local Docker engine (DOCKER_HOST)
 
-The images file holds one IMAGE per line; blank lines and `#` comments are ignored.
-The output name decides the format: BUNDLE.tar is a plain tar, BUNDLE.tar.zst is zstd-compressed
-(seekable: every blob can be reached without decompressing the whole file).
-Credentials come from Docker's config.json (`docker login`), including credential helpers.
+The images file holds one IMAGE per line; blank lines and `#` comments are ignored. The output
+name decides the format: BUNDLE.tar is a plain tar, BUNDLE.tar.zst is zstd-compressed (seekable:
+every blob can be reached without decompressing the whole file). Credentials come from Docker's
+config.json (`docker login`), including credential helpers.
 
 Examples:
   airlock save nginx:1.25 redis:7 -o base.tar.zst
@@ -147,9 +148,9 @@ Examples:
   airlock save -f images.txt --base last-week.tar.zst -o update.tar.zst     (differential)
   airlock save -f images.txt -o release.tar.zst --sign-key release.key      (signed)
 
-Resume: an interrupted save (Ctrl-C, kill, lost network, full disk) keeps what it wrote in a hidden
-.BUNDLE.partial beside the output; run the same command again and it reuses every layer in it
-(verified) instead of fetching it again. --fresh discards it and starts over.";
+Resume: an interrupted save (Ctrl-C, kill, lost network, full disk) keeps what it wrote in a
+hidden .BUNDLE.partial beside the output; run the same command again and it reuses every layer
+in it (verified) instead of fetching it again. --fresh discards it and starts over.";
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
@@ -254,12 +255,13 @@ pub struct RegistryArgs {
 const PUSH_HELP: &str = "\
 TARGET is host[:port][/prefix]. The source registry host is dropped and the path kept under the
 prefix: docker.io/library/nginx:1.25 pushed to registry.lan:5000/mirror lands at
-registry.lan:5000/mirror/library/nginx:1.25 (with --keep-registry: …/mirror/docker.io/library/nginx:1.25).
+registry.lan:5000/mirror/library/nginx:1.25
+(with --keep-registry: …/mirror/docker.io/library/nginx:1.25).
 
-Blobs go first, then child manifests by digest, then indexes, then tags, so no tag ever points at
-something incomplete. Manifests are pushed byte-exact and the registry's digest is checked against
-the bundle's. Blobs the target already has are skipped; every blob is rehashed as it streams out of
-the bundle, and a damaged one is never uploaded.
+Blobs go first, then child manifests by digest, then indexes, then tags, so no tag ever points
+at something incomplete. Manifests are pushed byte-exact and the registry's digest is checked
+against the bundle's. Blobs the target already has are skipped; every blob is rehashed as it
+streams out of the bundle, and a damaged one is never uploaded.
 
 Examples:
   airlock push release.tar.zst registry.lan:5000/mirror
@@ -270,10 +272,11 @@ With --trust, the bundle's signature is checked first (a few kilobytes, no layer
 not signed by a trusted key is refused before anything is written.";
 
 const LOAD_HELP: &str = "\
-Builds the `docker load` stream from the bundle's own blobs for one platform (default: the engine's)
-and sends it to the Docker engine (DOCKER_HOST, else /var/run/docker.sock), or writes it to -o FILE.
-zstd layers, which Docker 20.10 cannot read, are decompressed on the way. Docker's classic image store
-drops registry digests, so the source digest of each tag is printed for later re-tagging or pushing.
+Builds the `docker load` stream from the bundle's own blobs for one platform (default: the
+engine's) and sends it to the Docker engine (DOCKER_HOST, else /var/run/docker.sock), or writes
+it to -o FILE. zstd layers, which Docker 20.10 cannot read, are decompressed on the way.
+Docker's classic image store drops registry digests, so the source digest of each tag is printed
+for later re-tagging or pushing.
 
 Examples:
   airlock load release.tar.zst
@@ -389,8 +392,8 @@ const KEY_GENERATE_HELP: &str = "\
 Prints the key id (sha256 of the public key; `openssl pkey -pubin -in NAME.pub -outform DER |
 sha256sum` gives the same) on stdout. NAME.key is written unencrypted; to encrypt it:
   openssl pkcs8 -topk8 -v2 aes-256-cbc -in NAME.key -out NAME.enc.key
-and give airlock the passphrase in AIRLOCK_KEY_PASSPHRASE (or type it at the prompt).
-Keys made by `openssl genpkey -algorithm ed25519` work as well.
+and give airlock the passphrase in AIRLOCK_KEY_PASSPHRASE (or type it at the prompt). Keys made
+by `openssl genpkey -algorithm ed25519` work as well.
 
 Examples:
   airlock key generate --out release-signing
@@ -420,10 +423,10 @@ pub enum KeyAlgorithm {
 
 const INVENTORY_HELP: &str = "\
 REGISTRY is host[:port][/prefix]: every repository under the prefix that the registry's catalog
-(GET /v2/_catalog) lists is recorded with its tags, every manifest and index they reach, and every
-config and layer those reference. Carry the file to the connected side and give it to
-`airlock save --base` so the next bundle leaves out what the registry already holds.
-The file is written under a temporary name and renamed into place when complete.
+(GET /v2/_catalog) lists is recorded with its tags, every manifest and index they reach, and
+every config and layer those reference. Carry the file to the connected side and give it to
+`airlock save --base` so the next bundle leaves out what the registry already holds. The file is
+written under a temporary name and renamed into place when complete.
 
 Examples:
   airlock inventory registry.lan:5000/mirror -o inventory.json

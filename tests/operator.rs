@@ -474,3 +474,27 @@ fn a_background_child_dies_with_a_panicking_test() {
         "the child {pid} outlived the panic"
     );
 }
+
+#[test]
+fn help_keeps_its_tables_whole_and_global_options_apart() {
+    let save = airlock(&["save", "--help"]).ok();
+    assert!(
+        save.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("localhost:5000/app:1")
+                && l.trim_end().ends_with("over plain HTTP")),
+        "the IMAGE forms table is not re-wrapped: {save}"
+    );
+    for cmd in ["save", "push", "load", "verify", "ls"] {
+        let run = airlock(&[cmd, "--help"]).ok();
+        let global = run
+            .stdout
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("no Global options heading: {run}"));
+        assert!(run.stdout[global..].contains("--no-progress"), "{run}");
+        assert!(
+            !run.stdout[..global].contains("--no-progress"),
+            "global options are not mixed into the command's own: {run}"
+        );
+    }
+}
