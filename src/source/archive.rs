@@ -32,6 +32,7 @@ use anyhow::{Context, bail};
 
 use super::convert::{self, ConvertInput};
 use super::layout::{self, Files, LayoutStore, Selected, Stager};
+use super::tar_header;
 use super::{BlobStore, OpenContext, SourceImage};
 use crate::digest::{Digest, Hasher};
 use crate::oci::{self, Descriptor, DockerLoadEntry, Parsed, RawManifest, media};
@@ -55,61 +56,6 @@ pub(crate) struct TarFiles {
     entries: HashMap<String, Node>,
     /// A temporary archive (from the engine) removed when the last reader is dropped.
     _temp: Option<tempfile::TempPath>,
-}
-
-/// Reads until `buf` is full or the file ends; how many bytes were read.
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-/// Whether a 512-byte block is a tar header (its checksum field matches, the sum of its
-/// bytes with that field as spaces) or the all-zero block that ends an empty archive.
-fn is_tar_header(block: &[u8; 512]) -> bool {
-    if block.iter().all(|&b| b == 0) {
-        return true;
-    }
-    let field = &block[148..156];
-    let digits: String = field
-        .iter()
-        .map(|&b| b as char)
-        .filter(|c| !matches!(c, ' ' | '\0'))
-        .collect();
-    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
-        return false;
-    };
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    sum == stored
-}
-
-/// `text` with control characters and undecodable bytes (U+FFFD) shown as `?`, for
-/// messages that quote input.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() || c == '\u{fffd}' {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 /// `./a//b/../c` → `a/c`; `None` for a path that climbs out of the archive.
@@ -142,8 +88,8 @@ impl TarFiles {
         }
         f.seek(SeekFrom::Start(0)).with_context(what)?;
         let mut first = [0u8; 512];
-        let n = read_up_to(&mut f, &mut first).with_context(what)?;
-        if n < first.len() || !is_tar_header(&first) {
+        let n = tar_header::read_up_to(&mut f, &mut first).with_context(what)?;
+        if n < first.len() || !tar_header::is_tar_header(&first) {
             bail!(
                 "{} is not a tar archive (it does not start with a tar header); docker-archive: \
                  reads the file `docker save` writes",
@@ -156,7 +102,7 @@ impl TarFiles {
         for entry in archive.entries_with_seek().with_context(what)? {
             // The tar library quotes the bytes it could not parse: never print them raw.
             let entry = entry
-                .map_err(|e| anyhow::anyhow!(printable(&e.to_string())))
+                .map_err(|e| anyhow::anyhow!(tar_header::printable(&e.to_string())))
                 .with_context(what)?;
             let raw = entry.path().with_context(what)?.into_owned();
             let Some(name) = normalize(&raw) else {

@@ -25,6 +25,7 @@ pub mod convert;
 pub mod daemon;
 pub mod layout;
 pub mod registry;
+pub(crate) mod tar_header;
 
 /// A store of manifests and blobs for one image (a registry repository, a layout, …).
 pub trait BlobStore: Send + Sync {
