@@ -159,9 +159,9 @@ pub fn serve(
     crate::interrupt::install();
     if !log.quiet {
         eprintln!(
-            "serving {} image name(s) from {} bundle(s) on {}://{addr} (read-only; Ctrl-C stops)",
-            cat.references.len(),
-            cat.bundles.len(),
+            "serving {} from {} on {}://{addr} (read-only; Ctrl-C stops)",
+            crate::words::count(cat.references.len() as u64, "image name"),
+            crate::words::count(cat.bundles.len() as u64, "bundle"),
             if tls.is_some() { "https" } else { "http" }
         );
         for r in &cat.references {
