@@ -17,13 +17,13 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use support::cli::{Bundle, cmd, dir_listing};
 use support::faulty::{Fault, FaultyProxy, Rule};
 use support::images::{Image, ImageSpec, PushOptions, layer, push, random_file, sha256};
 use support::registry::TestRegistry;
+use support::tmpfs::SmallDisk;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -94,34 +94,6 @@ fn sha_of(path: &Path) -> String {
     sha256(&fs::read(path).unwrap())
 }
 
-/// A tmpfs of `bytes` mounted on a fresh temp dir; unmounted on drop, even on panic.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(bytes: u64) -> SmallDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "cannot mount a tmpfs (this test needs root, as CI has): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk { dir }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
 #[test]
 fn the_output_needs_room_for_the_bundle_only() {
     let src = Source::start();
@@ -141,9 +113,9 @@ fn the_output_needs_room_for_the_bundle_only() {
             disk_size < size + src.largest_layer(),
             "{name}: the disk must be too small to stage a layer beside the bundle"
         );
-        let disk = SmallDisk::mount(disk_size);
+        let disk = SmallDisk::mount(&disk_size.to_string());
         let scratch = tempfile::tempdir().unwrap();
-        let out = disk.dir.path().join(name);
+        let out = disk.path().join(name);
         let run = cmd(&save_args(
             &host,
             &out,
@@ -156,7 +128,7 @@ fn the_output_needs_room_for_the_bundle_only() {
         ))
         .run()
         .ok();
-        assert_eq!(dir_listing(disk.dir.path()), [name], "{run}");
+        assert_eq!(dir_listing(disk.path()), [name], "{run}");
         assert_eq!(sha_of(&out), sha_of(&reference), "{name}: the same bundle");
         assert!(
             dir_listing(scratch.path()).is_empty(),

@@ -15,3 +15,4 @@ pub mod registry;
 pub mod registry_api;
 pub mod serve;
 pub mod tls;
+pub mod tmpfs;
