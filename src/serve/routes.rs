@@ -176,6 +176,16 @@ fn tags(cat: &Catalog, req: &Request, name: &str) -> Reply {
     r
 }
 
+/// A reference that should be a digest and is not, answered as distribution does.
+fn digest_invalid(reference: &str) -> Reply {
+    error(
+        400,
+        "DIGEST_INVALID",
+        "provided digest did not match uploaded content",
+        reference,
+    )
+}
+
 /// OCI 1.1 `GET /v2/<name>/referrers/<digest>`: an index of the manifests whose
 /// `subject` is `digest`, filtered by `artifactType` when asked.
 fn referrers(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply {
@@ -183,12 +193,7 @@ fn referrers(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply
         return name_unknown(name);
     }
     let Ok(digest) = Digest::parse(reference) else {
-        return error(
-            400,
-            "DIGEST_INVALID",
-            "provided digest did not match uploaded content",
-            reference,
-        );
+        return digest_invalid(reference);
     };
     let filter = req.query_param("artifactType").filter(|t| !t.is_empty());
     let manifests: Vec<&serde_json::Value> = cat
@@ -233,12 +238,7 @@ fn manifest(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply 
         }
     } else {
         let Ok(d) = Digest::parse(reference) else {
-            return error(
-                400,
-                "DIGEST_INVALID",
-                "provided digest did not match uploaded content",
-                reference,
-            );
+            return digest_invalid(reference);
         };
         match cat.blob(&d) {
             Some(info) if is_manifest_type(&info.media_type) => (d, info.media_type.clone()),
@@ -377,12 +377,7 @@ fn blob(cat: &Catalog, req: &Request, name: &str, reference: &str) -> Reply {
         return name_unknown(name);
     }
     let Ok(digest) = Digest::parse(reference) else {
-        return error(
-            400,
-            "DIGEST_INVALID",
-            "provided digest did not match uploaded content",
-            reference,
-        );
+        return digest_invalid(reference);
     };
     let Some(info) = cat.blob(&digest) else {
         return error(404, "BLOB_UNKNOWN", "blob unknown to registry", reference);
