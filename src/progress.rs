@@ -7,6 +7,9 @@
 //! is not a terminal, and [`Silent`] with `--quiet`,
 //! `--json` or `--no-progress`. Every method has a do-nothing default, so a reporter
 //! only implements what it shows. All output goes to stderr; stdout is for results.
+//!
+//! A blob in flight is named by [`blob_label`]: its digest prefix, the image it belongs
+//! to, and which layer of that image it is.
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -338,6 +341,25 @@ impl<R: Read> Read for ProgressReader<'_, R> {
     }
 }
 
+/// A blob's label: its digest prefix, the first image that uses it (`+N` more when
+/// others share it) and which of that image's layers it is,
+/// `3fa2c1d0e9b8 app:1.0 +2 layer 3/5`. The digest comes first so that a label cut to
+/// the terminal's width keeps it.
+pub(crate) fn blob_label(
+    digest_short: &str,
+    image: &str,
+    others: usize,
+    layer: usize,
+    of: usize,
+) -> String {
+    let shared = if others > 0 {
+        format!(" +{others}")
+    } else {
+        String::new()
+    };
+    format!("{digest_short} {image}{shared} layer {layer}/{of}")
+}
+
 /// `1.5 MiB`-style sizes for people.
 pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -386,6 +408,18 @@ mod tests {
         assert!(
             text.contains("inventory: 2 items\n") && text.contains("inventory team/app\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn blob_labels_name_the_image_and_layer_and_keep_the_digest() {
+        assert_eq!(
+            blob_label("3fa2c1d0e9b8", "app:1.0", 0, 3, 5),
+            "3fa2c1d0e9b8 app:1.0 layer 3/5"
+        );
+        assert_eq!(
+            blob_label("3fa2c1d0e9b8", "team/base:2", 2, 1, 4),
+            "3fa2c1d0e9b8 team/base:2 +2 layer 1/4"
         );
     }
 

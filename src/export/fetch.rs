@@ -52,6 +52,8 @@ const MISMATCH_ATTEMPTS: usize = 3;
 /// One layer to fetch, where from, and which image names need it (for messages).
 pub(crate) struct LayerJob {
     pub desc: Descriptor,
+    /// What progress calls it ([`crate::progress::blob_label`]).
+    pub label: String,
     pub store: Arc<dyn BlobStore>,
     pub images: Vec<String>,
 }
@@ -231,10 +233,7 @@ fn check_kept(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let item = progress.item(
-        &format!("{} (kept)", job.desc.digest.short()),
-        job.desc.size,
-    );
+    let item = progress.item(&format!("{} (kept)", job.label), job.desc.size);
     let reader = CancelReader {
         inner: partial.open(&job.desc.digest)?,
         cancel,
@@ -264,7 +263,7 @@ fn fetch_one(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let item = progress.item(digest.short(), job.desc.size);
+        let item = progress.item(&job.label, job.desc.size);
         let result = (|| -> anyhow::Result<()> {
             let source = job.store.blob(&job.desc)?;
             let reader = CancelReader {

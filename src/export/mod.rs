@@ -64,7 +64,7 @@ use crate::digest::Digest;
 use crate::interrupt::{self, Interrupted};
 use crate::inventory::base::BaseSet;
 use crate::oci::Descriptor;
-use crate::progress::{Progress, human_bytes};
+use crate::progress::{Progress, blob_label, human_bytes};
 use crate::registry::Client;
 use crate::settings::SaveSettings;
 use crate::source::{self, BlobStore, OpenContext, SourceImage};
@@ -457,24 +457,28 @@ fn name_images<'a>(
     Ok(out)
 }
 
-/// One fetch job per unique layer, from the first image that has it, naming every image that uses it.
+/// One fetch job per unique layer, from the first image that has it, naming every image
+/// that uses it and labelled for progress as layer n/m of that first image.
 fn layer_jobs(layers: &[Descriptor], named: &[Named<'_>]) -> Vec<LayerJob> {
-    let mut users: BTreeMap<&Digest, (Arc<dyn BlobStore>, Vec<String>)> = BTreeMap::new();
+    type Users = (Arc<dyn BlobStore>, Vec<String>, (usize, usize));
+    let mut users: BTreeMap<&Digest, Users> = BTreeMap::new();
     for n in named {
-        for l in &n.image.layers {
+        let of = n.image.layers.len();
+        for (i, l) in n.image.layers.iter().enumerate() {
             let entry = users
                 .entry(&l.digest)
-                .or_insert_with(|| (Arc::clone(&n.image.store), Vec::new()));
+                .or_insert_with(|| (Arc::clone(&n.image.store), Vec::new(), (i + 1, of)));
             entry.1.push(n.name.to_string());
         }
     }
     layers
         .iter()
         .map(|d| {
-            let (store, images) = users
+            let (store, images, (layer, of)) = users
                 .remove(&d.digest)
                 .expect("every layer comes from a named image");
             LayerJob {
+                label: blob_label(d.digest.short(), &images[0], images.len() - 1, layer, of),
                 desc: d.clone(),
                 store,
                 images,
