@@ -8,8 +8,9 @@
 //! `--json` or `--no-progress`. Every method has a do-nothing default, so a reporter
 //! only implements what it shows. All output goes to stderr; stdout is for results.
 //!
-//! A blob in flight is named by [`blob_label`]: its digest prefix, the image it belongs
-//! to, and which layer of that image it is.
+//! Both show the same labels: a phase counts what it names (`fetching: 5 layers`, not
+//! the bundle's blobs), and a blob in flight is named by [`blob_label`]: its digest
+//! prefix, the image it belongs to, and which layer of that image it is.
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// every buffer read.
 pub trait Progress: Send + Sync {
     /// A new phase of work starts (`"fetching"`, `"verifying"`), with the bytes and items it will cover.
-    fn phase(&self, _name: &str, _total_bytes: u64, _total_items: u64) {}
+    fn phase(&self, name: &str, total_bytes: u64, total_items: u64) {
+        self.phase_of(name, "item", total_bytes, total_items);
+    }
+    /// [`phase`](Self::phase) whose items are counted as `noun`s (`"layer"`, `"blob"`),
+    /// so its totals say what they count.
+    fn phase_of(&self, _name: &str, _noun: &str, _total_bytes: u64, _total_items: u64) {}
     /// One item (a blob) within the current phase starts.
     fn item(&self, _label: &str, _size: u64) -> Box<dyn Item> {
         Box::new(NoItem)
@@ -92,6 +98,8 @@ pub(crate) struct Lines {
 
 struct LineState {
     phase: String,
+    /// What the phase's items are (`"layer"`).
+    noun: String,
     started: Instant,
     items: u64,
     bytes: u64,
@@ -102,6 +110,7 @@ impl Lines {
         Lines {
             state: Arc::new(Mutex::new(LineState {
                 phase: String::new(),
+                noun: String::new(),
                 started: Instant::now(),
                 items: 0,
                 bytes: 0,
@@ -129,27 +138,31 @@ impl Default for Lines {
     }
 }
 
-/// `3 items, 1.5 MiB`, or `3 items` when no bytes are counted.
-fn items_and_bytes(items: u64, bytes: u64) -> String {
+/// `3 layers, 1.5 MiB`, or `3 layers` when no bytes are counted.
+fn items_and_bytes(items: u64, noun: &str, bytes: u64) -> String {
     if bytes == 0 {
-        count(items, "item")
+        count(items, noun)
     } else {
-        format!("{}, {}", count(items, "item"), human_bytes(bytes))
+        format!("{}, {}", count(items, noun), human_bytes(bytes))
     }
 }
 
 impl Progress for Lines {
-    fn phase(&self, name: &str, total_bytes: u64, total_items: u64) {
+    fn phase_of(&self, name: &str, noun: &str, total_bytes: u64, total_items: u64) {
         let mut s = lock(&self.state);
         *s = LineState {
             phase: name.to_string(),
+            noun: noun.to_string(),
             started: Instant::now(),
             items: 0,
             bytes: 0,
         };
         Lines::write(
             &self.sink,
-            &format!("{name}: {}", items_and_bytes(total_items, total_bytes)),
+            &format!(
+                "{name}: {}",
+                items_and_bytes(total_items, noun, total_bytes)
+            ),
         );
     }
     fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
@@ -174,13 +187,13 @@ impl Progress for Lines {
             format!(
                 "{}: done, {} in {secs:.1}s",
                 s.phase,
-                items_and_bytes(s.items, 0)
+                items_and_bytes(s.items, &s.noun, 0)
             )
         } else {
             format!(
                 "{}: done, {} in {secs:.1}s ({}/s)",
                 s.phase,
-                items_and_bytes(s.items, s.bytes),
+                items_and_bytes(s.items, &s.noun, s.bytes),
                 human_bytes((s.bytes as f64 / secs.max(0.001)) as u64)
             )
         };
@@ -256,7 +269,7 @@ impl Default for Bars {
 }
 
 impl Progress for Bars {
-    fn phase(&self, name: &str, total_bytes: u64, total_items: u64) {
+    fn phase_of(&self, name: &str, noun: &str, total_bytes: u64, total_items: u64) {
         let bar = self.multi.add(ProgressBar::new(total_bytes));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>10.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}")
@@ -264,7 +277,7 @@ impl Progress for Bars {
                 .progress_chars("=> "),
         );
         bar.set_prefix(name.to_string());
-        bar.set_message(count(total_items, "item"));
+        bar.set_message(count(total_items, noun));
         bar.enable_steady_tick(Duration::from_millis(250));
         *lock(&self.overall) = Some(bar);
     }
@@ -421,6 +434,27 @@ mod tests {
             blob_label("3fa2c1d0e9b8", "team/base:2", 2, 1, 4),
             "3fa2c1d0e9b8 team/base:2 +2 layer 1/4"
         );
+    }
+
+    #[test]
+    fn log_lines_count_what_the_phase_names() {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let lines = Lines {
+            sink: Some(buf.clone()),
+            ..Lines::new()
+        };
+        lines.phase_of("fetching", "layer", 132_735, 5);
+        let label = blob_label("3fa2c1d0e9b8", "app:1.0", 1, 2, 3);
+        lines.item(&label, 2048).done();
+        lines.finish_phase();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("fetching: 5 layers, 129.6 KiB\n")
+                && text.contains("fetching 3fa2c1d0e9b8 app:1.0 +1 layer 2/3 (2.0 KiB)\n")
+                && text.contains("fetching: done, 1 layer, 2.0 KiB in "),
+            "{text}"
+        );
+        assert!(!text.contains("item"), "{text}");
     }
 
     #[test]

@@ -115,6 +115,36 @@ fn save_summary_is_talk_on_stderr() {
 }
 
 #[test]
+fn log_progress_counts_layers_and_labels_each_by_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar");
+    let layout = format!("oci:{}", repo_root().join("fixtures/oci").display());
+    // stderr is not a terminal here, so progress comes as log lines.
+    let run = airlock(&["save", &layout, "-o", out.to_str().unwrap()]).ok();
+    // The phase counts layers (the summary counts every blob), and so does its end.
+    assert!(
+        run.stderr.contains("fetching: 5 layers, 129.6 KiB\n")
+            && run
+                .stderr
+                .contains("fetching: done, 5 layers, 129.6 KiB in ")
+            && run.stderr.contains("14 blobs (135.2 KiB)"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains(" item"), "{run}");
+    // A blob shared by four images: its digest, the first image, how many more, which layer.
+    let shared = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(" example.com/airlock/hello:1.0 +3 layer 1/2 ("))
+        .unwrap_or_else(|| panic!("no line for the shared layer: {run}"));
+    let digest = shared.split(' ').nth(1).unwrap();
+    assert!(
+        digest.len() == 12 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{run}"
+    );
+}
+
+#[test]
 fn counts_agree_with_their_nouns_and_words_say_what_happened() {
     let dir = tempfile::tempdir().unwrap();
     let one = dir.path().join("one.tar");

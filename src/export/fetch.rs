@@ -194,11 +194,18 @@ pub(crate) fn fetch_all(
                         )
                     })
                     .and_then(|kept| sink(job, Origin::Reused, &mut InterruptibleReader(kept))),
-                (Ready::Done(Held::Local), _) => job
-                    .store
-                    .blob(&job.desc)
-                    .with_context(|| format!("cannot read {}", job.describe()))
-                    .and_then(|r| sink(job, Origin::Fetched, &mut InterruptibleReader(r))),
+                (Ready::Done(Held::Local), _) => {
+                    // Read only now, as it goes into the bundle: its progress is the writing.
+                    let item = progress.item(&job.label, job.desc.size);
+                    job.store
+                        .blob(&job.desc)
+                        .with_context(|| format!("cannot read {}", job.describe()))
+                        .and_then(|r| {
+                            let mut r = ProgressReader::new(InterruptibleReader(r), &*item);
+                            sink(job, Origin::Fetched, &mut r)
+                        })
+                        .map(|()| item.done())
+                }
                 _ => sink(job, Origin::Fetched, &mut window.reader(i)),
             };
             if let Err(e) = outcome {

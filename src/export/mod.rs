@@ -348,7 +348,8 @@ fn write_bundle(
         bundle.blobs.len(),
         bundle.blobs.iter().map(|b| b.size).sum::<u64>(),
     );
-    progress.phase("fetching", layer_bytes, bundle.layers.len() as u64);
+    // Counted as layers: the bundle's other blobs (configs, manifests) are already written.
+    progress.phase_of("fetching", "layer", layer_bytes, bundle.layers.len() as u64);
     let mut tally = Tally::default();
     let fetched = fetch_all(
         layer_jobs,

@@ -110,7 +110,8 @@ pub(crate) fn push_blobs(
     let bytes: u64 = uploads.iter().map(|b| b.desc.size).sum();
     let busy = !uploads.is_empty() || !mounts.is_empty();
     if busy {
-        ctx.progress.phase("pushing", bytes, uploads.len() as u64);
+        ctx.progress
+            .phase_of("pushing", "blob", bytes, uploads.len() as u64);
     }
     let done = Mutex::new((actions, totals));
     let record = |b: &RepoBlob, action: Action| {
