@@ -9,8 +9,9 @@
 //! only implements what it shows. All output goes to stderr; stdout is for results.
 //!
 //! Both show the same labels: a phase counts what it names (`fetching: 5 layers`, not
-//! the bundle's blobs), and a blob in flight is named by [`blob_label`]: its digest
-//! prefix, the image it belongs to, and which layer of that image it is.
+//! the bundle's blobs), a blob is named by [`blob_label`] (digest prefix, the image it
+//! belongs to, and which layer of it), and work that has nothing to count, such as
+//! finishing a bundle after its last byte arrived, is a [`Progress::step`] shown by name.
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,9 @@ pub trait Progress: Send + Sync {
     /// [`phase`](Self::phase) whose items are counted as `noun`s (`"layer"`, `"blob"`),
     /// so its totals say what they count.
     fn phase_of(&self, _name: &str, _noun: &str, _total_bytes: u64, _total_items: u64) {}
+    /// A phase with nothing to count starts (`"finishing"`), saying what it is `doing`;
+    /// it is shown by name until [`finish_phase`](Self::finish_phase).
+    fn step(&self, _name: &str, _doing: &str) {}
     /// One item (a blob) within the current phase starts.
     fn item(&self, _label: &str, _size: u64) -> Box<dyn Item> {
         Box::new(NoItem)
@@ -38,6 +42,9 @@ pub trait Progress: Send + Sync {
     fn message(&self, _msg: &str) {}
     /// The current phase is over.
     fn finish_phase(&self) {}
+    /// The current phase failed: it is taken off the screen without saying it is done
+    /// (the error says what happened).
+    fn abandon_phase(&self) {}
 }
 
 /// Progress of one item.
@@ -98,7 +105,7 @@ pub(crate) struct Lines {
 
 struct LineState {
     phase: String,
-    /// What the phase's items are (`"layer"`).
+    /// What the phase's items are (`"layer"`); empty for a step, which counts nothing.
     noun: String,
     started: Instant,
     items: u64,
@@ -165,6 +172,17 @@ impl Progress for Lines {
             ),
         );
     }
+    fn step(&self, name: &str, doing: &str) {
+        let mut s = lock(&self.state);
+        *s = LineState {
+            phase: name.to_string(),
+            noun: String::new(),
+            started: Instant::now(),
+            items: 0,
+            bytes: 0,
+        };
+        Lines::write(&self.sink, &format!("{name}: {doing}"));
+    }
     fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
         let now = Instant::now();
         Box::new(LineItem {
@@ -183,7 +201,9 @@ impl Progress for Lines {
     fn finish_phase(&self) {
         let s = lock(&self.state);
         let secs = s.started.elapsed().as_secs_f64();
-        let line = if s.bytes == 0 {
+        let line = if s.noun.is_empty() {
+            format!("{}: done in {secs:.1}s", s.phase)
+        } else if s.bytes == 0 {
             format!(
                 "{}: done, {} in {secs:.1}s",
                 s.phase,
@@ -260,6 +280,12 @@ impl Bars {
             overall: Mutex::new(None),
         }
     }
+
+    fn style(template: &str) -> ProgressStyle {
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> ")
+    }
 }
 
 impl Default for Bars {
@@ -271,23 +297,31 @@ impl Default for Bars {
 impl Progress for Bars {
     fn phase_of(&self, name: &str, noun: &str, total_bytes: u64, total_items: u64) {
         let bar = self.multi.add(ProgressBar::new(total_bytes));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>10.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        bar.set_style(Bars::style(
+            "{prefix:>10.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+        ));
         bar.set_prefix(name.to_string());
         bar.set_message(count(total_items, noun));
         bar.enable_steady_tick(Duration::from_millis(250));
-        *lock(&self.overall) = Some(bar);
+        if let Some(old) = lock(&self.overall).replace(bar) {
+            old.finish();
+        }
+    }
+    fn step(&self, name: &str, doing: &str) {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(Bars::style("{spinner} {prefix:.bold} {msg} {elapsed}"));
+        bar.set_prefix(name.to_string());
+        bar.set_message(doing.to_string());
+        bar.enable_steady_tick(Duration::from_millis(125));
+        if let Some(old) = lock(&self.overall).replace(bar) {
+            old.finish();
+        }
     }
     fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
         let bar = self.multi.add(ProgressBar::new(size));
-        bar.set_style(
-            ProgressStyle::with_template("  {msg:<24} [{bar:20}] {bytes:>10}/{total_bytes:<10}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        bar.set_style(Bars::style(
+            "  {msg:<24} [{bar:20}] {bytes:>10}/{total_bytes:<10}",
+        ));
         bar.set_message(label.chars().take(24).collect::<String>());
         let overall = lock(&self.overall).clone();
         Box::new(BarItem {
@@ -299,9 +333,19 @@ impl Progress for Bars {
     fn message(&self, msg: &str) {
         let _ = self.multi.println(msg);
     }
+    fn abandon_phase(&self) {
+        if let Some(bar) = lock(&self.overall).take() {
+            bar.finish_and_clear();
+        }
+    }
     fn finish_phase(&self) {
         if let Some(bar) = lock(&self.overall).take() {
-            bar.finish();
+            if bar.length().is_none() {
+                // A step: say it is over rather than leave a spinner.
+                bar.finish_with_message("done");
+            } else {
+                bar.finish();
+            }
         }
     }
 }
@@ -437,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn log_lines_count_what_the_phase_names() {
+    fn log_lines_count_what_the_phase_names_and_name_the_finishing_step() {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let lines = Lines {
             sink: Some(buf.clone()),
@@ -447,6 +491,10 @@ mod tests {
         let label = blob_label("3fa2c1d0e9b8", "app:1.0", 1, 2, 3);
         lines.item(&label, 2048).done();
         lines.finish_phase();
+        lines.step("finishing", "flushing the compressor, syncing to disk");
+        lines.finish_phase();
+        lines.step("finishing", "renaming into place");
+        lines.abandon_phase();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         assert!(
             text.contains("fetching: 5 layers, 129.6 KiB\n")
@@ -454,6 +502,12 @@ mod tests {
                 && text.contains("fetching: done, 1 layer, 2.0 KiB in "),
             "{text}"
         );
+        assert!(
+            text.contains("finishing: flushing the compressor, syncing to disk\n")
+                && text.contains("finishing: done in "),
+            "{text}"
+        );
+        assert_eq!(text.matches("finishing: done").count(), 1, "{text}");
         assert!(!text.contains("item"), "{text}");
     }
 

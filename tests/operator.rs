@@ -115,7 +115,7 @@ fn save_summary_is_talk_on_stderr() {
 }
 
 #[test]
-fn log_progress_counts_layers_and_labels_each_by_image() {
+fn log_progress_counts_layers_and_names_the_finishing_step() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("b.tar");
     let layout = format!("oci:{}", repo_root().join("fixtures/oci").display());
@@ -140,6 +140,12 @@ fn log_progress_counts_layers_and_labels_each_by_image() {
     let digest = shared.split(' ').nth(1).unwrap();
     assert!(
         digest.len() == 12 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains("finishing: flushing the compressor, syncing to disk, renaming into place\n")
+            && run.stderr.contains("finishing: done in "),
         "{run}"
     );
 }

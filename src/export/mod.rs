@@ -399,10 +399,25 @@ fn write_bundle(
         return Err(err);
     }
     let index_signer = signature::parts_signer(&settings.sign_keys);
+    progress.step("finishing", finishing_steps(settings.split.is_some()));
     let written = writer
         .finish_signed((!settings.sign_keys.is_empty()).then_some(&index_signer as _))
-        .map_err(|e| stopped(e.into(), has_layers))?;
+        .map_err(|e| stopped(e.into(), has_layers));
+    match &written {
+        Ok(_) => progress.finish_phase(),
+        Err(_) => progress.abandon_phase(),
+    }
+    let written = written?;
     Ok((written, tally))
+}
+
+/// What finishing a bundle does after its last byte arrived, for the progress reporter.
+fn finishing_steps(split: bool) -> &'static str {
+    if split {
+        "flushing the compressor, syncing to disk, renaming the parts into place, writing the parts index"
+    } else {
+        "flushing the compressor, syncing to disk, renaming into place"
+    }
 }
 
 /// Collects every result; if any failed, one error lists them all.
