@@ -1,12 +1,13 @@
 //! Progress reporting for long work, behind one trait.
 //!
 //! Pipelines only talk to [`Progress`]; which implementation they get is decided once
-//! by the binary from the output mode: [`Bars`] (indicatif, per-blob bars plus an
-//! overall bar with rate and ETA) on a terminal, [`Lines`] (one line per finished
-//! item and one every few seconds for an item in flight, for logs and CI) when stderr
-//! is not a terminal, and [`Silent`] with `--quiet`,
-//! `--json` or `--no-progress`. Every method has a do-nothing default, so a reporter
-//! only implements what it shows. All output goes to stderr; stdout is for results.
+//! by the binary from the output mode: [`Bars`] (indicatif, a line per blob in flight
+//! plus an overall bar with rate and ETA, every line fitted to the terminal's width by
+//! truncating its label) on a terminal, [`Lines`] (one line per finished item and one
+//! every few seconds for an item in flight, for logs and CI) when stderr is not a
+//! terminal, and [`Silent`] with `--quiet`, `--json` or `--no-progress`. Every method
+//! has a do-nothing default, so a reporter only implements what it shows. All output
+//! goes to stderr; stdout is for results.
 //!
 //! Both show the same labels: a phase counts what it names (`fetching: 5 layers`, not
 //! the bundle's blobs), a blob is named by [`blob_label`] (digest prefix, the image it
@@ -268,15 +269,54 @@ impl Item for LineItem {
 }
 
 /// indicatif bars: an overall bar and one bar per item in flight.
+///
+/// Every line fits the terminal: the part of a line that can grow (a blob's label, a
+/// step's description) is indicatif's `wide_msg`, truncated to what the terminal's
+/// width leaves it, and the overall bar is a `wide_bar` after a label of at most
+/// [`PHASE_LABEL`] columns, so at 60 columns nothing wraps.
 pub(crate) struct Bars {
     multi: MultiProgress,
     overall: Mutex<Option<ProgressBar>>,
 }
 
+/// How many columns the overall bar's label (`fetching 5 layers`) may take.
+const PHASE_LABEL: usize = 18;
+
+/// The overall bar: label, a bar taking what is left, share done of the total, rate and
+/// ETA. Apart from the bar its parts take at most 18 + 4 + 19 + 14 + 3 = 58 columns
+/// (indicatif's sizes are at most 11 columns: `1023.99 GiB`).
+pub(crate) const OVERALL_TEMPLATE: &str =
+    "{msg:.bold} [{wide_bar}] {percent:>3}% of {total_bytes} {binary_bytes_per_sec} {eta}";
+/// A blob in flight: its label, truncated to what the terminal leaves (27 columns of
+/// 60), a short bar, and the share done of its size.
+pub(crate) const ITEM_TEMPLATE: &str = "  {wide_msg} [{bar:8}] {percent:>3}% of {total_bytes:<11}";
+/// A step (nothing to count): a spinner, its name, what it does (truncated) and how long it has taken.
+pub(crate) const STEP_TEMPLATE: &str = "{spinner} {prefix:.bold} {wide_msg} {elapsed}";
+
+/// `label` cut to `max` characters, ending in `…` when cut.
+pub(crate) fn fit(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        return label.to_string();
+    }
+    let mut out: String = label.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The overall bar's label: the phase and what it counts, `fetching 5 layers`.
+pub(crate) fn phase_label(name: &str, noun: &str, total_items: u64) -> String {
+    fit(&format!("{name} {}", count(total_items, noun)), PHASE_LABEL)
+}
+
 impl Bars {
     pub fn new() -> Bars {
+        Bars::with_target(ProgressDrawTarget::stderr_with_hz(8))
+    }
+
+    /// Bars drawn on `target` (a fake terminal in tests).
+    fn with_target(target: ProgressDrawTarget) -> Bars {
         Bars {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)),
+            multi: MultiProgress::with_draw_target(target),
             overall: Mutex::new(None),
         }
     }
@@ -297,11 +337,8 @@ impl Default for Bars {
 impl Progress for Bars {
     fn phase_of(&self, name: &str, noun: &str, total_bytes: u64, total_items: u64) {
         let bar = self.multi.add(ProgressBar::new(total_bytes));
-        bar.set_style(Bars::style(
-            "{prefix:>10.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
-        ));
-        bar.set_prefix(name.to_string());
-        bar.set_message(count(total_items, noun));
+        bar.set_style(Bars::style(OVERALL_TEMPLATE));
+        bar.set_message(phase_label(name, noun, total_items));
         bar.enable_steady_tick(Duration::from_millis(250));
         if let Some(old) = lock(&self.overall).replace(bar) {
             old.finish();
@@ -309,7 +346,7 @@ impl Progress for Bars {
     }
     fn step(&self, name: &str, doing: &str) {
         let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(Bars::style("{spinner} {prefix:.bold} {msg} {elapsed}"));
+        bar.set_style(Bars::style(STEP_TEMPLATE));
         bar.set_prefix(name.to_string());
         bar.set_message(doing.to_string());
         bar.enable_steady_tick(Duration::from_millis(125));
@@ -319,10 +356,8 @@ impl Progress for Bars {
     }
     fn item(&self, label: &str, size: u64) -> Box<dyn Item> {
         let bar = self.multi.add(ProgressBar::new(size));
-        bar.set_style(Bars::style(
-            "  {msg:<24} [{bar:20}] {bytes:>10}/{total_bytes:<10}",
-        ));
-        bar.set_message(label.chars().take(24).collect::<String>());
+        bar.set_style(Bars::style(ITEM_TEMPLATE));
+        bar.set_message(label.to_string());
         let overall = lock(&self.overall).clone();
         Box::new(BarItem {
             bar,
@@ -478,6 +513,9 @@ mod tests {
             blob_label("3fa2c1d0e9b8", "team/base:2", 2, 1, 4),
             "3fa2c1d0e9b8 team/base:2 +2 layer 1/4"
         );
+        assert_eq!(fit("fetching 5 layers", 18), "fetching 5 layers");
+        assert_eq!(fit("compressing 12345 items", 18), "compressing 12345…");
+        assert_eq!(phase_label("fetching", "layer", 5), "fetching 5 layers");
     }
 
     #[test]
@@ -509,6 +547,107 @@ mod tests {
         );
         assert_eq!(text.matches("finishing: done").count(), 1, "{text}");
         assert!(!text.contains("item"), "{text}");
+    }
+
+    /// A terminal `width` columns wide that keeps every line drawn on it.
+    #[derive(Debug, Clone)]
+    struct FakeTerm {
+        width: u16,
+        drawn: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl indicatif::TermLike for FakeTerm {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> io::Result<()> {
+            lock(&self.drawn).extend(s.split('\n').map(plain));
+            Ok(())
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// `s` without terminal escape sequences.
+    fn plain(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bars_fit_a_60_column_terminal_and_say_what_they_count_and_do() {
+        let term = FakeTerm {
+            width: 60,
+            drawn: Arc::new(Mutex::new(Vec::new())),
+        };
+        let bars = Bars::with_target(ProgressDrawTarget::term_like_with_hz(
+            Box::new(term.clone()),
+            100,
+        ));
+        let gib = 1 << 30;
+        bars.phase_of("fetching", "layer", 1000 * gib, 5);
+        let label = blob_label(
+            "3fa2c1d0e9b8",
+            "registry.example.com/platform/team/application:1.0",
+            2,
+            3,
+            5,
+        );
+        let item = bars.item(&label, 900 * gib);
+        for _ in 0..5 {
+            item.advance(100 * gib);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        item.done();
+        bars.finish_phase();
+        bars.step(
+            "finishing",
+            "flushing the compressor, syncing to disk, renaming into place",
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        bars.finish_phase();
+        let drawn = lock(&term.drawn).clone();
+        let all = drawn.join("\n");
+        for line in &drawn {
+            assert!(line.chars().count() <= 60, "wider than 60: {line:?}\n{all}");
+        }
+        assert!(all.contains("fetching 5 layers ["), "{all}");
+        assert!(all.contains("% of 1000.00 GiB "), "{all}");
+        assert!(all.contains("  3fa2c1d0e9b8 registry.examp ["), "{all}");
+        assert!(all.contains("% of 900.00 GiB"), "{all}");
+        assert!(all.contains("finishing flushing the compressor"), "{all}");
+        assert!(all.contains("finishing done"), "{all}");
     }
 
     #[test]
