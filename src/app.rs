@@ -221,31 +221,31 @@ fn verify(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
     if let Some(base) = &settings.base {
         check_against_base(&mut report, &settings.bundle, base, out)?;
     }
-    let mut stdout = io::stdout().lock();
-    if out.json {
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
-        writeln!(stdout)?;
-    } else if !out.quiet || !report.ok {
-        report.print_human(&mut stdout)?;
-    }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    verdict(&report, report.ok, out, |r, w| r.print_human(w))
 }
 
 /// `verify PART --part`: one part against its signed parts index.
 fn verify_part(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
     let report = crate::bundle::verify::verify_part(&settings.bundle, &settings.trust)?;
+    verdict(&report, report.ok, out, |r, w| r.print_human(w))
+}
+
+/// Prints a verdict on stdout (JSON, or its human form unless it is sound and `--quiet`
+/// asked for silence) and makes it the exit code: 0 when sound, 1 otherwise.
+fn verdict<T: serde::Serialize>(
+    report: &T,
+    ok: bool,
+    out: Output,
+    human: impl Fn(&T, &mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     if out.json {
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        serde_json::to_writer_pretty(&mut stdout, report)?;
         writeln!(stdout)?;
-    } else if !out.quiet || !report.ok {
-        report.print_human(&mut stdout)?;
+    } else if !out.quiet || !ok {
+        human(report, &mut stdout)?;
     }
-    Ok(if report.ok {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
