@@ -15,9 +15,11 @@
 //! A blob served in full is hashed while it streams; before its last bytes are sent the
 //! hash is checked, and on a mismatch the connection is cut and the blob named on
 //! stderr, so a client sees a short body and fails instead of storing wrong bytes.
-//! `--tls-cert`/`--tls-key` serve HTTPS (rustls). Every request gets an access log line on stderr (JSON with `--json`; none with
-//! `-q`); [`config`] prints client configuration instead (`--print-config`). Ctrl-C or SIGTERM ([`crate::interrupt`]) stops accepting, lets the answers in
-//! flight finish and returns; a second signal exits at once.
+//! `--tls-cert`/`--tls-key` serve HTTPS (rustls). Every request gets an access log line
+//! on stderr (JSON with `--json`; none with `-q`); [`config`] prints client
+//! configuration instead (`--print-config`). Ctrl-C or SIGTERM ([`crate::interrupt`])
+//! stops accepting, lets the answers in flight finish and returns (exit 0: a signal is
+//! how a server is meant to stop); a second signal exits at once.
 
 pub(crate) mod catalog;
 pub mod config;
