@@ -10,16 +10,17 @@
 //! - [`verify`] checks it in one sequential pass and reports every problem it finds,
 //!   because an operator on the far side of an air gap needs the whole list at once.
 //!
-//! [`seekable`] holds the zstd seekable-format framing both sides share, [`toc`]
-//! the `airlock.json` contract, and [`signature`] the signed statements of a signed
-//! bundle (`airlock.sig.json` and the parts index's signature) and their checks. [`parts`] writes a bundle as numbered parts with a parts
-//! index (`save --split`) and finds and checks them again; [`source`] reads one file or
-//! a set of parts as one stream, so everything above it works on split bundles unchanged;
-//! [`resume`] finds what an unfinished bundle left by an interrupted save holds; [`graph`]
-//! reads one image's manifests back out of a bundle, verified (for `push`, `load` and a
-//! base bundle). [`output`] names every file a save writes beside its output (the
-//! bundle, its parts and index, and the hidden partial, resume, lock and staging names),
-//! once, for the writer here and for `export`. The byte-level format is documented in
+//! [`seekable`] holds the zstd seekable-format framing both sides share, [`toc`] the
+//! `airlock.json` contract, and [`signature`] the signed statements of a signed bundle
+//! (`airlock.sig.json` and the parts index's signature) and their checks. [`parts`]
+//! writes a bundle as numbered parts with a parts index (`save --split`) and finds and
+//! checks them again; [`source`] reads one file or a set of parts as one stream, so
+//! everything above it works on split bundles unchanged; [`resume`] finds what an
+//! unfinished bundle left by an interrupted save holds; [`graph`] reads one image's
+//! manifests back out of a bundle, verified (for `push`, `load` and a base bundle).
+//! [`output`] names every file a save writes beside its output (the bundle, its parts
+//! and index, and the hidden partial, resume, lock and staging names), once, for the
+//! writer here and for `export`. The byte-level format is documented in
 //! `docs/bundle-format.md`; keep it in step with this code.
 
 use std::io;

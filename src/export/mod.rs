@@ -21,14 +21,14 @@
 //! same inputs are byte-identical, whatever `--jobs` and the network do.
 //!
 //! [`save`] takes the output's lock, its scratch space (in `--scratch DIR`, never
-//! beside the output; [`staging`]) and any partial bundle to resume from, then runs the stages in order: `open_all`, `walk_all`, `compose` (with
-//! `name_images`, `collect_blobs` and `differential::leave_out`) and `write_bundle`,
-//! which writes the head ([`BundleWriter::add_head`]), the staged small blobs and the
-//! layers, with [`resume::Reuse`] doing the bookkeeping of a resumed run. With
-//! `--sign-key`, the head carries the signature of the bundle statement (over the TOC
-//! bytes just serialized, and the base's identity for a differential bundle), and a
-//! split bundle's parts index is signed when it is written
-//! ([`crate::bundle::signature`]).
+//! beside the output; [`staging`]) and any partial bundle to resume from, then runs the
+//! stages in order: `open_all`, `walk_all`, `compose` (with `name_images`,
+//! `collect_blobs` and `differential::leave_out`) and `write_bundle`, which writes the
+//! head ([`BundleWriter::add_head`]), the staged small blobs and the layers, with
+//! [`resume::Reuse`] doing the bookkeeping of a resumed run. With `--sign-key`, the
+//! head carries the signature of the bundle statement (over the TOC bytes just
+//! serialized, and the base's identity for a differential bundle), and a split bundle's
+//! parts index is signed when it is written ([`crate::bundle::signature`]).
 //!
 //! A save can be resumed ([`resume`]): it holds a lock on its output, writes to a fixed
 //! hidden name, and when it fails or is interrupted (Ctrl-C, SIGTERM) after layers

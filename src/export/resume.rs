@@ -15,15 +15,15 @@
 //! bundle; otherwise it renames the partial aside to the `.resume` name (so the new
 //! writer can use the partial name) and scans it once ([`Partial::scan`]). The fetch
 //! stage then takes each layer the old file holds from it instead of the network,
-//! verified; once they are all copied the old file is deleted, so the disk holds at most
-//! the old partial and the new bundle. Layers keep the bundle's fixed order (so that a
-//! resumed save writes the same bytes as an uninterrupted one): the interrupted run
-//! wrote in that order too, so what its partial holds is the first layers of it, and a
-//! rerun of the same command copies them first and deletes the old file right after.
-//! (With other inputs, the old file stays until the last layer it holds is copied.) If the rerun is stopped
-//! while it still copies, the `.resume` file is the more complete one and the next run
-//! starts from it again (a `.partial` beside a `.resume` is dropped). [`Reuse`] is that
-//! bookkeeping during a run.
+//! verified; once they are all copied the old file is deleted, so the disk holds at
+//! most the old partial and the new bundle. Layers keep the bundle's fixed order (so
+//! that a resumed save writes the same bytes as an uninterrupted one): the interrupted
+//! run wrote in that order too, so what its partial holds is the first layers of it,
+//! and a rerun of the same command copies them first and deletes the old file right
+//! after. (With other inputs, the old file stays until the last layer it holds is
+//! copied.) If the rerun is stopped while it still copies, the `.resume` file is the
+//! more complete one and the next run starts from it again (a `.partial` beside a
+//! `.resume` is dropped). [`Reuse`] is that bookkeeping during a run.
 //!
 //! **What may be deleted.** A save only ever deletes files it created, never files
 //! found by a name pattern: here, the hidden partial and resume files under their fixed

@@ -16,13 +16,14 @@
 //! The pass is strict enough that a single flipped bit anywhere in a bundle is reported
 //! (`tests/bitflips.rs` proves it), except the rare bit inside a compressed zstd block
 //! that the format ignores (the file still decodes, checksums and all, to the same
-//! bytes, so no reader gets anything different): entries are read sequentially, never seeking, so every
-//! zstd frame is decoded to its end and its content checksum checked, and entry padding
-//! goes by a `Watch` that checks it is zero; the end-of-archive blocks must be zero;
-//! tar checksum fields must be in a canonical form; every frame the seek table lists must
-//! start where it says with a header matching it ([`check_frame_header`]); the TOC's own
-//! checksum must match; and `index.json`, `manifest.json` and `repositories`, which
-//! nothing hashes in a plain tar, must agree with the TOC (`check_docs`).
+//! bytes, so no reader gets anything different): entries are read sequentially, never
+//! seeking, so every zstd frame is decoded to its end and its content checksum checked,
+//! and entry padding goes by a `Watch` that checks it is zero; the end-of-archive
+//! blocks must be zero; tar checksum fields must be in a canonical form; every frame
+//! the seek table lists must start where it says with a header matching it
+//! ([`check_frame_header`]); the TOC's own checksum must match; and `index.json`,
+//! `manifest.json` and `repositories`, which nothing hashes in a plain tar, must agree
+//! with the TOC (`check_docs`).
 //!
 //! A split bundle is verified from its first part, its parts index or its base name:
 //! every part must be there with its size (checked first), the pass reads the parts as
