@@ -23,7 +23,24 @@ pub struct Served {
 }
 
 impl Served {
+    /// Serves `bundles` over plain HTTP; waits until `/v2/` answers 200.
     pub fn start(bundles: &[&Path], extra: &[&str]) -> Served {
+        let mut s = Served::spawn(bundles, extra);
+        s.wait_until(|s| get(&s.addr, "/v2/", &[]).0 == 200);
+        s
+    }
+
+    /// Serves `bundle` over HTTPS with `certs`' server certificate; waits until it says
+    /// it is serving (a plain-HTTP probe cannot tell).
+    pub fn start_tls(bundle: &Path, certs: &super::tls::Certs) -> Served {
+        let (cert, key) = (certs.cert.to_string_lossy(), certs.key.to_string_lossy());
+        let mut s = Served::spawn(&[bundle], &["--tls-cert", &cert, "--tls-key", &key]);
+        s.wait_until(|s| s.log().contains("serving "));
+        s
+    }
+
+    /// `airlock serve BUNDLES --listen <free port> EXTRA...`, stderr to a log file.
+    fn spawn(bundles: &[&Path], extra: &[&str]) -> Served {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("serve.log");
         let addr = format!("127.0.0.1:{}", free_port());
@@ -37,24 +54,28 @@ impl Served {
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn airlock serve");
-        let mut s = Served {
+        Served {
             child,
             addr,
             log,
             _dir: dir,
-        };
+        }
+    }
+
+    /// Waits (30 s at most) until `ready`; panics with the log if the server exits first.
+    fn wait_until(&mut self, ready: impl Fn(&Served) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("airlock serve exited ({status}):\n{}", s.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("airlock serve exited ({status}):\n{}", self.log());
             }
-            if get(&s.addr, "/v2/", &[]).0 == 200 {
-                return s;
+            if ready(self) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
                 "airlock serve did not come up:\n{}",
-                s.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -62,40 +83,6 @@ impl Served {
 
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Serves `bundle` over HTTPS with `certs`' server certificate; waits for a TLS port.
-    pub fn start_tls(bundle: &Path, certs: &super::tls::Certs) -> Served {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("serve.log");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(airlock_bin())
-            .arg("serve")
-            .arg(bundle)
-            .args(["--listen", &addr, "--tls-cert"])
-            .arg(&certs.cert)
-            .arg("--tls-key")
-            .arg(&certs.key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn airlock serve");
-        let mut s = Served {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !s.log().contains("serving ") {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("airlock serve exited ({status}):\n{}", s.log());
-            }
-            assert!(Instant::now() < deadline, "no start:\n{}", s.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        s
     }
 }
 
