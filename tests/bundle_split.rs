@@ -96,6 +96,7 @@ fn fixture(seed: u64, big: usize) -> Fixture {
             })
             .collect(),
         base: None,
+        artifacts: Vec::new(),
     };
     let mut root = desc(media::OCI_MANIFEST, &manifest);
     root["annotations"] = json!({"io.containerd.image.name": name, "org.opencontainers.image.ref.name": seed.to_string()});

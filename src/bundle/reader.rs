@@ -329,6 +329,7 @@ impl Bundle {
                 images: Vec::new(),
                 blobs: Vec::new(),
                 base: None,
+                artifacts: Vec::new(),
             },
             toc_sha256: Digest::of(b""),
         };

@@ -39,6 +39,69 @@ pub struct Toc {
     /// Set in a differential bundle (`save --base`): the base and the blobs left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<TocBase>,
+    /// Signatures, attestations, SBOMs and other artifacts that refer to a manifest in
+    /// the bundle, each once. Their manifests and blobs are in [`Toc::blobs`]; they are
+    /// not images: no `manifest.json` entry, no `index.json` entry of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<TocArtifact>,
+}
+
+/// One artifact manifest that refers to another manifest (its subject).
+///
+/// An artifact found twice (say, by the referrers API and by a cosign tag) is recorded
+/// once, with the first way it was found; one found in two repositories is recorded once
+/// per repository, since `push` recreates it (and its tag) in each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TocArtifact {
+    /// Digest of the artifact's manifest (stored byte-exact, listed in [`Toc::blobs`]).
+    pub digest: Digest,
+    /// Media type of that manifest.
+    pub media_type: String,
+    pub size: u64,
+    /// The manifest's `artifactType`, else its config's media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// What it is, for people: see [`ArtifactKind`].
+    pub kind: ArtifactKind,
+    /// The digest of the manifest or index it refers to: its `subject`, the digest in
+    /// its cosign tag, or the `vnd.docker.reference.digest` annotation of a BuildKit
+    /// attestation. Always a manifest in the bundle, or another artifact.
+    pub subject: Digest,
+    /// The repository it was found in, normalized without tag: `docker.io/library/nginx`.
+    pub repository: String,
+    /// How it was found.
+    pub found: ArtifactFound,
+    /// The tag it had in the source (`sha256-<hex>.sig`), when it was found by a tag
+    /// that names it alone (cosign's tags). `push` recreates the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// What an artifact is, from its tag, artifact type and layer media types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// A cosign signature (`.sig` tag, simple-signing layers) or a Sigstore bundle.
+    Signature,
+    /// An in-toto / DSSE attestation (`.att` tag, BuildKit attestation manifests).
+    Attestation,
+    /// An SPDX or CycloneDX document (`.sbom` tag, SBOM artifact types).
+    Sbom,
+    Other,
+}
+
+/// How an artifact was found at save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactFound {
+    /// The OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`).
+    ReferrersApi,
+    /// The referrers tag schema: an index under the tag `<alg>-<hex>`.
+    ReferrersTag,
+    /// A cosign tag: `sha256-<hex>.sig`, `.att`, `.sbom`.
+    CosignTag,
+    /// Listed in the image's own index (BuildKit's attestation manifests).
+    InIndex,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +211,8 @@ struct TocFields<'a> {
     blobs: &'a [TocBlob],
     #[serde(skip_serializing_if = "Option::is_none")]
     base: &'a Option<TocBase>,
+    #[serde(skip_serializing_if = "<[TocArtifact]>::is_empty")]
+    artifacts: &'a [TocArtifact],
 }
 
 /// The name of the TOC's self-checksum field.
@@ -176,6 +241,7 @@ impl Serialize for Toc {
             images: &self.images,
             blobs: &self.blobs,
             base: &self.base,
+            artifacts: &self.artifacts,
         };
         let value = serde_json::to_value(&fields).map_err(S::Error::custom)?;
         let serde_json::Value::Object(map) = &value else {
@@ -192,6 +258,9 @@ impl Serialize for Toc {
         out.serialize_entry("blobs", fields.blobs)?;
         if let Some(base) = fields.base {
             out.serialize_entry("base", base)?;
+        }
+        if !fields.artifacts.is_empty() {
+            out.serialize_entry("artifacts", fields.artifacts)?;
         }
         out.serialize_entry(CHECKSUM_FIELD, checksum.as_str())?;
         out.end()

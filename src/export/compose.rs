@@ -163,6 +163,7 @@ pub(crate) fn compose(
         images,
         blobs: blobs.to_vec(),
         base,
+        artifacts: Vec::new(),
     };
     Ok(Documents {
         index_json: serde_json::to_vec_pretty(&index)?,
