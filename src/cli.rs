@@ -278,9 +278,18 @@ it to -o FILE. zstd layers, which Docker 20.10 cannot read, are decompressed on 
 Docker's classic image store drops registry digests, so the source digest of each tag is printed
 for later re-tagging or pushing.
 
+Which to use: plain `load` is the fastest way into Docker (one stream, layers as stored). Use
+--with-digests when something on the host pins images by digest (`image@sha256:…` in compose
+files or deployments) or reads `RepoDigests`: airlock serves the bundle on a free 127.0.0.1 port
+for the length of the load and the engine pulls each image by its digest, then tags it. Docker
+then records `127.0.0.1:PORT/<repo>@<source digest>` (the digest is the source's; the host is
+where the engine pulled from). Needs an engine on this host that can reach its loopback (not
+rootless Docker), and layers Docker can pull (no zstd on Docker 20.10).
+
 Examples:
   airlock load release.tar.zst
   airlock load release.tar.zst --platform linux/arm64 -o for-docker.tar
+  airlock load release.tar.zst --with-digests
   airlock load release.tar.zst --trust release-signing.pub
 
 With --trust, the bundle's signature is checked first: a bundle not signed by a trusted key is
@@ -335,6 +344,10 @@ pub struct LoadArgs {
     /// Load only this image (a name as `ls` shows it, or its short Docker form); repeat for several.
     #[arg(long = "image", value_name = "REF")]
     pub images: Vec<String>,
+    /// Have the engine pull each image from the bundle served on loopback, so Docker
+    /// records its digest in RepoDigests (slower than the default stream; see below).
+    #[arg(long, conflicts_with = "output")]
+    pub with_digests: bool,
     #[command(flatten)]
     pub trust: TrustArgs,
     #[command(flatten)]

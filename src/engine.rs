@@ -52,6 +52,12 @@ pub enum EngineError {
     },
     #[error("the Docker engine at {endpoint} failed to load the images: {message}")]
     Load { endpoint: String, message: String },
+    #[error("the Docker engine at {endpoint} failed to pull {image}: {message}")]
+    Pull {
+        endpoint: String,
+        image: String,
+        message: String,
+    },
     #[error("reading the answer of the Docker engine at {endpoint} to {request}: {source}")]
     Io {
         endpoint: String,
@@ -294,6 +300,64 @@ impl Engine {
             endpoint: self.endpoint.clone(),
             message,
         })
+    }
+
+    /// `POST /images/create?fromImage=…&tag=…`: pulls `image` (a repository with its
+    /// registry) at `reference` (a tag or a digest), for `platform` when given, as
+    /// `docker pull` does. Returns the engine's status lines; an `errorDetail` in them
+    /// becomes [`EngineError::Pull`].
+    pub fn pull(
+        &self,
+        image: &str,
+        reference: &str,
+        platform: Option<&str>,
+    ) -> Result<String, EngineError> {
+        let request = format!("POST /images/create?fromImage={image}&tag={reference}");
+        let mut req = self
+            .agent
+            .post(self.url("/images/create"))
+            .query("fromImage", image)
+            .query("tag", reference);
+        if let Some(p) = platform {
+            req = req.query("platform", p);
+        }
+        let resp = req.send_empty().map_err(|e| self.unreachable(e))?;
+        let mut resp = self.check(&request, resp)?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| self.io(&request, e.into_io()))?;
+        parse_load_output(&text).map_err(|message| EngineError::Pull {
+            endpoint: self.endpoint.clone(),
+            image: format!("{image}@{reference}"),
+            message,
+        })
+    }
+
+    /// `POST /images/{name}/tag?repo=…&tag=…`: `docker tag NAME REPO:TAG`.
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), EngineError> {
+        let request = format!("POST /images/{name}/tag?repo={repo}&tag={tag}");
+        let resp = self
+            .agent
+            .post(self.url(&format!("/images/{name}/tag")))
+            .query("repo", repo)
+            .query("tag", tag)
+            .send_empty()
+            .map_err(|e| self.unreachable(e))?;
+        self.check(&request, resp)?;
+        Ok(())
+    }
+
+    /// Whether the engine's requests to 127.0.0.1 reach this host's loopback: true for
+    /// a local socket or a tcp:// engine on loopback (a rootless engine in its own
+    /// network namespace is the exception the caller's error explains).
+    pub(crate) fn is_local(&self) -> bool {
+        self.endpoint.starts_with("unix://")
+            || ["http://127.", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| self.base.starts_with(p))
     }
 }
 

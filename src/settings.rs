@@ -399,6 +399,8 @@ pub struct LoadSettings {
     pub images: Vec<Reference>,
     /// `--trust PUB...`: refuse a bundle not signed by one of these keys.
     pub trust: Vec<PublicKey>,
+    /// `--with-digests`: the engine pulls from a loopback server of the bundle.
+    pub with_digests: bool,
 }
 
 impl LoadSettings {
@@ -435,6 +437,7 @@ impl LoadSettings {
             output: args.output.clone(),
             images: parse_refs(&args.images)?,
             trust: trusted_keys(&args.trust)?,
+            with_digests: args.with_digests,
         })
     }
 }

@@ -487,3 +487,116 @@ fn load_to_a_file_selects_names_and_platforms() {
     assert!(run.stderr.contains("nothing"), "{run}");
     assert!(run.stderr.contains(FIXTURE_MULTI), "{run}");
 }
+
+/// `load --with-digests`: the engine pulls from a loopback server of the bundle, so
+/// `docker image inspect` shows RepoDigests whose digests are the source registry's
+/// (a single image, a Docker v2 schema 2 image, and a multi-platform index), where a
+/// plain `load` records none.
+#[test]
+fn load_with_digests_records_the_source_digests_in_repo_digests() {
+    assert_root();
+    let reg = TestRegistry::start();
+    let addr = reg.addr();
+    let v2s2 = PushOptions {
+        format: Some("v2s2"),
+        creds: None,
+    };
+    let oci = IMAGES.image("linux/amd64", 11);
+    push(
+        &oci,
+        &format!("{addr}/digests/oci:1"),
+        &PushOptions::default(),
+    );
+    let docker = IMAGES.image("linux/amd64", 12);
+    push(&docker, &format!("{addr}/digests/docker:1"), &v2s2);
+    let multi = IMAGES.two_platform_index(Flavor::Oci, 13);
+    push(
+        &multi,
+        &format!("{addr}/digests/multi:1"),
+        &PushOptions::default(),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.tar.zst");
+    let bundle_s = bundle.to_str().unwrap();
+    let names = [
+        format!("{addr}/digests/oci:1"),
+        format!("{addr}/digests/docker:1"),
+        format!("{addr}/digests/multi:1"),
+    ];
+    let mut args: Vec<&str> = vec!["save"];
+    args.extend(names.iter().map(String::as_str));
+    args.extend(["-o", bundle_s]);
+    airlock(&args).ok();
+
+    // Not with -o: there is no engine to pull.
+    let out = dir.path().join("x.tar");
+    let r = airlock(&[
+        "load",
+        bundle_s,
+        "--with-digests",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(!out.exists());
+
+    let dockerd = TestDockerd::start();
+    let engine_arch = dockerd.engine().version().expect("version").arch;
+    let summary = load(&dockerd, &[bundle_s, "--with-digests", "--json"])
+        .ok()
+        .json();
+    let expected = [
+        (&names[0], oci.config.digest.clone(), "digests/oci"),
+        (&names[1], docker.config.digest.clone(), "digests/docker"),
+        (
+            &names[2],
+            multi
+                .child(&format!("linux/{engine_arch}"))
+                .config
+                .digest
+                .clone(),
+            "digests/multi",
+        ),
+    ];
+    for (name, id, repo) in &expected {
+        let source = registry_manifest(&addr, repo, "1", None).digest;
+        let i = assert_loaded(&dockerd, name, id);
+        let repo_digests: Vec<&str> = i["RepoDigests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        assert_eq!(repo_digests.len(), 1, "{name}: {repo_digests:?}");
+        let (host_repo, digest) = repo_digests[0].split_once('@').unwrap();
+        assert_eq!(
+            digest, source,
+            "{name}: RepoDigests carries the source digest"
+        );
+        assert!(
+            host_repo.starts_with("127.0.0.1:") && host_repo.ends_with(&format!("/{repo}")),
+            "{name}: pulled from airlock's loopback server: {host_repo}"
+        );
+        let s = summary_image(&summary, name);
+        assert_eq!(s["repo_digest"], repo_digests[0], "{name}");
+        assert_eq!(s["source_digest"], source, "{name}");
+    }
+    assert_eq!(
+        registry_manifest(&addr, "digests/multi", "1", None).digest,
+        multi.index.digest,
+        "the multi-platform name is pulled by its index digest"
+    );
+    // The loopback server is gone with the command.
+    let port = summary_image(&summary, &names[0])["repo_digest"]
+        .as_str()
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .0
+        .to_string();
+    assert!(
+        std::net::TcpStream::connect(&port).is_err(),
+        "{port} still answers"
+    );
+}

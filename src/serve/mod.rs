@@ -29,6 +29,7 @@ pub(crate) mod routes;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -170,15 +171,41 @@ pub fn serve(
             eprintln!("  {addr}/{r}");
         }
     }
-    std::thread::scope(|s| {
-        for _ in 0..WORKERS {
-            s.spawn(|| worker(&listener, &cat, tls.as_ref(), log));
-        }
-    });
+    run(
+        &listener,
+        &cat,
+        tls.as_ref(),
+        log,
+        &AtomicBool::new(false),
+        WORKERS,
+    );
     if !log.quiet {
         eprintln!("stopped serving on {addr}");
     }
     Ok(())
+}
+
+/// Serves `cat` on `listener` (non-blocking) with `workers` threads until `stop` is set
+/// or Ctrl-C/SIGTERM; returns when every worker has finished its connection. `serve`
+/// runs it for the command's lifetime, `load --with-digests` while the engine pulls.
+pub(crate) fn run(
+    listener: &TcpListener,
+    cat: &Catalog,
+    tls: Option<&std::sync::Arc<rustls::ServerConfig>>,
+    log: LogMode,
+    stop: &AtomicBool,
+    workers: usize,
+) {
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| worker(listener, cat, tls, log, stop));
+        }
+    });
+}
+
+/// Whether the server should stop taking work.
+fn stopping(stop: &AtomicBool) -> bool {
+    stop.load(Ordering::Relaxed) || crate::interrupt::requested()
 }
 
 fn worker(
@@ -186,12 +213,13 @@ fn worker(
     cat: &Catalog,
     tls: Option<&std::sync::Arc<rustls::ServerConfig>>,
     log: LogMode,
+    stop: &AtomicBool,
 ) {
-    while !crate::interrupt::requested() {
+    while !stopping(stop) {
         match listener.accept() {
             Ok((stream, peer)) => {
                 if let Ok(conn) = Conn::new(stream, peer, tls) {
-                    connection(conn, cat, log);
+                    connection(conn, cat, log, stop);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -204,14 +232,14 @@ fn worker(
 
 /// Serves one connection until the client closes it, it idles too long, an answer is
 /// cut off, or the server stops.
-fn connection(mut conn: Conn, cat: &Catalog, log: LogMode) {
+fn connection(mut conn: Conn, cat: &Catalog, log: LogMode, stop: &AtomicBool) {
     let mut idle = Instant::now();
     loop {
         let req = match conn.next_request() {
             Next::Request(r) => r,
             Next::Closed => return,
             Next::Idle => {
-                if crate::interrupt::requested() || idle.elapsed() > IDLE {
+                if stopping(stop) || idle.elapsed() > IDLE {
                     return;
                 }
                 continue;
@@ -225,7 +253,7 @@ fn connection(mut conn: Conn, cat: &Catalog, log: LogMode) {
         let started = Instant::now();
         let reply = routes::route(cat, &req);
         // A request body is never read: answer, then close rather than misread it.
-        let keep_alive = req.keep_alive && !req.has_body && !crate::interrupt::requested();
+        let keep_alive = req.keep_alive && !req.has_body && !stopping(stop);
         let outcome = send(&mut conn, cat, &reply, req.method == "HEAD", keep_alive);
         access_log(log, &conn.peer, &req, reply.status, &outcome, started);
         match outcome {

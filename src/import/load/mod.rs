@@ -14,7 +14,12 @@
 //! 4. Confirm with `inspect` that every tag is in the engine with the config digest as
 //!    its image ID, and report each tag with the digest it had in the source registry,
 //!    which Docker's classic image store does not keep.
+//!
+//! `--with-digests` replaces steps 2 and 3: the engine pulls each image from the bundle
+//! served on loopback ([`digests`]), which records `RepoDigests`; slower (one request
+//! per blob, and the engine compresses nothing less), so not the default.
 
+mod digests;
 mod pipe;
 mod plan;
 mod stream;
@@ -74,6 +79,10 @@ pub struct LoadedImage {
     /// The image manifest that was loaded (an index's child for a multi-arch image).
     pub manifest: Digest,
     pub platform: String,
+    /// With `--with-digests`: the digest reference the engine recorded in `RepoDigests`
+    /// (`127.0.0.1:PORT/library/nginx@sha256:…`; the digest is `source_digest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo_digest: Option<String>,
 }
 
 impl LoadSummary {
@@ -93,6 +102,9 @@ impl LoadSummary {
             )?;
             if let Some(o) = &i.original_source_digest {
                 write!(w, "; the source registry served {o}")?;
+            }
+            if let Some(r) = &i.repo_digest {
+                write!(w, "; RepoDigests: {r}")?;
             }
             writeln!(w, ")")?;
         }
@@ -129,7 +141,7 @@ impl LoadSummary {
                 String::new()
             }
         )?;
-        if !self.images.is_empty() {
+        if !self.images.is_empty() && self.images.iter().all(|i| i.repo_digest.is_none()) {
             writeln!(
                 w,
                 "note: Docker's image store does not keep registry digests; to re-tag and push an image elsewhere, or to pin it, use the source digests above (`airlock push` keeps them exactly)."
@@ -176,6 +188,13 @@ pub fn load(settings: &LoadSettings, progress: &dyn Progress) -> anyhow::Result<
     let mut skipped = Vec::new();
     for toc in selected {
         match plan::plan_image(&bundle, toc, &platform)? {
+            Ok(p) if settings.with_digests && p.layers.iter().any(|l| l.decompress) => skipped
+                .push(Skipped {
+                    name: toc.name.clone(),
+                    reason: "its layers are zstd, which the engine cannot pull (Docker 20.10); \
+                             load it without --with-digests, which decompresses them"
+                        .to_string(),
+                }),
             Ok(p) => images.push(p),
             Err(reason) => skipped.push(Skipped {
                 name: toc.name.clone(),
@@ -196,8 +215,18 @@ pub fn load(settings: &LoadSettings, progress: &dyn Progress) -> anyhow::Result<
         );
     }
 
+    let mut repo_digests = vec![None; images.len()];
     let stats = match (&settings.output, &engine) {
         (Some(out), _) => write_file(&bundle, &images, out, progress)?,
+        (None, Some(engine)) if settings.with_digests => {
+            let pulled = digests::pull_all(bundle.path(), &images, engine, progress)?;
+            confirm(engine, &images)?;
+            repo_digests = pulled.into_iter().map(Some).collect();
+            stream::TarStats {
+                blobs: plan::users(&images).len() as u64,
+                decompressed: 0,
+            }
+        }
         (None, Some(engine)) => {
             let stats = send_to_engine(&bundle, &images, engine, progress)?;
             confirm(engine, &images)?;
@@ -212,7 +241,8 @@ pub fn load(settings: &LoadSettings, progress: &dyn Progress) -> anyhow::Result<
         engine: engine.as_ref().map(|e| e.endpoint().to_string()),
         images: images
             .into_iter()
-            .map(|p| LoadedImage {
+            .zip(repo_digests)
+            .map(|(p, repo_digest)| LoadedImage {
                 name: p.name,
                 tag: p.tag,
                 image_id: p.config.digest,
@@ -220,6 +250,7 @@ pub fn load(settings: &LoadSettings, progress: &dyn Progress) -> anyhow::Result<
                 original_source_digest: p.original_digest,
                 manifest: p.manifest,
                 platform: p.platform,
+                repo_digest,
             })
             .collect(),
         skipped,
