@@ -27,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(docker-registry docker.io skopeo umoci apache2-utils zstd ca-certificates openssl jq binutils
+packages=(docker-registry docker.io skopeo umoci podman apache2-utils zstd ca-certificates openssl jq binutils
     procps iproute2 gcc libc6-dev python3-pip)
 
 check_only=0
@@ -39,8 +39,10 @@ declare -A tools=(
     [/usr/bin/docker-registry]=docker-registry
     [/usr/sbin/dockerd]=docker.io
     [/usr/bin/containerd]=docker.io
+    [ctr]=docker.io
     [skopeo]=skopeo
     [umoci]=umoci
+    [podman]=podman
     [htpasswd]=apache2-utils
     [zstd]=zstd
     [openssl]=openssl
@@ -149,7 +151,7 @@ reap_leftovers() {
         pid=${pid%/environ}
         comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
         case $comm in
-        dockerd | containerd | containerd-shim* | docker-registry | docker-proxy | runc | skopeo | umoci | airlock) ;;
+        dockerd | containerd | containerd-shim* | docker-registry | docker-proxy | runc | skopeo | umoci | podman | conmon | airlock) ;;
         *) continue ;;
         esac
         if tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "AIRLOCK_TEST_RUN=$AIRLOCK_TEST_RUN"; then
