@@ -16,7 +16,7 @@ use support::cli::{
     Bundle, Run, airlock, blob_path, cmd, copy_with_flipped_byte, dir_listing, repo_root,
 };
 use support::corpus::{Corpus, base_layer, opt_app_layer};
-use support::dockerd::TestDockerd;
+use support::dockerd::{TestDockerd, assert_root};
 use support::images::{
     FIXTURE_HELLO, FIXTURE_HELLO_LATEST, FIXTURE_MULTI, FIXTURE_WORLD, Flavor, ImageSpec,
     OciLayout, PushOptions, exe, file, fixtures, layer, push, random_file, with_zstd_layer_types,
@@ -32,18 +32,6 @@ static IMAGES: LazyLock<Corpus> = LazyLock::new(|| {
         opt_app_layer(seed, 24 * 1024)
     })
 });
-
-fn assert_root() {
-    let uid = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    assert_eq!(
-        uid, "0",
-        "this test starts dockerd, which needs root (CI runs as root)"
-    );
-}
 
 /// `airlock load ARGS` against `dockerd`.
 fn load(dockerd: &TestDockerd, args: &[&str]) -> Run {

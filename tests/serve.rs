@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::cli::{airlock, blob_path, copy_with_flipped_byte};
 use support::corpus::{Corpus, base_layer, data_layer};
-use support::dockerd::TestDockerd;
+use support::dockerd::{TestDockerd, assert_root};
 use support::images::{Flavor, Image, Index, OciLayout, skopeo};
 use support::serve::{Answer, Served, get, request};
 
@@ -362,18 +362,6 @@ fn a_taken_port_and_an_unsound_bundle_are_clear_errors() {
     fs::write(&junk, b"not a bundle").unwrap();
     let run = airlock(&["serve", junk.to_str().unwrap(), "--listen", "127.0.0.1:0"]).expect_code(1);
     assert!(run.stderr.contains("cannot serve"), "{}", run.stderr);
-}
-
-fn assert_root() {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    assert_eq!(
-        uid, "0",
-        "this test starts dockerd, which needs root (CI runs as root)"
-    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 use support::cli::{Bundle, airlock};
 use support::corpus::{Corpus, base_layer, data_layer};
-use support::dockerd::TestDockerd;
+use support::dockerd::{TestDockerd, assert_root};
 use support::images::{Flavor, Image, Index, OciLayout};
 use support::registry::TestRegistry;
 use support::serve::Served;
@@ -57,15 +57,6 @@ fn save_bundle(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     args.extend(extra.iter().map(|s| s.to_string()));
     airlock(&args).ok();
     out
-}
-
-fn assert_root() {
-    let out = Command::new("id").arg("-u").output().expect("id -u");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "this test starts dockerd/podman as root (CI runs as root)"
-    );
 }
 
 /// Runs a command, panicking with its output when it fails; returns stdout.

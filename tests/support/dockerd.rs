@@ -156,6 +156,20 @@ impl TestDockerd {
     }
 }
 
+/// Panics unless the test runs as root: dockerd (and podman with its own storage) need it,
+/// and CI runs as root. A test that cannot run must fail, not pass silently.
+pub fn assert_root() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "this test starts dockerd, which needs root (CI runs as root)"
+    );
+}
+
 fn signal(sig: &str, pid: &str) {
     let _ = Command::new("kill")
         .args([sig, pid])
