@@ -217,6 +217,19 @@ pub struct SaveArgs {
     /// Example: --sign-key release-signing.key
     #[arg(long = "sign-key", value_name = "FILE")]
     pub sign_keys: Vec<PathBuf>,
+    /// Do not look for signatures, attestations and SBOMs. By default every manifest saved
+    /// is looked up (OCI 1.1 referrers API, else the `sha256-<hex>` referrers tag, and
+    /// cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags) and what refers to it is carried,
+    /// recursively (a signature on an SBOM). BuildKit attestations inside an index kept
+    /// whole stay in it either way.
+    #[arg(long, conflicts_with = "referrers_type")]
+    pub no_referrers: bool,
+    /// Carry only artifacts of these types (comma-separated): an artifact type
+    /// (`application/spdx+json`, `application/vnd.dev.sigstore.bundle.v0.3+json`) or one of
+    /// the words `signature`, `attestation`, `sbom`.
+    /// Example: --referrers-type signature,sbom
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub referrers_type: Vec<String>,
     #[command(flatten)]
     pub format: FormatArgs,
     #[command(flatten)]

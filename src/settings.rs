@@ -64,6 +64,8 @@ pub struct SaveSettings {
     /// `--sign-key FILE...`: sign the bundle (and a split bundle's parts index) with
     /// each of these keys; empty for an unsigned bundle.
     pub sign_keys: Arc<Vec<PrivateKey>>,
+    /// `None` with `--no-referrers`; else which signatures, attestations and SBOMs to carry.
+    pub referrers: Option<crate::export::referrers::Wanted>,
 }
 
 impl SaveSettings {
@@ -153,8 +155,34 @@ impl SaveSettings {
             split: args.split,
             fresh: args.fresh,
             sign_keys: Arc::new(sign_keys(&args.sign_keys)?),
+            referrers: referrers_wanted(args)?,
         })
     }
+}
+
+/// `--no-referrers` / `--referrers-type`: a type is a media type (`type/subtype…`) or a
+/// kind word; anything else is a typo worth stopping for.
+fn referrers_wanted(
+    args: &SaveArgs,
+) -> Result<Option<crate::export::referrers::Wanted>, UsageError> {
+    use crate::export::referrers::{Wanted, kind_word};
+    if args.no_referrers {
+        return Ok(None);
+    }
+    let mut types = Vec::new();
+    for t in args.referrers_type.iter().map(|t| t.trim()) {
+        if t.is_empty() {
+            continue;
+        }
+        if kind_word(t).is_none() && !t.contains('/') {
+            return Err(usage(format!(
+                "--referrers-type `{t}` is neither an artifact type (like application/spdx+json) \
+                 nor one of signature, attestation, sbom"
+            )));
+        }
+        types.push(t.to_string());
+    }
+    Ok(Some(Wanted { types }))
 }
 
 /// Loads every `--sign-key` (asking for a passphrase only for an encrypted one); the

@@ -5,12 +5,17 @@
 //! with serde; the manifests and indexes they point at are stored byte-exact.
 //! The Docker side gets, for every tagged name, the manifest for the chosen Docker
 //! platform, and only when Docker 20.10 can load it (gzip or plain layers, a config
-//! whose `diff_ids` match the layers); otherwise the TOC says why it was left out.
+//! whose `diff_ids` match the layers); otherwise the TOC says why it was left out. A
+//! manifest is a container image only when every layer is a tar layer: a cosign
+//! signature's config has a `rootfs` too, and `docker load` of one fails.
+//!
+//! Artifacts (signatures, attestations, SBOMs) go into the TOC's `artifacts`, once per
+//! digest and repository; never into `index.json` or `manifest.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{PlannedManifest, WalkedImage};
-use crate::bundle::toc::{FORMAT_VERSION, Toc, TocBase, TocBlob, TocDocker, TocImage};
+use crate::bundle::toc::{FORMAT_VERSION, Toc, TocArtifact, TocBase, TocBlob, TocDocker, TocImage};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, DockerLoadEntry, ImageIndex, Platform, media};
 use crate::reference::Reference;
@@ -163,7 +168,7 @@ pub(crate) fn compose(
         images,
         blobs: blobs.to_vec(),
         base,
-        artifacts: Vec::new(),
+        artifacts: artifacts(names),
     };
     Ok(Documents {
         index_json: serde_json::to_vec_pretty(&index)?,
@@ -213,6 +218,13 @@ fn choose_docker<'a>(
             l.digest.short()
         ));
     }
+    if let Some(l) = m.layers.iter().find(|l| !is_tar_layer(&l.media_type)) {
+        return Err(format!(
+            "not a container image (layer {} is `{}`, not a tar layer)",
+            l.digest.short(),
+            l.media_type
+        ));
+    }
     match m.diff_ids {
         Some(n) if n == m.layers.len() => Ok(m),
         Some(n) => Err(format!(
@@ -221,6 +233,42 @@ fn choose_docker<'a>(
         )),
         None => Err("not a container image (its config has no rootfs)".to_string()),
     }
+}
+
+/// The layer media types `docker load` can unpack: OCI and Docker tar layers, plain or
+/// compressed (also their non-distributable variants).
+fn is_tar_layer(mt: &str) -> bool {
+    mt.starts_with("application/vnd.oci.image.layer.")
+        || mt.starts_with("application/vnd.docker.image.rootfs.")
+}
+
+/// Every artifact of the named images, once per digest and repository, in order.
+fn artifacts(names: &[Named<'_>]) -> Vec<TocArtifact> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for a in names.iter().flat_map(|n| {
+        n.image
+            .artifacts
+            .iter()
+            .map(move |a| (a, &n.image.repository))
+    }) {
+        let (a, repository) = a;
+        if !seen.insert((a.desc.digest.clone(), repository.clone())) {
+            continue;
+        }
+        out.push(TocArtifact {
+            digest: a.desc.digest.clone(),
+            media_type: a.desc.media_type.clone(),
+            size: a.desc.size,
+            artifact_type: a.artifact_type.clone(),
+            kind: a.kind,
+            subject: a.subject.clone(),
+            repository: repository.clone(),
+            found: a.found,
+            tag: a.tag.clone(),
+        });
+    }
+    out
 }
 
 /// Every unique blob of the walked images, small objects first, then layers.

@@ -39,6 +39,7 @@ pub mod compose;
 pub mod differential;
 pub mod fetch;
 pub mod plan;
+pub mod referrers;
 pub mod resume;
 pub mod staging;
 pub mod summary;
@@ -234,6 +235,7 @@ fn save_with(
         parts: split.map(|s| s.parts.clone()).unwrap_or_default(),
         left_alone: split.map(|s| s.left_alone.clone()).unwrap_or_default(),
         images: docs.toc.images,
+        artifacts: docs.toc.artifacts,
     })
 }
 
@@ -272,6 +274,7 @@ fn walk_all(
     let walker = Walker {
         staging,
         platforms: settings.platforms.as_deref(),
+        referrers: settings.referrers.as_ref(),
     };
     let walked: Vec<anyhow::Result<WalkedImage>> = pool.install(|| {
         images

@@ -6,17 +6,25 @@
 //! the bundle's first entries need (TOC, `index.json`, `manifest.json`), so those can
 //! be written before any layer byte is read.
 //!
+//! Each manifest and index saved is recorded as a subject; [`super::referrers`] then
+//! finds what refers to them. BuildKit's attestation manifests inside an index are
+//! carried as artifacts (recorded, blobs listed), not walked as images.
+//!
 //! Platform filtering happens here: with `--platform`, an index keeps only matching
 //! children. One remaining child makes the name point at that child's manifest (a
 //! digest the source also serves); several make a new index, whose digest is new. Both
-//! cases record the source's digest and say why they differ.
+//! cases record the source's digest and say why they differ. An attestation entry is
+//! kept when the manifest it refers to is (and referrers are wanted); the choice between
+//! one manifest and a new index counts image entries only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+use super::referrers::{self, WalkedArtifact, Wanted, attestation_subject};
 use super::staging::Staging;
+use crate::bundle::toc::ArtifactFound;
 use crate::digest::{Digest, read_verified};
 use crate::oci::{
     Descriptor, ImageConfig, ImageIndex, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Parsed, Platform,
@@ -48,6 +56,13 @@ pub(crate) struct WalkedImage {
     /// Layers reached (not fetched yet).
     pub layers: Vec<Descriptor>,
     pub store: Arc<dyn BlobStore>,
+    /// Manifests and indexes saved as the source serves them (not artifacts, not a
+    /// filtered index): what referrers are looked for.
+    pub subjects: Vec<Digest>,
+    /// Signatures, attestations, SBOMs carried (manifests in `small`, blobs in `layers`).
+    pub artifacts: Vec<WalkedArtifact>,
+    /// `registry/repository` of the image's first name, for the TOC's artifacts.
+    pub repository: String,
 }
 
 impl WalkedImage {
@@ -74,6 +89,8 @@ impl WalkedImage {
 pub(crate) struct Walker<'a> {
     pub staging: &'a Staging,
     pub platforms: Option<&'a [Platform]>,
+    /// `None` with `--no-referrers`.
+    pub referrers: Option<&'a Wanted>,
 }
 
 impl Walker<'_> {
@@ -92,6 +109,13 @@ impl Walker<'_> {
             small: Vec::new(),
             layers: Vec::new(),
             store: Arc::clone(&image.store),
+            subjects: Vec::new(),
+            artifacts: Vec::new(),
+            repository: image
+                .names
+                .first()
+                .map(|n| format!("{}/{}", n.registry(), n.repository()))
+                .unwrap_or_default(),
         };
         if root.bytes.len() as u64 > MAX_MANIFEST_SIZE {
             bail!(
@@ -103,6 +127,7 @@ impl Walker<'_> {
         match root.parse()? {
             Parsed::Manifest(_) => {
                 self.stage(&mut out, root)?;
+                out.subjects.push(root.digest.clone());
                 self.walk_manifest(&mut out, root, None)?;
             }
             Parsed::Index(index) => {
@@ -117,6 +142,9 @@ impl Walker<'_> {
                     });
                 }
             }
+        }
+        if let Some(wanted) = self.referrers {
+            referrers::discover(self, &mut out, wanted)?;
         }
         dedup_by_digest(&mut out.small);
         dedup_by_digest(&mut out.layers);
@@ -169,11 +197,27 @@ impl Walker<'_> {
             (Some(_), None) => media::is_index(&d.media_type),
             (Some(wanted), Some(p)) => wanted.iter().any(|w| p.satisfies(w)),
         };
-        let kept: Vec<&Descriptor> = index.manifests.iter().filter(|d| keep(d)).collect();
+        let kept: Vec<&Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| attestation_subject(d).is_none() && keep(d))
+            .collect();
+        // An attestation follows its subject; once the index is rewritten, only when
+        // referrers are wanted (the whole index keeps all of its entries).
+        let attestations: Vec<(&Descriptor, Digest)> = index
+            .manifests
+            .iter()
+            .filter_map(|d| attestation_subject(d).map(|s| (d, s)))
+            .filter(|(_, s)| {
+                self.platforms.is_none()
+                    || (self.referrers.is_some() && kept.iter().any(|k| &k.digest == s))
+            })
+            .collect();
         if kept.is_empty() {
             let have: Vec<String> = index
                 .manifests
                 .iter()
+                .filter(|d| attestation_subject(d).is_none())
                 .filter_map(|d| d.platform.as_ref())
                 .map(|p| p.to_string())
                 .collect();
@@ -197,6 +241,7 @@ impl Walker<'_> {
                 ..bytes
             };
             self.stage(out, &bytes)?;
+            out.subjects.push(bytes.digest.clone());
             match bytes.parse() {
                 Ok(Parsed::Manifest(_)) => {
                     self.walk_manifest(out, &bytes, child.platform.clone())?
@@ -214,8 +259,32 @@ impl Walker<'_> {
                 Err(_) => {}
             }
         }
-        if kept.len() == index.manifests.len() {
+        let whole = kept.len() + attestations.len() == index.manifests.len();
+        for (att, subject) in &attestations {
+            let bytes = out.store.manifest(att).with_context(|| {
+                format!(
+                    "cannot fetch attestation manifest {} listed in index {}",
+                    att.digest, raw.digest
+                )
+            })?;
+            check_descriptor(att, &bytes)?;
+            let bytes = RawManifest {
+                media_type: att.media_type.clone(),
+                ..bytes
+            };
+            // Part of the index when it is kept whole: carried whatever the type filter.
+            let wanted = if whole { None } else { self.referrers };
+            let via = referrers::Via {
+                subject: subject.clone(),
+                found: ArtifactFound::InIndex,
+                tag: None,
+                listed_type: att.artifact_type.as_deref(),
+            };
+            referrers::carry(self, out, &bytes, via, wanted)?;
+        }
+        if whole {
             self.stage(out, raw)?;
+            out.subjects.push(raw.digest.clone());
             return Ok(None);
         }
         if let [only] = kept.as_slice()
@@ -223,10 +292,18 @@ impl Walker<'_> {
         {
             return Ok(Some((*only).clone()));
         }
+        let carried: BTreeSet<&Digest> = out.artifacts.iter().map(|a| &a.desc.digest).collect();
         let filtered = ImageIndex {
             schema_version: 2,
             media_type: index.media_type.clone(),
-            manifests: kept.into_iter().cloned().collect(),
+            manifests: index
+                .manifests
+                .iter()
+                .filter(|d| {
+                    kept.iter().any(|k| k.digest == d.digest) || carried.contains(&d.digest)
+                })
+                .cloned()
+                .collect(),
             annotations: index.annotations.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&filtered)?;
@@ -286,7 +363,7 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn stage(&self, out: &mut WalkedImage, raw: &RawManifest) -> anyhow::Result<()> {
+    pub(crate) fn stage(&self, out: &mut WalkedImage, raw: &RawManifest) -> anyhow::Result<()> {
         self.staging.put(&raw.digest, &raw.bytes)?;
         out.small.push(Descriptor::new(
             &raw.media_type,
@@ -298,7 +375,7 @@ impl Walker<'_> {
 }
 
 /// A fetched manifest must be exactly what its descriptor names.
-fn check_descriptor(desc: &Descriptor, got: &RawManifest) -> anyhow::Result<()> {
+pub(crate) fn check_descriptor(desc: &Descriptor, got: &RawManifest) -> anyhow::Result<()> {
     if got.digest != desc.digest {
         bail!(
             "manifest {} was served with content whose digest is {}",

@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::bundle::toc::TocImage;
+use crate::bundle::toc::{ArtifactKind, TocArtifact, TocImage};
 use crate::progress::human_bytes;
 use crate::words::count;
 
@@ -18,6 +18,8 @@ pub struct SaveSummary {
     pub output: PathBuf,
     /// Names written (tags and digest-only names).
     pub images: Vec<TocImage>,
+    /// Signatures, attestations, SBOMs carried with the images.
+    pub artifacts: Vec<TocArtifact>,
     pub blobs: usize,
     /// Sum of the unique blobs' sizes.
     pub blob_bytes: u64,
@@ -83,6 +85,18 @@ impl SaveSummary {
             self.output.display(),
             human_bytes(self.file_size),
         )?;
+        if !self.artifacts.is_empty() {
+            let of = |k: ArtifactKind| self.artifacts.iter().filter(|a| a.kind == k).count() as u64;
+            writeln!(
+                w,
+                "Carried {} with them: {}, {}, {}, {}",
+                count(self.artifacts.len() as u64, "artifact"),
+                count(of(ArtifactKind::Signature), "signature"),
+                count(of(ArtifactKind::Attestation), "attestation"),
+                count(of(ArtifactKind::Sbom), "SBOM"),
+                count(of(ArtifactKind::Other), "other")
+            )?;
+        }
         if let (Some(first), Some(last)) = (self.parts.first(), self.parts.last()) {
             writeln!(
                 w,

@@ -188,6 +188,8 @@ pub enum Op {
     UploadBlob,
     PutManifest,
     ListTags,
+    /// `GET /v2/<name>/referrers/<digest>` (OCI 1.1).
+    Referrers,
     /// `GET /v2/_catalog`.
     Catalog,
     Token,
@@ -204,6 +206,7 @@ impl Op {
             Op::UploadBlob => "upload blob",
             Op::PutManifest => "PUT manifest",
             Op::ListTags => "list tags of",
+            Op::Referrers => "list the referrers of",
             Op::Catalog => "list the repositories of",
             Op::Token => "a token request for",
         }

@@ -15,7 +15,9 @@
 //! Registries differ ("dialects"); what one answers once is remembered per registry in
 //! the client for the run ([`Quirks`]): a manifest `HEAD` answered 400/405/501 is not
 //! sent again (a `GET` tells instead), and a monolithic upload refused with
-//! `BLOB_UPLOAD_INVALID` switches that registry to `PATCH` uploads (see `upload`).
+//! `BLOB_UPLOAD_INVALID` switches that registry to `PATCH` uploads (see `upload`), and a
+//! referrers request answered 404 (or not with an index) marks it as having no referrers
+//! API (see `referrers`).
 //!
 //! Manifests are returned byte-exact with their digest computed here and checked
 //! against what was asked for and what the registry announced; blobs are streamed and
@@ -26,6 +28,7 @@ mod blob;
 mod challenge;
 pub mod credentials;
 mod error;
+mod referrers;
 mod request;
 mod transport;
 mod upload;
@@ -40,6 +43,7 @@ use ureq::http::Method;
 
 pub(crate) use error::Unreachable;
 pub use error::{Kind, Op, RegistryError};
+pub use referrers::Referrers;
 
 use crate::digest::Digest;
 use crate::oci::{self, RawManifest};
@@ -93,6 +97,9 @@ pub struct Quirks {
     pub manifest_head_useless: bool,
     /// It refused a monolithic upload: upload by `PATCH`.
     pub patch_uploads: bool,
+    /// It has no OCI 1.1 referrers API (404, or an answer that is not an index): use the
+    /// referrers tag schema instead.
+    pub no_referrers_api: bool,
 }
 
 impl Default for ClientOptions {

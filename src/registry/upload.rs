@@ -544,7 +544,7 @@ fn parse_range_end(v: &str) -> Option<u64> {
 }
 
 /// The `<url>` of a `Link` header's `rel="next"` entry.
-fn next_link(header: &str) -> Option<String> {
+pub(super) fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
         let is_next = params.split(';').any(|p| {

@@ -42,6 +42,41 @@ pub trait BlobStore: Send + Sync {
     fn local(&self) -> bool {
         false
     }
+    /// The manifests that refer to `subject` (signatures, attestations, SBOMs) by the
+    /// OCI 1.1 referrers API, the referrers tag schema or cosign's tags. Only
+    /// registries have them; other sources find none. `artifact_type` is a hint the
+    /// store may pass on (the caller filters anyway). Errors are real failures (a
+    /// registry without the API or the tags is not one).
+    fn referrers(
+        &self,
+        _subject: &crate::digest::Digest,
+        _artifact_type: Option<&str>,
+    ) -> anyhow::Result<Vec<Referrer>> {
+        Ok(Vec::new())
+    }
+}
+
+/// How a [`Referrer`] was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoundBy {
+    /// Listed by the OCI 1.1 referrers API.
+    Api,
+    /// Listed in the index under the referrers tag schema's tag `sha256-<hex>`.
+    FallbackTag,
+    /// Under cosign's tag `sha256-<hex>.sig` / `.att` / `.sbom` (the tag, whole).
+    CosignTag(String),
+}
+
+/// A manifest found referring to another one.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// Its descriptor as listed (digest, size, media type, artifact type). For a cosign
+    /// tag, made from the manifest served under the tag.
+    pub desc: Descriptor,
+    pub found: FoundBy,
+    /// The manifest itself when the discovery already fetched it (cosign tags: its digest
+    /// is whatever the registry served, checked against `Docker-Content-Digest`).
+    pub manifest: Option<RawManifest>,
 }
 
 /// One image ready to be saved: its root manifest or index and where the rest is.
