@@ -291,20 +291,21 @@ impl Drop for FaultyProxy {
     }
 }
 
-fn bind() -> TcpListener {
+pub fn bind() -> TcpListener {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.set_nonblocking(true).expect("nonblocking listener");
     l
 }
 
 /// An accept loop on its own thread; joins its connection threads when dropped.
-struct Server {
+/// (Also the base of `referrers_api.rs`.)
+pub struct Server {
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    fn start<F>(listener: TcpListener, stop: Arc<AtomicBool>, handler: F) -> Server
+    pub fn start<F>(listener: TcpListener, stop: Arc<AtomicBool>, handler: F) -> Server
     where
         F: Fn(Request, &mut BufReader<TcpStream>, &mut TcpStream) + Send + Sync + 'static,
     {
@@ -393,7 +394,7 @@ fn has_body(req: &Request) -> bool {
 
 /// Reads the body (`Content-Length` or chunked), at most `limit` bytes of it; false
 /// when the connection ended first.
-fn read_body(reader: &mut BufReader<TcpStream>, req: &mut Request, limit: usize) -> bool {
+pub fn read_body(reader: &mut BufReader<TcpStream>, req: &mut Request, limit: usize) -> bool {
     let chunked = req
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -619,7 +620,13 @@ fn serve_realm(
 
 /// The upstream's answer (status, headers without framing ones, body).
 fn forward(state: &State, req: &Request) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let uri = format!("{}{}", state.upstream, req.path);
+    forward_to(&state.upstream, req)
+}
+
+/// `req` sent to `upstream` (`http://127.0.0.1:PORT`): its answer (status, headers
+/// without framing ones, body).
+pub fn forward_to(upstream: &str, req: &Request) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let uri = format!("{upstream}{}", req.path);
     let mut b = ureq::http::Request::builder()
         .method(req.method.as_str())
         .uri(&uri);
@@ -686,7 +693,7 @@ fn write_head(s: &mut TcpStream, status: u16, headers: &[(String, String)], len:
     let _ = s.write_all(out.as_bytes());
 }
 
-fn respond(s: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
+pub fn respond(s: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
     write_head(s, status, headers, body.len());
     let _ = s.write_all(body);
 }
