@@ -79,7 +79,11 @@ fn assert_carried(
         assert_eq!(t["artifact_type"], at, "artifact type of {t:#}");
     }
     let stored = bundle.blob(a.digest());
-    assert_eq!(sha256(stored), a.digest(), "stored manifest hashes to its digest");
+    assert_eq!(
+        sha256(stored),
+        a.digest(),
+        "stored manifest hashes to its digest"
+    );
     assert_eq!(stored, &a.manifest.bytes[..], "manifest stored byte-exact");
     let listed: BTreeSet<String> = bundle.toc()["blobs"]
         .as_array()
@@ -248,7 +252,10 @@ fn referrers_api_path_with_pagination() {
     assert_eq!(toc_artifacts(&bundle).len(), 4);
     // The image: 2 pages; its 3 artifacts: 1 each; the SBOM's signature: 1.
     assert_eq!(api.referrers_requests() - before, 6, "{:#?}", api.seen());
-    let fallback = format!("/manifests/sha256-{}", support::images::hex_of(&signed.digest));
+    let fallback = format!(
+        "/manifests/sha256-{}",
+        support::images::hex_of(&signed.digest)
+    );
     assert!(
         !api.seen().iter().any(|(_, p)| p.ends_with(&fallback)),
         "with the API, the fallback tag is not read"
@@ -279,7 +286,11 @@ fn buildkit_attestations_carried_and_filtered_by_platform() {
         assert_carried(&bundle, a, "attestation", "in-index", &repo, None);
     }
     let image = bundle.toc_image(&bk.name);
-    assert_eq!(image["digest"], bk.index.digest.as_str(), "index kept whole");
+    assert_eq!(
+        image["digest"],
+        bk.index.digest.as_str(),
+        "index kept whole"
+    );
     assert_eq!(
         image["platforms"],
         serde_json::json!(["linux/amd64", "linux/arm64"]),
@@ -328,7 +339,11 @@ fn no_referrers_carries_nothing() {
     let run = save(&[&signed.name, "--no-referrers", "-o", out.to_str().unwrap()]).ok();
     assert!(!run.stderr.contains("Carried"), "{run}");
     let bundle = Bundle::open(&out);
-    assert!(bundle.toc().get("artifacts").is_none(), "{:#}", bundle.toc());
+    assert!(
+        bundle.toc().get("artifacts").is_none(),
+        "{:#}",
+        bundle.toc()
+    );
     let got: BTreeSet<String> = bundle.blob_digests().into_iter().collect();
     assert_eq!(got, image_blob_set(&signed.image.blobs()));
     assert_verifies(&out);
