@@ -17,7 +17,7 @@ use support::cli::{Bundle, airlock};
 use support::dockerd::TestDockerd;
 use support::images::{Blob, sha256};
 use support::referrers::{
-    Artifact, DEBIAN_REPO, Options, SPDX_JSON, artifact, buildkit_index, push_artifact,
+    Artifact, DEBIAN_REPO, OCI_EMPTY, Options, SPDX_JSON, artifact, buildkit_index, push_artifact,
     signed_debian,
 };
 use support::referrers_api::ReferrersApi;
@@ -107,9 +107,11 @@ fn assert_carried(
     );
 }
 
+/// Neither the artifact's manifest nor its blobs are in the bundle (but the 2-byte empty
+/// config, which every OCI 1.1 artifact shares).
 fn assert_absent(bundle: &Bundle, a: &Artifact) {
     assert!(!bundle.has_blob(a.digest()), "{} not carried", a.digest());
-    for b in &a.blobs {
+    for b in a.blobs.iter().filter(|b| b.media_type != OCI_EMPTY) {
         assert!(!bundle.has_blob(&b.digest), "blob {} not carried", b.digest);
     }
 }
@@ -267,6 +269,35 @@ fn referrers_api_path_with_pagination() {
         .count();
     assert_eq!(tag_lists, 1, "tags listed once");
     assert_verifies(&out);
+
+    // One artifact type: the registry filters (OCI-Filters-Applied), only the SPDX SBOM.
+    let spdx = dir.path().join("spdx.tar");
+    save(&[
+        &signed.name,
+        "--referrers-type",
+        SPDX_JSON,
+        "-o",
+        spdx.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(
+        api.seen().iter().any(|(_, p)| p.contains("/referrers/")
+            && p.contains("artifactType=application%2Fspdx%2Bjson")),
+        "the filter is passed to the API: {:#?}",
+        api.seen()
+    );
+    let bundle = Bundle::open(&spdx);
+    assert_carried(
+        &bundle,
+        &signed.sbom,
+        "sbom",
+        "referrers-api",
+        &repo,
+        Some(SPDX_JSON),
+    );
+    assert_absent(&bundle, &cdx);
+    assert_absent(&bundle, &signed.signature);
+    assert_eq!(toc_artifacts(&bundle).len(), 1);
 }
 
 /// A BuildKit index: the attestation manifests are carried as in-index artifacts with
@@ -476,4 +507,111 @@ fn differential_leaves_out_artifact_blobs_keeps_manifests() {
         }
     }
     assert_eq!(toc_artifacts(&bundle).len(), 2);
+}
+
+/// A failure to look for referrers (other than "no API") fails the save and names
+/// `--no-referrers`, which then gets the images across without them.
+#[test]
+fn discovery_failure_fails_the_save_and_names_no_referrers() {
+    use support::faulty::{Fault, FaultyProxy, Rule};
+    let reg = TestRegistry::start();
+    signed_debian(&reg.addr(), Options::default());
+    let proxy = FaultyProxy::start(
+        &reg.url(),
+        vec![Rule::new(
+            "GET",
+            "/tags/list",
+            Fault::refuse(403, "DENIED", "listing tags is not allowed"),
+        )],
+    );
+    let name = format!("{}/{DEBIAN_REPO}:12", proxy.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("denied.tar");
+    let run = save(&[&name, "-o", out.to_str().unwrap()]).expect_code(1);
+    assert!(
+        run.stderr.contains("--no-referrers") && run.stderr.contains(DEBIAN_REPO),
+        "the message names the image and the way around: {run}"
+    );
+    assert!(!out.exists(), "nothing written under the final name");
+    save(&[&name, "--no-referrers", "-o", out.to_str().unwrap()]).ok();
+    assert!(
+        Bundle::open(&out).toc().get("artifacts").is_none(),
+        "--no-referrers saves the image alone"
+    );
+}
+
+/// Not a check but a measurement (run with `--ignored --nocapture`): a corpus of 12
+/// images (6 single-platform and signed with an SBOM, 6 two-platform indexes), saved
+/// from the real registry through a counting proxy with and without `--no-referrers`;
+/// prints wall times and the requests discovery added.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn measure_discovery() {
+    use support::corpus::{Corpus, app_layer, base_layer, passwd};
+    use support::faulty::FaultyProxy;
+    use support::images::{Flavor, PushOptions, push};
+    use support::referrers::{cosign_signature, fallback_index, fallback_tag, push_manifest, sbom};
+    let reg = TestRegistry::start();
+    let corpus = Corpus::new(base_layer("measure", &[passwd()]), |s| {
+        app_layer(s, 64 * 1024)
+    });
+    let keys = support::referrers::Keys::generate();
+    let mut names = Vec::new();
+    for i in 0..6u64 {
+        let image = corpus.image("linux/amd64", 100 + i);
+        let repo = format!("measure/single{i}");
+        push(
+            &image,
+            &format!("{}/{repo}:1", reg.addr()),
+            &PushOptions::default(),
+        );
+        let sig = cosign_signature(
+            &keys,
+            &format!("{}/{repo}", reg.addr()),
+            &image.manifest.digest,
+        );
+        push_artifact(&reg.addr(), &repo, &sig);
+        let s = sbom(&image.manifest, &repo);
+        push_artifact(&reg.addr(), &repo, &s);
+        push_manifest(
+            &reg.addr(),
+            &repo,
+            &fallback_tag(&image.manifest.digest),
+            &fallback_index(&[(&s, SPDX_JSON)]),
+        );
+        names.push(format!("{repo}:1"));
+        let multi = corpus.two_platform_index(Flavor::Oci, 200 + 2 * i);
+        let repo = format!("measure/multi{i}");
+        push(
+            &multi,
+            &format!("{}/{repo}:1", reg.addr()),
+            &PushOptions::default(),
+        );
+        names.push(format!("{repo}:1"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (label, extra) in [("--no-referrers", true), ("with referrers", false)] {
+        let proxy = FaultyProxy::start(&reg.url(), vec![]);
+        let mut args: Vec<String> = vec!["save".into()];
+        args.extend(names.iter().map(|n| format!("{}/{n}", proxy.addr())));
+        if extra {
+            args.push("--no-referrers".into());
+        }
+        let out = dir.path().join(format!("m{extra}.tar"));
+        args.extend(["-o".into(), out.display().to_string()]);
+        let start = std::time::Instant::now();
+        airlock(&args[..]).ok();
+        let secs = start.elapsed().as_secs_f64();
+        let seen = proxy.seen();
+        let count = |f: &dyn Fn(&str) -> bool| seen.iter().filter(|s| f(&s.path)).count();
+        eprintln!(
+            "{label}: {secs:.2}s, {} requests ({} referrers API, {} tags/list, {} manifests, {} blobs), {} artifacts",
+            seen.len(),
+            count(&|p| p.contains("/referrers/")),
+            count(&|p| p.contains("/tags/list")),
+            count(&|p| p.contains("/manifests/")),
+            count(&|p| p.contains("/blobs/")),
+            toc_artifacts(&Bundle::open(&out)).len()
+        );
+    }
 }

@@ -15,6 +15,9 @@
 //! BuildKit's attestation manifests live inside the image's index; the walk records
 //! them with [`attestation_subject`] and [`carry`] instead of walking them as images.
 //!
+//! A referrer that is itself an index (rare; nothing common writes one) is not carried
+//! yet: its children would need a walk of their own.
+//!
 //! A registry without referrers (404 to the API, no such tags) is no failure. Any other
 //! failure to discover fails the save and names `--no-referrers`: an operator who
 //! expects signatures on the other side must not find out there that they are missing.
@@ -27,7 +30,7 @@ use serde::Deserialize;
 use super::plan::{WalkedImage, Walker, check_descriptor};
 use crate::bundle::toc::{ArtifactFound, ArtifactKind};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, RawManifest};
+use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, RawManifest, media};
 use crate::source::FoundBy;
 
 /// Levels of artifacts on artifacts followed (an SBOM, its signature, …).
@@ -181,6 +184,10 @@ pub(crate) fn carry(
             raw.digest,
             raw.bytes.len()
         );
+    }
+    if media::is_index(&raw.media_type) {
+        // An index as a referrer (rare): its children would need a walk of their own.
+        return Ok(false);
     }
     let m: ArtifactManifest = serde_json::from_slice(&raw.bytes)
         .with_context(|| format!("artifact {} is not a manifest", raw.digest))?;
