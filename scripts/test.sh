@@ -17,7 +17,8 @@
 #    and zstd-sys compile C), python3-pip. Re-runs with everything present skip apt
 #    entirely. Then the rustfmt and clippy components (rustup component add), and
 #    cargo-zigbuild and ziglang from PyPI (pip), when missing, for the release binary's
-#    test (tests/release_binary.rs runs scripts/release.sh).
+#    test (tests/release_binary.rs runs scripts/release.sh), and the `oras` Python SDK
+#    (the independent writer of OCI 1.1 artifacts in tests/referrers_save.rs).
 # 2. cargo fmt --check, cargo clippy (warnings are errors), the doc tests, the README's
 #    demo (scripts/demo.sh with a debug build), then the whole test suite (cargo test
 #    --all-targets). The tests start and stop their own registries and dockerd on
@@ -136,6 +137,14 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -m ziglang version >
     PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
     export PATH
     hash -r
+fi
+
+# The `oras` Python SDK (PyPI) is the independent writer of OCI 1.1 artifacts with a
+# subject in tests/referrers_save.rs.
+if ! python3 -c 'import oras.client' >/dev/null 2>&1; then
+    echo "test.sh: missing: the oras Python SDK; installing it with pip"
+    python3 -m pip install -q oras </dev/null ||
+        python3 -m pip install -q --break-system-packages oras </dev/null
 fi
 
 # Every process the tests start inherits this marker, so leftovers are found exactly

@@ -615,3 +615,48 @@ fn measure_discovery() {
         );
     }
 }
+
+/// An SBOM pushed with a subject by an independent client (the `oras` Python SDK)
+/// through the referrers API server is found by the API and carried byte-exact.
+#[test]
+fn sbom_pushed_by_oras_is_carried() {
+    use support::referrers::oras_push_sbom;
+    use support::registry_api::registry_manifest;
+    let reg = TestRegistry::start();
+    let api = ReferrersApi::start(&reg.url());
+    let signed = signed_debian(
+        &api.addr(),
+        Options {
+            fallback_tag: false,
+            sbom_signature: false,
+        },
+    );
+    let digest = oras_push_sbom(
+        &api.addr(),
+        DEBIAN_REPO,
+        "sbom-oras",
+        &signed.image.manifest,
+        br#"{"spdxVersion":"SPDX-2.3","name":"oras"}"#,
+    );
+    let served = registry_manifest(&reg.addr(), DEBIAN_REPO, &digest, None);
+    assert_eq!(served.digest, digest);
+    let listed = api.referrers(DEBIAN_REPO, &signed.digest);
+    assert!(
+        listed.iter().any(|d| d["digest"] == digest.as_str()),
+        "the API server recorded oras's manifest: {listed:#?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("oras.tar");
+    save(&[&signed.name, "-o", out.to_str().unwrap()]).ok();
+    let bundle = Bundle::open(&out);
+    let t = toc_artifact(&bundle, &digest);
+    assert_eq!(t["kind"], "sbom", "{t:#}");
+    assert_eq!(t["found"], "referrers-api", "{t:#}");
+    assert_eq!(t["subject"], signed.digest.as_str());
+    assert_eq!(bundle.blob(&digest), &served.bytes[..], "byte-exact");
+    let m: Value = serde_json::from_slice(&served.bytes).unwrap();
+    for d in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+        assert!(bundle.has_blob(d["digest"].as_str().unwrap()), "{d}");
+    }
+    assert_verifies(&out);
+}

@@ -538,3 +538,54 @@ pub fn buildkit_index(addr: &str, repo: &str, tag: &str, seed: u64) -> BuildkitI
         attestations,
     }
 }
+
+// ---------------------------------------------------------------------------------
+// An independent writer: the `oras` Python SDK (PyPI `oras`, installed by
+// scripts/test.sh).
+
+/// Pushes `content` as an `application/spdx+json` layer with `subject` = `subject`, to
+/// `addr/repo:tag`, with the `oras` Python SDK (its own config, its own manifest
+/// layout: no `artifactType`, config `application/vnd.unknown.config.v1+json`).
+/// Returns the manifest digest the registry announced.
+pub fn oras_push_sbom(addr: &str, repo: &str, tag: &str, subject: &Blob, content: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir for oras");
+    let file = dir.path().join("sbom.spdx.json");
+    std::fs::write(&file, content).unwrap();
+    let script = r#"
+import os, sys
+import oras.oci
+from oras.client import OrasClient
+addr, repo, tag, media_type, digest, size = sys.argv[1:7]
+os.chdir(sys.argv[7])
+client = OrasClient(hostname=addr, insecure=True)
+r = client.push(
+    target=f"{addr}/{repo}:{tag}",
+    files=["sbom.spdx.json:application/spdx+json"],
+    subject=oras.oci.Subject(media_type, digest, int(size)),
+    quiet=True,
+)
+print(r.status_code, r.headers.get("Docker-Content-Digest", ""))
+"#;
+    let size = subject.size().to_string();
+    let out = super::cli::tool_ok(
+        "python3",
+        "python3-pip",
+        &[
+            "-c",
+            script,
+            addr,
+            repo,
+            tag,
+            &subject.media_type,
+            &subject.digest,
+            &size,
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let line = out.lines().last().unwrap_or_default();
+    let (status, digest) = line
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("oras said: {out}"));
+    assert_eq!(status, "201", "oras push: {out}");
+    digest.trim().to_string()
+}
