@@ -155,34 +155,13 @@ impl SaveSettings {
             split: args.split,
             fresh: args.fresh,
             sign_keys: Arc::new(sign_keys(&args.sign_keys)?),
-            referrers: referrers_wanted(args)?,
+            referrers: crate::export::referrers::Wanted::from_flags(
+                args.no_referrers,
+                &args.referrers_type,
+            )
+            .map_err(usage)?,
         })
     }
-}
-
-/// `--no-referrers` / `--referrers-type`: a type is a media type (`type/subtype…`) or a
-/// kind word; anything else is a typo worth stopping for.
-fn referrers_wanted(
-    args: &SaveArgs,
-) -> Result<Option<crate::export::referrers::Wanted>, UsageError> {
-    use crate::export::referrers::{Wanted, kind_word};
-    if args.no_referrers {
-        return Ok(None);
-    }
-    let mut types = Vec::new();
-    for t in args.referrers_type.iter().map(|t| t.trim()) {
-        if t.is_empty() {
-            continue;
-        }
-        if kind_word(t).is_none() && !t.contains('/') {
-            return Err(usage(format!(
-                "--referrers-type `{t}` is neither an artifact type (like application/spdx+json) \
-                 nor one of signature, attestation, sbom"
-            )));
-        }
-        types.push(t.to_string());
-    }
-    Ok(Some(Wanted { types }))
 }
 
 /// Loads every `--sign-key` (asking for a passphrase only for an encrypted one); the

@@ -182,6 +182,7 @@ fn tag_schema_carries_signature_sbom_and_its_signature() {
     assert_eq!(image["digest"], signed.digest.as_str());
     assert_eq!(image["platforms"], serde_json::json!(["linux/amd64"]));
     assert_verifies(&out);
+    airlock(&["ls", out.to_str().unwrap()]).ok();
 }
 
 /// The base64 signature annotation of a cosign signature artifact.

@@ -50,6 +50,26 @@ pub struct Wanted {
 }
 
 impl Wanted {
+    /// From `--no-referrers` (`None`: discovery off) and `--referrers-type`: a type is a
+    /// media type (`type/subtype…`) or a kind word; anything else is a typo worth
+    /// stopping for (the message is for the operator).
+    pub fn from_flags(no_referrers: bool, types: &[String]) -> Result<Option<Wanted>, String> {
+        if no_referrers {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for t in types.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            if kind_word(t).is_none() && !t.contains('/') {
+                return Err(format!(
+                    "--referrers-type `{t}` is neither an artifact type (like application/spdx+json) \
+                     nor one of signature, attestation, sbom"
+                ));
+            }
+            out.push(t.to_string());
+        }
+        Ok(Some(Wanted { types: out }))
+    }
+
     /// Whether an artifact of this kind and type is carried.
     pub fn accepts(&self, kind: ArtifactKind, artifact_type: Option<&str>) -> bool {
         self.types.is_empty()
@@ -333,6 +353,25 @@ mod tests {
             Sbom
         );
         assert_eq!(classify(None, Some("application/x-thing"), &[]), Other);
+    }
+
+    #[test]
+    fn flags_resolve_to_wanted() {
+        assert_eq!(Wanted::from_flags(true, &[]), Ok(None));
+        assert_eq!(Wanted::from_flags(false, &[]), Ok(Some(Wanted::default())));
+        let types = vec![
+            "sbom".to_string(),
+            " application/spdx+json ".into(),
+            "".into(),
+        ];
+        assert_eq!(
+            Wanted::from_flags(false, &types),
+            Ok(Some(Wanted {
+                types: vec!["sbom".into(), "application/spdx+json".into()]
+            }))
+        );
+        let err = Wanted::from_flags(false, &["sboms".to_string()]).unwrap_err();
+        assert!(err.contains("`sboms`") && err.contains("signature, attestation, sbom"));
     }
 
     #[test]
