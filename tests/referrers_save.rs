@@ -661,3 +661,115 @@ fn sbom_pushed_by_oras_is_carried() {
     }
     assert_verifies(&out);
 }
+
+/// `--platform` keeping two of three platforms writes a new index: it lists the two
+/// images and their attestations (carried); the third attestation stays behind. With
+/// `--no-referrers` the new index lists the images only.
+#[test]
+fn platform_subset_keeps_attestations_of_kept_images_in_the_new_index() {
+    use support::referrers::buildkit_index_for;
+    let reg = TestRegistry::start();
+    let bk = buildkit_index_for(
+        &reg.addr(),
+        "corp/three",
+        "1",
+        60,
+        &["linux/amd64", "linux/arm64", "linux/s390x"],
+    );
+    let repo = format!("{}/corp/three", reg.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("two.tar");
+    save(&[
+        &bk.name,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    let bundle = Bundle::open(&out);
+    bundle.assert_sound();
+    let image = bundle.toc_image(&bk.name);
+    assert_eq!(image["source_digest"], bk.index.digest.as_str());
+    let new_index: Value =
+        serde_json::from_slice(bundle.blob(image["digest"].as_str().unwrap())).unwrap();
+    let listed: BTreeSet<String> = new_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = bk.images[..2]
+        .iter()
+        .map(|i| i.manifest.digest.clone())
+        .chain(bk.attestations[..2].iter().map(|a| a.digest().to_string()))
+        .collect();
+    assert_eq!(listed, expected, "{new_index:#}");
+    for a in &bk.attestations[..2] {
+        assert_carried(&bundle, a, "attestation", "in-index", &repo, None);
+    }
+    assert_absent(&bundle, &bk.attestations[2]);
+    assert_verifies(&out);
+
+    let out = dir.path().join("two-plain.tar");
+    save(&[
+        &bk.name,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--no-referrers",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    let bundle = Bundle::open(&out);
+    let image = bundle.toc_image(&bk.name);
+    let new_index: Value =
+        serde_json::from_slice(bundle.blob(image["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        new_index["manifests"].as_array().unwrap().len(),
+        2,
+        "{new_index:#}"
+    );
+    for a in &bk.attestations {
+        assert_absent(&bundle, a);
+    }
+    assert!(bundle.toc().get("artifacts").is_none());
+    assert_verifies(&out);
+}
+
+/// A fallback index whose descriptor lies about a referrer's size: the referrer is not
+/// trusted, the save fails naming it and `--no-referrers`.
+#[test]
+fn referrer_not_matching_its_descriptor_fails_the_save() {
+    use support::referrers::{fallback_index, fallback_tag, push_manifest};
+    let reg = TestRegistry::start();
+    let signed = signed_debian(
+        &reg.addr(),
+        Options {
+            fallback_tag: false,
+            sbom_signature: false,
+        },
+    );
+    let s = &signed.sbom;
+    // The SBOM's digest with one byte more: the descriptor no longer matches what is served.
+    let index = fallback_index(&[(s, SPDX_JSON)]);
+    let text = String::from_utf8(index.bytes.clone()).unwrap();
+    let size = format!("\"size\":{}", s.manifest.size());
+    assert!(text.contains(&size), "{text}");
+    let text = text.replace(&size, &format!("\"size\":{}", s.manifest.size() + 1));
+    let lying = Blob::new(&index.media_type, text.into_bytes());
+    push_manifest(
+        &reg.addr(),
+        DEBIAN_REPO,
+        &fallback_tag(&signed.digest),
+        &lying,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lying.tar");
+    let run = save(&[&signed.name, "-o", out.to_str().unwrap()]).expect_code(1);
+    assert!(
+        run.stderr.contains(s.digest()) && run.stderr.contains("--no-referrers"),
+        "{run}"
+    );
+    assert!(!out.exists());
+}

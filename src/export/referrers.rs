@@ -277,7 +277,8 @@ pub(crate) fn discover(
                                 format!("cannot fetch referrer {} of {subject}", r.desc.digest)
                             })
                             .map_err(|e| no_referrers_hint(e, subject))?;
-                        check_descriptor(&r.desc, &raw)?;
+                        check_descriptor(&r.desc, &raw)
+                            .map_err(|e| no_referrers_hint(e, subject))?;
                         RawManifest {
                             media_type: r.desc.media_type.clone(),
                             ..raw

@@ -451,7 +451,7 @@ pub struct BuildkitImage {
     /// `ADDR/REPO:TAG`.
     pub name: String,
     pub index: Blob,
-    /// linux/amd64 then linux/arm64.
+    /// One per platform, in order (linux/amd64 then linux/arm64 for [`buildkit_index`]).
     pub images: Vec<Image>,
     /// One attestation manifest per image, in the same order.
     pub attestations: Vec<Artifact>,
@@ -495,11 +495,24 @@ pub fn buildkit_attestation(subject: &Blob, name: &str) -> Artifact {
 /// image (seeds from `seed`) and an attestation manifest for each, listed in the index
 /// with platform `unknown/unknown` and the `vnd.docker.reference.*` annotations.
 pub fn buildkit_index(addr: &str, repo: &str, tag: &str, seed: u64) -> BuildkitImage {
+    buildkit_index_for(addr, repo, tag, seed, &["linux/amd64", "linux/arm64"])
+}
+
+/// Like [`buildkit_index`], with one image per platform of `platforms` (seeds from
+/// `seed` on), in that order.
+pub fn buildkit_index_for(
+    addr: &str,
+    repo: &str,
+    tag: &str,
+    seed: u64,
+    platforms: &[&str],
+) -> BuildkitImage {
     let corpus = Corpus::new(base_layer("buildkit", &[passwd()]), |s| app_layer(s, 2048));
-    let images = vec![
-        corpus.image("linux/amd64", seed),
-        corpus.image("linux/arm64", seed + 1),
-    ];
+    let images: Vec<Image> = platforms
+        .iter()
+        .zip(seed..)
+        .map(|(p, s)| corpus.image(p, s))
+        .collect();
     let attestations: Vec<Artifact> = images
         .iter()
         .map(|i| buildkit_attestation(&i.manifest, &format!("{repo}:{tag}")))
