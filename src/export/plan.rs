@@ -169,7 +169,8 @@ impl Walker<'_> {
             format!(
                 "--platform {} kept {} of the source index's {} entries in a new index; its digest differs from the source's",
                 wanted,
-                out.manifests.len(),
+                // Image manifests and the in-index attestations kept with them.
+                out.manifests.len() + out.artifacts.len(),
                 index.manifests.len()
             )
         } else {
