@@ -692,7 +692,10 @@ fn platform_subset_keeps_attestations_of_kept_images_in_the_new_index() {
     let image = bundle.toc_image(&bk.name);
     assert_eq!(image["source_digest"], bk.index.digest.as_str());
     let note = image["note"].as_str().unwrap_or_default();
-    assert!(note.contains("kept 4 of the source index's 6 entries"), "{note}");
+    assert!(
+        note.contains("kept 4 of the source index's 6 entries"),
+        "{note}"
+    );
     let new_index: Value =
         serde_json::from_slice(bundle.blob(image["digest"].as_str().unwrap())).unwrap();
     let listed: BTreeSet<String> = new_index["manifests"]

@@ -5,7 +5,9 @@
 //! 1. **open** every input (registry manifests, local layouts and archives), in
 //!    parallel; every input that fails is reported, not just the first;
 //! 2. **walk** each image's graph ([`plan`]): child manifests and configs are fetched,
-//!    verified and staged, layers are listed;
+//!    verified and staged, layers are listed; then what refers to each manifest saved
+//!    (signatures, attestations, SBOMs: [`referrers`]) is found, its manifests staged
+//!    and its blobs listed with the layers;
 //! 3. **compose** the small documents ([`compose`]): TOC, `index.json`,
 //!    `manifest.json`, written first so `ls` never reads a layer; with `--base`, the
 //!    configs and layers the base has are dropped here ([`differential`]), so they are

@@ -7,6 +7,10 @@
 //! kind of source it is talking to. Stores return *unverified* streams: the pipeline
 //! wraps every one in [`crate::digest::VerifyingReader`], in one place.
 //!
+//! Stores may also say what refers to a manifest ([`BlobStore::referrers`]: signatures,
+//! attestations, SBOMs); only registries have such things, so the method defaults to
+//! none and only `registry` implements it.
+//!
 //! Local images whose layers are uncompressed tars (`docker save` output, the engine)
 //! are converted once when opened: layers are gzip-compressed in parallel into a
 //! staging OCI layout and a new manifest is written for them; see [`archive`].
