@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use airlock::digest::Digest;
 use airlock::registry::{Client, RegistryError};
 use support::cli::docker_config_with_auth;
-use support::client::{Setup, basic, client, options, raw_agent, read_all, setup};
+use support::client::{Setup, basic, client, options, read_all, setup};
 
 // ---------------------------------------------------------------------------------
 // A minimal HTTP/1.1 server for the tests (one request per connection, bounded).
@@ -140,51 +140,24 @@ fn respond(s: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u
     let _ = s.write_all(body);
 }
 
-/// The upstream's answer to `req` (with `path`), headers lowercased.
+/// The upstream's answer to `req` (with `path`), headers lowercased: the fault proxy's
+/// forwarding, given this server's request.
 fn fetch_upstream(
     upstream: &str,
     req: &Request,
     path: &str,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let uri = format!("{upstream}{path}");
-    let mut b = ureq::http::Request::builder()
-        .method(req.method.as_str())
-        .uri(&uri);
-    for (k, v) in &req.headers {
-        if !matches!(
-            k.as_str(),
-            "host" | "content-length" | "connection" | "transfer-encoding"
-        ) {
-            b = b.header(k.as_str(), v.as_str());
-        }
-    }
-    if let Some(host) = req.header("host") {
-        b = b.header("x-forwarded-host", host);
-    }
-    let agent = raw_agent();
-    let mut resp = if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
-        agent.run(b.body(req.body.clone()).unwrap()).unwrap()
-    } else {
-        agent.run(b.body(()).unwrap()).unwrap()
+    let forwarded = support::faulty::Request {
+        method: req.method.clone(),
+        path: path.to_string(),
+        headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: req.body.clone(),
     };
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "content-length" | "connection" | "transfer-encoding"
-            )
-        })
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = if req.method == "HEAD" {
-        Vec::new()
-    } else {
-        resp.body_mut().read_to_vec().unwrap_or_default()
-    };
-    (status, headers, body)
+    support::faulty::forward_to(upstream, &forwarded)
 }
 
 fn forward(upstream: &str, req: &Request, path: &str, s: &mut TcpStream) {
