@@ -397,10 +397,12 @@ fn sigkill_anywhere_then_rerun_for_tar_zst_and_split() {
     let src = Source::start(2);
     let proxy = Throttle::start(&src.reg.addr(), 0);
     let dir = tempfile::tempdir().unwrap();
+    // Pinned times: the resumed bundle must be the uninterrupted one, byte for byte.
+    let pin = ["--created", "2024-05-01T12:00:00Z"];
     for (name, extra) in [
-        ("k.tar", &[][..]),
-        ("k.tar.zst", &[][..]),
-        ("s.tar.zst", &["--split", "5M"][..]),
+        ("k.tar", &pin[..]),
+        ("k.tar.zst", &pin[..]),
+        ("s.tar.zst", &["--split", "5M", pin[0], pin[1]][..]),
     ] {
         let (fresh, fresh_json) = fresh_save(&proxy, dir.path(), &format!("fresh-{name}"), extra);
         let out = dir.path().join(name);
@@ -414,18 +416,27 @@ fn sigkill_anywhere_then_rerun_for_tar_zst_and_split() {
             num(&v, "fetched_bytes") < num(&fresh_json, "fetched_bytes"),
             "{name}: {v:#}"
         );
-        let read_from = if extra.is_empty() {
-            out.clone()
-        } else {
+        let split = extra.contains(&"--split");
+        let read_from = if split {
             dir.path().join(format!("{name}.000"))
-        };
-        let fresh_from = if extra.is_empty() {
-            fresh.clone()
         } else {
+            out.clone()
+        };
+        let fresh_from = if split {
             dir.path().join(format!("fresh-{name}.000"))
+        } else {
+            fresh.clone()
         };
         let (images, blobs) = contents_any(&read_from);
         assert_eq!((images, blobs), contents_any(&fresh_from), "{name}");
+        for (resumed, reference) in same_named_files(dir.path(), name) {
+            assert!(
+                fs::read(&resumed).unwrap() == fs::read(&reference).unwrap(),
+                "{} differs from the uninterrupted {}",
+                resumed.display(),
+                reference.display()
+            );
+        }
         let left: Vec<String> = listing(dir.path())
             .into_iter()
             .filter(|n| n.starts_with('.'))
@@ -438,6 +449,29 @@ fn sigkill_anywhere_then_rerun_for_tar_zst_and_split() {
             100.0 * num(&v, "reused_bytes") as f64 / src.layer_bytes() as f64
         );
     }
+}
+
+/// The files of a resumed save named `name` (the bundle, or each part) paired with the
+/// uninterrupted save's `fresh-<name>` counterparts. The parts index is not compared:
+/// its `id` is random by design (it tells two saves apart).
+fn same_named_files(dir: &Path, name: &str) -> Vec<(PathBuf, PathBuf)> {
+    let mut pairs: Vec<(PathBuf, PathBuf)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n == name
+                || n.strip_prefix(name)
+                    .and_then(|r| r.strip_prefix('.'))
+                    .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|n| (dir.join(&n), dir.join(format!("fresh-{n}"))))
+        .collect();
+    pairs.sort();
+    assert!(!pairs.is_empty(), "no files named {name}*");
+    for (_, reference) in &pairs {
+        assert!(reference.exists(), "{} is missing", reference.display());
+    }
+    pairs
 }
 
 /// Like [`contents`], for a bundle or the first part of a split one (joined first).
