@@ -22,6 +22,7 @@ pub(crate) mod paths;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod regzip;
 pub mod serve;
 pub mod settings;
 pub mod signing;
