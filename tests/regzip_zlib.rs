@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use airlock::regzip::header::{FNAME, Layout, layout};
+use airlock::regzip::identify::{Encoder, identify, zlib_encoders};
 use airlock::regzip::zlib::{self, ZlibParams};
 
 fn run(cmd: &mut Command) -> Vec<u8> {
@@ -272,4 +273,108 @@ fn gnu_gzip_pigz_and_concatenated_members_are_laid_out() {
         "gzip -d ignores the zero padding too"
     );
     assert_eq!(l.total_len, blob.len() as u64);
+}
+
+fn zlib_list(encoders: &[ZlibParams]) -> Vec<&dyn Encoder> {
+    encoders.iter().map(|e| e as &dyn Encoder).collect()
+}
+
+/// Rebuilds a whole blob from an identification: per member the recorded header,
+/// the chosen encoder's deflate of the member's raw bytes, the trailer; then the
+/// trailing bytes.
+fn rebuild_identified(
+    found: &airlock::regzip::identify::Identified,
+    encoders: &[ZlibParams],
+    raws: &[&[u8]],
+    trailing: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for ((member, matched), raw) in found.layout.members.iter().zip(&found.members).zip(raws) {
+        out.extend_from_slice(&member.header_bytes);
+        let params = encoders[matched.chosen().expect("identified")];
+        zlib::deflate(params, *raw, &mut out).unwrap();
+        out.extend_from_slice(&member.crc32.to_le_bytes());
+        out.extend_from_slice(&member.isize.to_le_bytes());
+    }
+    out.extend_from_slice(trailing);
+    out
+}
+
+#[test]
+fn python_gzip_members_are_identified_as_their_zlib_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = tar_of_real_files(3 << 20);
+    let mut random = vec![0u8; 1 << 20];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+        .unwrap();
+    let (tar_path, random_path) = (dir.path().join("tar"), dir.path().join("random"));
+    std::fs::write(&tar_path, &tar).unwrap();
+    std::fs::write(&random_path, &random).unwrap();
+    // cat of: the tar at level 9, random bytes at level 6, the tar at level 1, then padding
+    let mut blob = python(
+        r#"
+import gzip, sys
+tar, rnd = (open(p, 'rb').read() for p in sys.argv[1:3])
+for data, level in ((tar, 9), (rnd, 6), (tar, 1)):
+    sys.stdout.buffer.write(gzip.compress(data, compresslevel=level, mtime=1234567890))
+"#,
+        &[&tar_path, &random_path],
+    );
+    blob.extend_from_slice(&[0u8; 512]);
+    let encoders = zlib_encoders();
+    let found = identify(&blob[..], &zlib_list(&encoders)).unwrap();
+    let levels = |i: usize| -> Vec<u8> {
+        found.members[i]
+            .matching
+            .iter()
+            .map(|&k| encoders[k].level)
+            .collect()
+    };
+    eprintln!(
+        "matching levels: tar@9 {:?}, random@6 {:?}, tar@1 {:?}",
+        levels(0),
+        levels(1),
+        levels(2)
+    );
+    assert_eq!(levels(0), vec![9], "real files at level 9");
+    assert_eq!(levels(2), vec![1], "real files at level 1");
+    // random bytes: stored blocks, which several levels may write identically; the
+    // one chosen is the lowest matching level, and it must include the real one
+    assert!(levels(1).contains(&6), "{:?}", levels(1));
+    assert_eq!(
+        found.members[1].chosen().map(|k| encoders[k].level),
+        Some(levels(1)[0])
+    );
+    assert!(found.rebuildable());
+    assert_eq!(
+        (found.layout.trailing_len, found.layout.trailing_zeros),
+        (512, true)
+    );
+    let rebuilt = rebuild_identified(&found, &encoders, &[&tar, &random, &tar], &[0u8; 512]);
+    assert!(
+        rebuilt == blob,
+        "the rebuild from the identified recipe is the blob"
+    );
+}
+
+#[test]
+fn gnu_gzip_is_not_mistaken_for_zlib() {
+    // GNU gzip has its own deflate; as measured here its -6 and -9 output is not
+    // stock zlib's, so no zlib level may claim it.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("layer.tar");
+    std::fs::write(&input, tar_of_real_files(2 << 20)).unwrap();
+    let encoders = zlib_encoders();
+    for level in ["-6", "-9"] {
+        let gz = run(Command::new("gzip").args(["-n", level, "-c"]).arg(&input));
+        let found = identify(&gz[..], &zlib_list(&encoders)).unwrap();
+        assert_eq!(found.members.len(), 1);
+        assert!(
+            found.members[0].matching.is_empty(),
+            "gzip {level}: {:?}",
+            found.members
+        );
+        assert!(!found.rebuildable());
+    }
 }

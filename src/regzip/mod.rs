@@ -5,5 +5,5 @@
 //! turns bytes into bytes.
 
 pub mod header;
-
+pub mod identify;
 pub mod zlib;
