@@ -204,6 +204,7 @@ impl Member {
         self.header.len as u64 + self.deflate_len + 8
     }
 
+    /// Never: a member has at least a header and a trailer.
     pub fn is_empty(&self) -> bool {
         false
     }
