@@ -282,7 +282,12 @@ Examples:
   airlock push release.tar.zst registry.lan:5000/mirror --trust release-signing.pub
 
 With --trust, the bundle's signature is checked first (a few kilobytes, no layer read): a bundle
-not signed by a trusted key is refused before anything is written.";
+not signed by a trusted key is refused before anything is written.
+
+Signatures, attestations and SBOMs the bundle carries for the images pushed go with them (before
+the image tags), by digest: cosign's tags (sha256-<hex>.sig) are set, and a referrer is indexed
+by the target itself when it has the OCI referrers API, else merged into the referrers tag index
+(sha256-<hex>) the target already has, never replacing its entries. --no-referrers skips them.";
 
 const LOAD_HELP: &str = "\
 Builds the `docker load` stream from the bundle's own blobs for one platform (default: the
@@ -338,6 +343,10 @@ pub struct PushArgs {
     /// automatically when a registry refuses one with BLOB_UPLOAD_INVALID.
     #[arg(long)]
     pub patch_uploads: bool,
+    /// Push the images only, without the signatures, attestations and SBOMs the bundle
+    /// carries for them (their tags and referrers indexes are not written either).
+    #[arg(long)]
+    pub no_referrers: bool,
     #[command(flatten)]
     pub trust: TrustArgs,
     #[command(flatten)]

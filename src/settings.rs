@@ -375,6 +375,8 @@ pub struct PushSettings {
     pub client: ClientOptions,
     /// `--trust PUB...`: refuse a bundle not signed by one of these keys.
     pub trust: Vec<PublicKey>,
+    /// `--no-referrers`: push no artifact (signature, attestation, SBOM) of the bundle.
+    pub no_referrers: bool,
 }
 
 impl PushSettings {
@@ -392,6 +394,7 @@ impl PushSettings {
                 ..client_options(&args.registry)?
             },
             trust: trusted_keys(&args.trust)?,
+            no_referrers: args.no_referrers,
         })
     }
 }

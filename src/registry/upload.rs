@@ -340,6 +340,21 @@ impl Client {
         reference: &str,
         manifest: &RawManifest,
     ) -> Result<Digest, RegistryError> {
+        self.put_manifest_subject(registry, repository, reference, manifest)
+            .map(|(digest, _)| digest)
+    }
+
+    /// [`Client::put_manifest`], also returning the `OCI-Subject` header of the answer:
+    /// a registry with the OCI 1.1 referrers API sends it for a manifest with a
+    /// `subject` (and then indexes the referrer itself; `push` writes the referrers
+    /// tag index only when it is absent).
+    pub fn put_manifest_subject(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<(Digest, Option<Digest>), RegistryError> {
         let inner = &self.inner;
         let ctx = push_ctx(
             registry,
@@ -366,7 +381,10 @@ impl Client {
             .body(ReqBody::Bytes(&manifest.bytes));
         let answer = inner.execute(&ctx, &mut req)?;
         check_digest(&ctx, &answer, &manifest.digest)?;
-        Ok(manifest.digest.clone())
+        let subject = answer
+            .header("oci-subject")
+            .and_then(|d| Digest::parse(d.trim()).ok());
+        Ok((manifest.digest.clone(), subject))
     }
 
     /// Every tag of `repository`, following `Link: <…>; rel="next"` pages.

@@ -7,6 +7,9 @@
 //! - [`blobs`]: HEAD, upload once, mount the rest, streaming from the bundle with
 //!   every byte re-hashed;
 //! - [`manifests`]: image manifests by digest, then indexes level by level, then tags;
+//! - [`artifacts`] and [`referrers`]: the signatures, attestations and SBOMs of the
+//!   images pushed (after their manifests, before their tags), cosign's tags, and the
+//!   referrers tag index merged on a target without the referrers API;
 //! - [`summary`]: the `--json` document and the human report;
 //! - [`failures`]: the error of a failed push, with advice per cause (registry dialects
 //!   included);
@@ -28,11 +31,13 @@
 //! of `--jobs` threads; memory stays flat because blobs are only ever streamed, and
 //! only manifests (small) are held.
 
+mod artifacts;
 mod base;
 mod blobs;
 mod failures;
 mod manifests;
 mod plan;
+mod referrers;
 mod summary;
 mod target;
 
@@ -43,8 +48,8 @@ use anyhow::{Context, anyhow};
 use rayon::prelude::*;
 
 pub use summary::{
-    Action, BlobReport, BlobTotals, ImageReport, ImageStatus, ManifestReport, ManifestTotals,
-    PartialPush, PushSummary, TagTotals,
+    Action, ArtifactReport, ArtifactTotals, BlobReport, BlobTotals, ImageReport, ImageStatus,
+    ManifestReport, ManifestTotals, PartialPush, PushSummary, TagTotals,
 };
 
 use crate::bundle::Bundle;
@@ -216,6 +221,22 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
     if broken.iter().all(|&b| b) {
         return Err(failed(&ctx, &plan, failures, NO_INDEX_OR_TAG));
     }
+    // Signatures, attestations and SBOMs, before the tags: a tag appears only with them.
+    let (artifact_actions, artifact_totals) =
+        match artifacts::push_artifacts(&ctx, &plan, dry, &broken) {
+            Ok((actions, totals, f)) => {
+                plan.mark_broken(&f, &mut broken);
+                failures.extend(f);
+                (actions, totals)
+            }
+            Err(f) => {
+                failures.extend(f);
+                return Err(failed(&ctx, &plan, failures, NO_INDEX_OR_TAG));
+            }
+        };
+    if broken.iter().all(|&b| b) {
+        return Err(failed(&ctx, &plan, failures, NO_INDEX_OR_TAG));
+    }
     let (tag_actions, tag_totals) = match manifests::push_tags(&ctx, &plan, dry, &broken) {
         Ok((actions, totals, f)) => {
             failures.extend(f);
@@ -286,6 +307,22 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
                             .unwrap_or(Action::Skipped),
                     })
                     .collect(),
+                artifacts: plan
+                    .artifacts
+                    .iter()
+                    .filter(|a| a.images.contains(&i))
+                    .map(|a| ArtifactReport {
+                        digest: a.toc.digest.clone(),
+                        kind: a.toc.kind,
+                        artifact_type: a.toc.artifact_type.clone(),
+                        subject: a.toc.subject.clone(),
+                        tag: a.toc.tag.clone(),
+                        action: artifact_actions
+                            .get(&(a.repo.clone(), a.toc.digest.clone()))
+                            .copied()
+                            .unwrap_or(Action::Skipped),
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -296,6 +333,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
         blobs: blob_totals,
         manifests: manifest_totals,
         tags: tag_totals,
+        artifacts: artifact_totals,
     };
     if failures.is_empty() {
         return Ok(summary);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use super::Failure;
+use super::artifacts::{PlannedArtifact, plan_artifacts};
 use super::target::repository_for;
 use crate::bundle::Bundle;
 use crate::bundle::graph::ImageGraph;
@@ -44,6 +45,8 @@ pub(crate) struct PlannedImage {
     pub blobs: Vec<Descriptor>,
     /// Manifests and indexes in push order, root last.
     pub manifests: Vec<Digest>,
+    /// The manifest digests of the artifacts pushed with it (see [`super::artifacts`]).
+    pub artifacts: Vec<Digest>,
 }
 
 /// A blob one target repository needs.
@@ -75,6 +78,8 @@ pub(crate) struct Plan {
     pub users: HashMap<Digest, BTreeSet<String>>,
     /// Every manifest and index of the plan by digest (they are small).
     pub raw: HashMap<Digest, Arc<RawManifest>>,
+    /// The artifacts to push after the images' manifests, before their tags.
+    pub artifacts: Vec<PlannedArtifact>,
 }
 
 impl Plan {
@@ -89,12 +94,13 @@ impl Plan {
     }
 
     /// True when image `i` needs `digest` in `repo`: that is its repository and its
-    /// graph holds the digest.
+    /// graph (or one of its artifacts) holds the digest.
     pub(crate) fn needs(&self, i: usize, repo: &str, digest: &Digest) -> bool {
         let image = &self.images[i];
         image.repo == repo
             && (image.root == *digest
                 || image.manifests.contains(digest)
+                || image.artifacts.contains(digest)
                 || image.blobs.iter().any(|b| b.digest == *digest))
     }
 
@@ -224,6 +230,7 @@ pub fn build(
             note: toc.note.clone(),
             blobs: graph.blobs.clone(),
             manifests: graph.manifests.iter().map(|m| m.digest.clone()).collect(),
+            artifacts: Vec::new(),
         });
         if tag.is_some() {
             match by_target.get(&target) {
@@ -244,6 +251,29 @@ pub fn build(
         }
     }
 
+    // Signatures, attestations and SBOMs of the images chosen: their blobs are pushed
+    // with the images' blobs (and checked present with them).
+    let artifacts = if settings.no_referrers {
+        Vec::new()
+    } else {
+        plan_artifacts(bundle, settings, &mut planned)?
+    };
+    for a in &artifacts {
+        let names: Vec<String> = a.images.iter().map(|&i| planned[i].name.clone()).collect();
+        users
+            .entry(a.toc.digest.clone())
+            .or_default()
+            .extend(names.iter().cloned());
+        for b in &a.blobs {
+            users
+                .entry(b.digest.clone())
+                .or_default()
+                .extend(names.iter().cloned());
+            blobs
+                .entry((a.repo.clone(), b.digest.clone()))
+                .or_insert_with(|| b.clone());
+        }
+    }
     let plan = Plan {
         images: planned,
         blobs: blobs
@@ -254,6 +284,7 @@ pub fn build(
         tags,
         users,
         raw,
+        artifacts,
     };
     check_blobs_present(bundle, &plan)?;
     Ok(plan)

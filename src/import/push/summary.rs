@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::bundle::toc::ArtifactKind;
 use crate::digest::Digest;
 use crate::progress::human_bytes;
 use crate::words::count;
@@ -20,6 +21,9 @@ pub struct PushSummary {
     pub blobs: BlobTotals,
     pub manifests: ManifestTotals,
     pub tags: TagTotals,
+    /// Signatures, attestations and SBOMs pushed with the images (absent when none).
+    #[serde(skip_serializing_if = "ArtifactTotals::is_empty")]
+    pub artifacts: ArtifactTotals,
 }
 
 /// One TOC name.
@@ -41,6 +45,51 @@ pub struct ImageReport {
     pub blobs: Vec<BlobReport>,
     /// Manifests and indexes (root last), with what was done to each.
     pub manifests: Vec<ManifestReport>,
+    /// The artifacts (signatures, attestations, SBOMs) pushed with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactReport>,
+}
+
+/// One artifact pushed with an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactReport {
+    pub digest: Digest,
+    /// `signature`, `attestation`, `sbom` or `other`.
+    pub kind: ArtifactKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// What it refers to.
+    pub subject: Digest,
+    /// Its cosign tag, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// What was done to its manifest (`skipped` when it was not reached: its image
+    /// was not written).
+    pub action: Action,
+}
+
+/// Artifact manifests, cosign tags and referrers indexes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArtifactTotals {
+    /// Artifact manifests pushed by digest (or that would be).
+    pub pushed: u64,
+    /// Artifact manifests the target already had.
+    pub skipped: u64,
+    /// Cosign tags set (or that would be).
+    pub tags_pushed: u64,
+    pub tags_unchanged: u64,
+    /// Referrers tag indexes created or merged (or that would be).
+    pub indexes_written: u64,
+    /// Referrers tag indexes that already listed every referrer.
+    pub indexes_unchanged: u64,
+    /// Referrers the target indexed itself (it has the referrers API).
+    pub indexed_by_registry: u64,
+}
+
+impl ArtifactTotals {
+    pub fn is_empty(&self) -> bool {
+        self.pushed + self.skipped + self.tags_pushed + self.tags_unchanged == 0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,6 +235,19 @@ impl PushSummary {
                         m.action.as_str()
                     )?;
                 }
+                for a in &image.artifacts {
+                    writeln!(
+                        w,
+                        "  artifact {} {:>10}  {}{}",
+                        a.digest,
+                        kind_label(a.kind),
+                        a.action.as_str(),
+                        a.tag
+                            .as_deref()
+                            .map(|t| format!(" (tag {t})"))
+                            .unwrap_or_default()
+                    )?;
+                }
             }
             if let Some(source) = &image.source_digest {
                 writeln!(
@@ -211,11 +273,12 @@ impl PushSummary {
         let b = &self.blobs;
         let m = &self.manifests;
         let t = &self.tags;
+        let a = self.artifacts_phrase();
         if self.dry_run {
             writeln!(
                 w,
                 "Dry run, nothing written to {}: would upload {} ({}), mount {}, skip {} present; \
-                 push {}, skip {} present; set {}, {} already set",
+                 push {}, skip {} present; set {}, {} already set{a}",
                 self.target,
                 count(b.uploaded, "blob"),
                 human_bytes(b.uploaded_bytes),
@@ -235,7 +298,7 @@ impl PushSummary {
             writeln!(
                 w,
                 "Pushed {} to {}: blobs {} uploaded ({}), {} mounted, {} already present; \
-                 manifests {} pushed, {} already present; tags {} set, {} unchanged",
+                 manifests {} pushed, {} already present; tags {} set, {} unchanged{a}",
                 count((self.images.len() - failed) as u64, "image name"),
                 self.target,
                 b.uploaded,
@@ -248,5 +311,37 @@ impl PushSummary {
                 t.unchanged
             )
         }
+    }
+}
+
+impl PushSummary {
+    /// `; artifacts …` for the summary line, or nothing when the push had none.
+    fn artifacts_phrase(&self) -> String {
+        let a = &self.artifacts;
+        if a.is_empty() {
+            return String::new();
+        }
+        let verb = if self.dry_run { "would push" } else { "pushed" };
+        format!(
+            "; artifacts {} {verb}, {} already present, cosign tags {} set, {} unchanged, \
+             referrers indexes {} written, {} unchanged, {} indexed by the registry",
+            a.pushed,
+            a.skipped,
+            a.tags_pushed,
+            a.tags_unchanged,
+            a.indexes_written,
+            a.indexes_unchanged,
+            a.indexed_by_registry
+        )
+    }
+}
+
+/// `signature`, `attestation`, `sbom`, `other`.
+pub(crate) fn kind_label(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Signature => "signature",
+        ArtifactKind::Attestation => "attestation",
+        ArtifactKind::Sbom => "sbom",
+        ArtifactKind::Other => "other",
     }
 }
