@@ -12,6 +12,13 @@
 //! signature entry is read (a few
 //! hundred bytes) and checked mathematically, not against any trusted key, since `ls`
 //! takes no `--trust`.
+//!
+//! A bundle carrying signatures, attestations or SBOMs (the TOC's `artifacts`) lists,
+//! under each image, the artifacts that refer to it, to one of its manifests, or
+//! (recursively) to such an artifact; `--json` adds an `artifacts` array to that image,
+//! each entry the TOC's record plus its `depth` (1: about the image). Finding which
+//! manifests an index holds reads the image's index entries (a few kilobytes, and only
+//! when the bundle has artifacts); an image without artifacts is shown as before.
 
 use std::io::{self, Write};
 
@@ -19,7 +26,9 @@ use serde::Serialize;
 
 use crate::bundle::Bundle;
 use crate::bundle::signature::{self, SignatureReport};
-use crate::bundle::toc::TocImage;
+use crate::bundle::toc::{Toc, TocArtifact, TocImage};
+use crate::digest::Digest;
+use crate::oci::Parsed;
 use crate::progress::human_bytes;
 use crate::words::count;
 
@@ -38,7 +47,8 @@ pub struct ListReport {
     pub created: String,
     pub format_version: u32,
     pub docker_platform: String,
-    pub images: Vec<TocImage>,
+    /// The TOC's images as `airlock.json` holds them, each with its artifacts (if any).
+    pub images: Vec<ListImage>,
     pub blob_count: usize,
     /// Sum of the sizes of all blobs (each counted once).
     pub blob_bytes: u64,
@@ -53,6 +63,26 @@ pub struct ListReport {
     /// that does not match this bundle).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signature_problems: Vec<String>,
+}
+
+/// One image: the TOC's record, and the artifacts that refer to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListImage {
+    #[serde(flatten)]
+    pub image: TocImage,
+    /// Signatures, attestations, SBOMs about it, each after the one it refers to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ListArtifact>,
+}
+
+/// An artifact under an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListArtifact {
+    #[serde(flatten)]
+    pub artifact: TocArtifact,
+    /// 1 when it refers to the image or one of its manifests, 2 when it refers to an
+    /// artifact of depth 1, and so on.
+    pub depth: usize,
 }
 
 /// What a differential bundle was made against and how much it saved.
@@ -148,7 +178,14 @@ impl ListReport {
             created: toc.created.clone(),
             format_version: toc.format_version,
             docker_platform: toc.docker_platform.clone(),
-            images: toc.images.clone(),
+            images: toc
+                .images
+                .iter()
+                .map(|i| ListImage {
+                    image: i.clone(),
+                    artifacts: artifacts_of(bundle, toc, i),
+                })
+                .collect(),
             blob_count: toc.blobs.len(),
             blob_bytes: toc.blobs.iter().map(|b| b.size).sum(),
             base: toc
@@ -229,6 +266,7 @@ impl ListReport {
         let rows: Vec<[String; 4]> = self
             .images
             .iter()
+            .map(|i| &i.image)
             .map(|i| {
                 [
                     i.name.clone(),
@@ -246,7 +284,8 @@ impl ListReport {
             }
         }
         writeln!(w)?;
-        for row in std::iter::once(&header).chain(&rows) {
+        let images = std::iter::once(None).chain(self.images.iter().map(Some));
+        for (row, image) in std::iter::once(&header).chain(&rows).zip(images) {
             writeln!(
                 w,
                 "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
@@ -259,9 +298,12 @@ impl ListReport {
                 w2 = width[2],
                 w3 = width[3]
             )?;
+            for a in image.iter().flat_map(|i| &i.artifacts) {
+                print_artifact(w, a)?;
+            }
         }
         let mut notes = Vec::new();
-        for i in &self.images {
+        for i in self.images.iter().map(|i| &i.image) {
             if let Some(src) = &i.source_digest {
                 notes.push(format!(
                     "{}: saved as {}, the source serves {}{}",
@@ -289,10 +331,105 @@ impl ListReport {
                 writeln!(w, "note: {n}")?;
             }
         }
-        if self.images.iter().any(|i| i.docker.is_some()) {
+        if self.images.iter().any(|i| i.image.docker.is_some()) {
             writeln!(w)?;
             writeln!(w, "docker load platform: {}", self.docker_platform)?;
         }
         Ok(())
     }
+}
+
+/// `  + signature  sha256:0123456789ab  application/…  tag sha256-….sig`, indented by depth.
+fn print_artifact(w: &mut dyn Write, a: &ListArtifact) -> io::Result<()> {
+    use crate::bundle::toc::ArtifactKind;
+    let t = &a.artifact;
+    let kind = match t.kind {
+        ArtifactKind::Signature => "signature",
+        ArtifactKind::Attestation => "attestation",
+        ArtifactKind::Sbom => "sbom",
+        ArtifactKind::Other => "other",
+    };
+    write!(
+        w,
+        "{:indent$}+ {kind:<11}  sha256:{}  {}",
+        "",
+        t.digest.short(),
+        t.artifact_type.as_deref().unwrap_or(&t.media_type),
+        indent = 2 * a.depth
+    )?;
+    if let Some(tag) = &t.tag {
+        write!(w, "  tag {tag}")?;
+    }
+    writeln!(w)
+}
+
+/// How deep indexes are read to find an image's manifests, and artifact chains followed.
+const MAX_DEPTH: usize = 8;
+
+/// The artifacts of `image` (found in its repository), each after its subject.
+fn artifacts_of(bundle: &Bundle, toc: &Toc, image: &TocImage) -> Vec<ListArtifact> {
+    if toc.artifacts.is_empty() {
+        return Vec::new();
+    }
+    let repository = crate::reference::Reference::parse(&image.name)
+        .map(|r| r.name())
+        .unwrap_or_default();
+    let mine: Vec<&TocArtifact> = toc
+        .artifacts
+        .iter()
+        .filter(|a| a.repository == repository)
+        .collect();
+    if mine.is_empty() {
+        return Vec::new();
+    }
+    let subjects = manifests_of(bundle, image);
+    let mut out = Vec::new();
+    let mut listed = std::collections::HashSet::new();
+    for a in mine.iter().filter(|a| subjects.contains(&a.subject)) {
+        add_with_referrers(a, 1, &mine, &mut listed, &mut out);
+    }
+    out
+}
+
+/// Appends `a` and, after it, the artifacts about it (recursively).
+fn add_with_referrers(
+    a: &TocArtifact,
+    depth: usize,
+    all: &[&TocArtifact],
+    listed: &mut std::collections::HashSet<Digest>,
+    out: &mut Vec<ListArtifact>,
+) {
+    if depth > MAX_DEPTH || !listed.insert(a.digest.clone()) {
+        return;
+    }
+    out.push(ListArtifact {
+        artifact: a.clone(),
+        depth,
+    });
+    for r in all.iter().filter(|r| r.subject == a.digest) {
+        add_with_referrers(r, depth + 1, all, listed, out);
+    }
+}
+
+/// The image's root and every manifest and index under it, read from its indexes (a
+/// root that cannot be read counts alone: `verify` says what is wrong with it).
+fn manifests_of(bundle: &Bundle, image: &TocImage) -> std::collections::HashSet<Digest> {
+    let mut found = std::collections::HashSet::from([image.digest.clone()]);
+    let mut todo = vec![(image.digest.clone(), image.media_type.clone(), 0usize)];
+    while let Some((digest, media_type, depth)) = todo.pop() {
+        if depth > MAX_DEPTH || !crate::oci::media::is_index(&media_type) {
+            continue;
+        }
+        let Ok(raw) = crate::bundle::graph::read_manifest(bundle, &digest, &media_type) else {
+            continue;
+        };
+        if let Ok(Parsed::Index(index)) = raw.parse() {
+            for c in index.manifests {
+                if found.insert(c.digest.clone()) {
+                    todo.push((c.digest, c.media_type, depth + 1));
+                }
+            }
+        }
+    }
+    found
 }

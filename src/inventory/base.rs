@@ -5,8 +5,11 @@
 //! every config and layer digest the base vouches for, with where on the target it can
 //! be found. For a bundle, that is the TOC's blobs (plus the blobs it left out itself,
 //! if it was differential too) and, per blob, the names of the base's images that use
-//! it, read from the base's manifests (small entries; no layer is read). For an
-//! inventory, the union of every repository's blobs, with the repositories holding them.
+//! it, read from the base's manifests (small entries; no layer is read); the configs
+//! and layers of its artifacts (signatures, attestations, SBOMs) count too, found in
+//! the artifact's repository. For an inventory, the union of every repository's
+//! blobs, with the repositories holding them (an inventory walks every tag, so
+//! cosign's tags and referrers tag indexes bring their artifacts' blobs along).
 //!
 //! The kind is told from the content: JSON whose `format` is `airlock-inventory` is an
 //! inventory; anything else is opened as a bundle (a split bundle's first part or parts
@@ -18,10 +21,11 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Inventory;
-use crate::bundle::graph::read_graph;
+use crate::bundle::graph::{read_graph, read_manifest};
 use crate::bundle::toc::{TocBase, TocOmitted};
 use crate::bundle::{Bundle, Finding, FindingKind};
 use crate::digest::Digest;
+use crate::oci::Parsed;
 use crate::reference::Reference;
 
 /// Where-to-find entries kept per blob (enough to find a repository to mount from).
@@ -122,6 +126,13 @@ impl BaseSet {
                 }
             }
         }
+        // Artifacts' configs and layers: where the artifact was pushed, its repository.
+        for (digest, repository) in artifact_blobs(bundle) {
+            let names = blobs.entry(digest).or_default();
+            if !names.contains(&repository) && names.len() < MAX_LOCATIONS {
+                names.push(repository);
+            }
+        }
         // Blobs the TOC lists that no image reaches (should not happen) still count.
         for b in &toc.blobs {
             blobs.entry(b.digest.clone()).or_default();
@@ -167,6 +178,37 @@ impl BaseSet {
         }
         s
     }
+}
+
+/// The configs and layers of a bundle's artifacts (those it holds or leaves out), each
+/// with the repository the artifact is in. An artifact whose manifest cannot be read is
+/// skipped: `verify` reports it.
+pub(crate) fn artifact_blobs(bundle: &Bundle) -> Vec<(Digest, String)> {
+    let toc = bundle.toc();
+    let mut out = Vec::new();
+    for a in &toc.artifacts {
+        let Ok(raw) = read_manifest(bundle, &a.digest, &a.media_type) else {
+            continue;
+        };
+        let mut manifests = vec![raw];
+        if let Ok(Parsed::Index(index)) = manifests[0].parse() {
+            for c in &index.manifests {
+                if let Ok(child) = read_manifest(bundle, &c.digest, &c.media_type) {
+                    manifests.push(child);
+                }
+            }
+        }
+        for m in &manifests {
+            if let Ok(Parsed::Manifest(m)) = m.parse() {
+                for d in std::iter::once(m.config).chain(m.layers) {
+                    if bundle.has_blob(&d.digest) || toc.is_omitted(&d.digest) {
+                        out.push((d.digest, a.repository.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `verify BUNDLE --base FILE`: one finding per blob the differential bundle leaves out

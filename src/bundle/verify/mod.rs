@@ -44,7 +44,8 @@
 //! 4. the part hashes of a split bundle (here, in [`verify`]);
 //! 5. `graph` and `docs`: the documents kept in memory, one `check_*` step per
 //!    document, then the image graph's verdict (missing blobs, and the images each
-//!    finding breaks);
+//!    finding breaks), then `artifacts`: the TOC's signatures, attestations and SBOMs,
+//!    whole and referring to something in the bundle;
 //! 6. `signed`: the signature entry against the TOC bytes the scan read, and a split
 //!    bundle's signed parts index ([`verify_trusting`] with `--trust` keys requires a
 //!    trusted signer); its findings go first in the report, since a bundle whose
@@ -73,6 +74,7 @@ use crate::oci::ImageIndex;
 use crate::progress::{Progress, human_bytes};
 use crate::signing::PublicKey;
 
+mod artifacts;
 mod docs;
 mod entries;
 mod frames;
@@ -413,11 +415,20 @@ impl<'a> Pass<'a> {
         findings.extend(graph.check_toc(toc));
         findings.extend(graph.check_index(toc));
         findings.extend(graph.check_docker(toc));
-        let walked = graph.finish(toc, &self.toc_types);
+        let mut walked = graph.finish(toc, &self.toc_types);
+        let artifacts = toc.map(|t| artifacts::check_artifacts(t, &self.seen, &walked.reach));
+        if let Some(a) = &artifacts {
+            // A blob an artifact lacks is reported once, naming the artifact.
+            walked
+                .missing
+                .retain(|f| f.digest.as_ref().is_none_or(|d| !a.missing.contains(d)));
+        }
         self.findings.extend(findings);
         self.findings.extend(docs);
         self.findings.extend(walked.problems);
         self.findings.extend(walked.missing);
+        self.findings
+            .extend(artifacts.into_iter().flat_map(|a| a.findings));
         walked.reach
     }
 }

@@ -78,6 +78,9 @@ pub enum FindingKind {
     /// The signed statement does not describe this bundle: another TOC, other parts,
     /// or (with `--base`) another base.
     StatementMismatch,
+    /// A signature, attestation or SBOM the TOC records refers to something not in the
+    /// bundle, or its manifest disagrees with its TOC entry.
+    Artifact,
 }
 
 impl FindingKind {
@@ -109,6 +112,7 @@ impl FindingKind {
             FindingKind::UntrustedSigner => "untrusted signer",
             FindingKind::BadSignature => "bad signature",
             FindingKind::StatementMismatch => "statement mismatch",
+            FindingKind::Artifact => "artifact",
         }
     }
 }
