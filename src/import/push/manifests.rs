@@ -96,6 +96,11 @@ pub(crate) type TagActions = HashMap<String, Action>;
 /// Points every tag of an image not `broken` at its root (HEAD only when `dry_run`);
 /// a tag already there is counted unchanged and not written. Returns what was done
 /// and the tags that failed.
+///
+/// Tags go level by level too (image manifests' tags before indexes' tags): a
+/// registry stores a manifest `PUT` under a tag again, and distribution 2.8 rewrites
+/// the manifest's revision link while doing so; an index `PUT` checking that very
+/// link at the same moment reads it empty and fails with `DIGEST_INVALID`.
 pub(crate) fn push_tags(
     ctx: &Ctx<'_>,
     plan: &Plan,
@@ -103,10 +108,42 @@ pub(crate) fn push_tags(
     broken: &[bool],
 ) -> Result<(TagActions, TagTotals, Vec<Failure>), Vec<Failure>> {
     let done = Mutex::new((TagActions::new(), TagTotals::default()));
+    let level = |i: usize| {
+        let image = &plan.images[i];
+        plan.manifests
+            .iter()
+            .find(|m| m.repo == image.repo && m.manifest.digest == image.root)
+            .map_or(0, |m| m.level)
+    };
+    let max_level = plan.tags.iter().map(|&i| level(i)).max().unwrap_or(0);
+    let mut failures = Vec::new();
+    for at in 0..=max_level {
+        let these: Vec<usize> = plan
+            .tags
+            .iter()
+            .copied()
+            .filter(|&i| !broken[i] && level(i) == at)
+            .collect();
+        failures.extend(push_tag_level(ctx, plan, dry_run, &these, &done));
+        if ctx.aborted() {
+            return Err(failures);
+        }
+    }
+    let (actions, totals) = done.into_inner().unwrap();
+    Ok((actions, totals, failures))
+}
+
+/// Sets the tags of images `these` (indexes into the plan's images) in parallel.
+fn push_tag_level(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    dry_run: bool,
+    these: &[usize],
+    done: &Mutex<(TagActions, TagTotals)>,
+) -> Vec<Failure> {
     let results: Vec<Result<Option<()>, Failure>> = ctx.pool.install(|| {
-        plan.tags
+        these
             .par_iter()
-            .filter(|&&i| !broken[i])
             .map(|&i| {
                 let image = &plan.images[i];
                 let tag = image.tag.as_deref().unwrap_or_default();
@@ -128,7 +165,7 @@ pub(crate) fn push_tags(
                             Action::Pushed
                         }
                     };
-                    let mut d = lock(&done);
+                    let mut d = lock(done);
                     match action {
                         Action::Skipped => d.1.unchanged += 1,
                         _ => d.1.pushed += 1,
@@ -143,10 +180,5 @@ pub(crate) fn push_tags(
             })
             .collect()
     });
-    let failures: Vec<Failure> = results.into_iter().filter_map(Result::err).collect();
-    if ctx.aborted() {
-        return Err(failures);
-    }
-    let (actions, totals) = done.into_inner().unwrap();
-    Ok((actions, totals, failures))
+    results.into_iter().filter_map(Result::err).collect()
 }
