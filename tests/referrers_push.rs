@@ -492,3 +492,45 @@ fn a_differential_bundle_leaves_artifact_blobs_to_its_base() {
         &[&fx.sig, &fx.sbom, &fx.sbom_sig, &fx.att],
     );
 }
+
+#[test]
+fn a_refused_artifact_takes_out_its_images_and_names_the_way_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture(REPO, 17);
+    let path = dir.path().join("a.tar.zst");
+    write(&fx, &path);
+    let reg = TestRegistry::start();
+    // A registry that refuses the SBOM's manifest (some refuse unknown artifact types).
+    let proxy = FaultyProxy::start(
+        &reg.url(),
+        vec![Rule::new(
+            "PUT",
+            &format!("/manifests/{}", fx.sbom.digest),
+            Fault::refuse(400, "MANIFEST_INVALID", "artifact type not allowed"),
+        )],
+    );
+    let target = format!("{}/mirror", proxy.addr());
+    let run = push(&path, &target, &[]).expect_code(1);
+    let text = run.stderr.clone();
+    assert!(
+        text.contains(&format!(
+            "SBOM {} (of {}) was not pushed; `push --no-referrers` pushes the images without their artifacts",
+            fx.sbom.digest, fx.manifest.digest
+        )) && text.contains("MANIFEST_INVALID"),
+        "{run}"
+    );
+    // Both images reach the SBOM's subject: neither is tagged; the signature of the
+    // SBOM (about something not there) was not attempted.
+    let t = tags(&reg.addr(), TARGET_REPO, None);
+    assert!(
+        !t.contains(&"12".to_string()) && !t.contains(&"multi".to_string()),
+        "{t:?}"
+    );
+    assert!(
+        try_registry_manifest(&reg.addr(), TARGET_REPO, fx.sbom_sig.digest.as_str(), None).is_err()
+    );
+    // The way around works.
+    push(&path, &target, &["--no-referrers"]).ok();
+    let t = tags(&reg.addr(), TARGET_REPO, None);
+    assert!(t.contains(&"12".to_string()) && t.contains(&"multi".to_string()), "{t:?}");
+}
