@@ -532,5 +532,103 @@ fn a_refused_artifact_takes_out_its_images_and_names_the_way_around() {
     // The way around works.
     push(&path, &target, &["--no-referrers"]).ok();
     let t = tags(&reg.addr(), TARGET_REPO, None);
-    assert!(t.contains(&"12".to_string()) && t.contains(&"multi".to_string()), "{t:?}");
+    assert!(
+        t.contains(&"12".to_string()) && t.contains(&"multi".to_string()),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn an_inventory_of_the_target_vouches_for_the_artifacts_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture(REPO, 18);
+    let full = dir.path().join("full.tar.zst");
+    write(&fx, &full);
+    let reg = TestRegistry::start();
+    push(&full, &format!("{}/mirror", reg.addr()), &[]).ok();
+
+    // The inventory walks every tag, cosign's and the referrers indexes included, so
+    // every artifact's config and layers are among the blobs the target has.
+    let inv = dir.path().join("inventory.json");
+    airlock(&[
+        "inventory",
+        &format!("{}/mirror", reg.addr()),
+        "-o",
+        inv.to_str().unwrap(),
+    ])
+    .ok();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
+    let blobs: BTreeSet<&str> = doc["repositories"][TARGET_REPO]["blobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    for b in &fx.blobs {
+        let is_manifest = [
+            &fx.manifest,
+            &fx.index,
+            &fx.sig,
+            &fx.sbom,
+            &fx.sbom_sig,
+            &fx.att,
+        ]
+        .iter()
+        .any(|m| m.digest == b.digest);
+        if !is_manifest {
+            assert!(
+                blobs.contains(b.digest.as_str()),
+                "{} ({}) not in {doc}",
+                b.digest,
+                b.media_type
+            );
+        }
+    }
+
+    // A differential bundle leaving out artifact blobs checks out against it.
+    let left_out = [&fx.sbom_layer, &fx.sig_layer];
+    let mut toc = fx.toc.clone();
+    toc.blobs
+        .retain(|b| !left_out.iter().any(|l| l.digest == b.digest));
+    toc.base = Some(TocBase {
+        kind: "inventory".to_string(),
+        file: "inventory.json".to_string(),
+        created: None,
+        tool: None,
+        registry: Some(format!("{}/mirror", reg.addr())),
+        omitted: left_out
+            .iter()
+            .map(|b| TocOmitted {
+                digest: b.digest.clone(),
+                size: b.bytes.len() as u64,
+                media_type: b.media_type.clone(),
+                repositories: vec![TARGET_REPO.to_string()],
+            })
+            .collect(),
+    });
+    let diff = dir.path().join("diff.tar");
+    let skip: Vec<&Digest> = left_out.iter().map(|b| &b.digest).collect();
+    write_with(&fx, &toc, &diff, &skip);
+    airlock(&[
+        "verify",
+        diff.to_str().unwrap(),
+        "--base",
+        inv.to_str().unwrap(),
+    ])
+    .ok();
+    // And against an inventory of an empty registry it does not.
+    let empty = TestRegistry::start();
+    let inv2 = dir.path().join("empty.json");
+    airlock(&["inventory", &empty.addr(), "-o", inv2.to_str().unwrap()]).ok();
+    let run = airlock(&[
+        "verify",
+        diff.to_str().unwrap(),
+        "--base",
+        inv2.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(
+        run.output().contains(fx.sbom_layer.digest.as_str()),
+        "{run}"
+    );
 }
