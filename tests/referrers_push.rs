@@ -858,6 +858,24 @@ fn round_trip_through_the_referrers_api_writes_no_referrers_index() {
     assert!(!t.contains(&fallback_tag(&signed.digest)), "{t:?}");
     assert!(t.contains(signed.signature.tag.as_ref().unwrap()), "{t:?}");
     assert_arrived(&dst.addr(), DEBIAN_REPO, &signed.sbom);
+
+    // No tag leads to the SBOM there: an inventory finds it through the API, so its
+    // blobs count as the target's for the next `save --base`.
+    let inv = dir.path().join("inventory.json");
+    airlock(&["inventory", &api.addr(), "-o", inv.to_str().unwrap()]).ok();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
+    let repo = &doc["repositories"][DEBIAN_REPO];
+    let has = |key: &str, d: &str| {
+        repo[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{doc}"))
+            .iter()
+            .any(|v| v == d)
+    };
+    assert!(has("manifests", signed.sbom.digest()), "{doc}");
+    for b in &signed.sbom.blobs {
+        assert!(has("blobs", &b.digest), "{} in {doc}", b.digest);
+    }
 }
 
 #[test]

@@ -4,7 +4,11 @@
 //! The catalog (`GET /v2/_catalog`, paginated) names the repositories; each one under
 //! the prefix is read on a pool of `--jobs` threads: its tags (`tags/list`), the
 //! manifest or index each tag points at, every child of those indexes (by digest),
-//! and the configs and layers the image manifests reference. Manifests are small and
+//! and the configs and layers the image manifests reference; on a registry with the
+//! OCI 1.1 referrers API, also every referrer of each manifest (signatures, SBOMs
+//! pushed without a tag), so their blobs count as the target's too (a registry
+//! without it is asked once: the client remembers; cosign's tags and referrers tag
+//! indexes are tags, walked like any other). Manifests are small and
 //! content-addressed, so what one repository taught about a digest (its children and
 //! blobs) is remembered and not fetched again for the next repository; memory holds
 //! digests only. A repository that cannot be read fails the inventory, naming every
@@ -194,6 +198,7 @@ fn read_repository(
     };
     let mut manifests: BTreeSet<Digest> = BTreeSet::new();
     let mut blobs: BTreeSet<Digest> = BTreeSet::new();
+    let mut referrers_failed = false;
     for tag in tags {
         let raw = match client.get_manifest(registry, repo, &tag) {
             Ok(raw) => raw,
@@ -230,6 +235,24 @@ fn read_repository(
             }
             for c in &node.children {
                 stack.push((c.clone(), None, depth + 1));
+            }
+            // Referrers (each walked once: `manifests` is the visited set).
+            match client.referrers(registry, repo, &digest, None) {
+                Ok(Some(r)) => {
+                    for d in r.manifests {
+                        stack.push((d.digest, None, depth));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if !referrers_failed {
+                        referrers_failed = true;
+                        lock(skipped).push(format!(
+                            "{registry}/{repo}: the referrers of {digest} could not be listed \
+                             ({e}); artifacts found only that way are left out"
+                        ));
+                    }
+                }
             }
         }
     }
