@@ -319,8 +319,7 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
                         tag: a.toc.tag.clone(),
                         action: artifact_actions
                             .get(&(a.repo.clone(), a.toc.digest.clone()))
-                            .copied()
-                            .unwrap_or(Action::Skipped),
+                            .copied(),
                     })
                     .collect(),
             }

@@ -63,9 +63,10 @@ pub struct ArtifactReport {
     /// Its cosign tag, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
-    /// What was done to its manifest (`skipped` when it was not reached: its image
-    /// was not written).
-    pub action: Action,
+    /// What was done to its manifest; absent when it was not pushed (it failed, or
+    /// what it refers to did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
 }
 
 /// Artifact manifests, cosign tags and referrers indexes.
@@ -241,7 +242,7 @@ impl PushSummary {
                         "  artifact {} {:>10}  {}{}",
                         a.digest,
                         kind_label(a.kind),
-                        a.action.as_str(),
+                        a.action.map_or("NOT WRITTEN", Action::as_str),
                         a.tag
                             .as_deref()
                             .map(|t| format!(" (tag {t})"))
