@@ -633,3 +633,42 @@ fn an_inventory_of_the_target_vouches_for_the_artifacts_blobs() {
         "{run}"
     );
 }
+
+#[test]
+fn a_signature_tag_pointing_elsewhere_is_moved_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture(REPO, 19);
+    let path = dir.path().join("a.tar.zst");
+    write(&fx, &path);
+    let reg = TestRegistry::start();
+    let addr = reg.addr();
+    // A signature made on this side sits under cosign's tag already.
+    raw_push_blob(&format!("http://{addr}"), TARGET_REPO, b"{}", None);
+    let inside = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+        "config": desc(EMPTY, b"{}"), "layers": []
+    }))
+    .unwrap();
+    raw_put_manifest(
+        &addr,
+        TARGET_REPO,
+        &fx.sig_tag,
+        media::OCI_MANIFEST,
+        &inside,
+    );
+    let target = format!("{addr}/mirror");
+    let run = airlock(&["push", path.to_str().unwrap(), &target]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "note: {addr}/{TARGET_REPO}:{} pointed at {}; it now points at {}",
+            fx.sig_tag,
+            Digest::of(&inside),
+            fx.sig.digest
+        )),
+        "{run}"
+    );
+    assert_eq!(
+        registry_manifest(&addr, TARGET_REPO, &fx.sig_tag, None).digest,
+        fx.sig.digest.as_str()
+    );
+}

@@ -17,7 +17,9 @@
 //! its manifest by digest, byte-exact (`HEAD` first: present ones are skipped); then,
 //! for referrers (a manifest with a `subject`), the referrers tag index of the subject
 //! unless the registry indexed it itself ([`super::referrers`]); then cosign's tag
-//! (`sha256-<hex>.sig`), pointed at it.
+//! (`sha256-<hex>.sig`), pointed at it (a tag that pointed elsewhere, perhaps at a
+//! signature made on this side, is moved like an image tag, with a note naming what
+//! it held).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -350,14 +352,31 @@ pub(crate) fn push_artifacts(
                 ctx.run(&a.repo, &a.toc.digest, "artifact tag", || {
                     let raw = a.manifests.last().expect("the artifact's own manifest");
                     let there = ctx.client.manifest_digest(ctx.registry, &a.repo, tag)?;
-                    let action = match there {
-                        Some(d) if d == a.toc.digest => Action::Skipped,
+                    let action = match &there {
+                        Some(d) if *d == a.toc.digest => Action::Skipped,
                         _ if dry_run => Action::WouldPush,
                         _ => {
                             ctx.client.put_manifest(ctx.registry, &a.repo, tag, raw)?;
                             Action::Pushed
                         }
                     };
+                    // Tags move, as image tags do; but a signature tag pointing elsewhere
+                    // may hold a signature made on this side: say which one it held.
+                    if let Some(old) = there.filter(|d| *d != a.toc.digest) {
+                        ctx.progress.message(&format!(
+                            "note: {}/{}:{tag} pointed at {old}; it {} {} ({} of {})",
+                            ctx.registry,
+                            a.repo,
+                            if dry_run {
+                                "would now point at"
+                            } else {
+                                "now points at"
+                            },
+                            a.toc.digest,
+                            kind_word(&a.toc),
+                            a.toc.subject
+                        ));
+                    }
                     let t = &mut lock(&done).1;
                     match action {
                         Action::Skipped => t.tags_unchanged += 1,
