@@ -18,7 +18,8 @@
 //! - [`target`]: the name mapping, where a source name goes under the target prefix.
 //!
 //! The order is the contract: all blobs (across every repository) before any manifest,
-//! child manifests before the indexes naming them, tags last. A failed blob stops the
+//! child manifests before the indexes naming them, then the images' artifacts, tags
+//! last (level by level, image manifests' before indexes'). A failed blob stops the
 //! push before any manifest. A manifest or tag the target refuses takes out only the
 //! images needing it: no index above it and none of their tags is written, every other
 //! image whose whole graph arrived is tagged, and the push fails (exit 1) naming the
