@@ -28,4 +28,5 @@ pub mod settings;
 pub mod signing;
 pub mod source;
 pub(crate) mod sync;
+pub mod trust;
 pub mod words;
