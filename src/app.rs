@@ -18,7 +18,8 @@
 //! `key generate` writes a key pair and prints its key id (data on stdout, the note on
 //! encrypting the key on stderr); `verify --trust`, `verify --part` and
 //! `verify --base` of a signed differential bundle add their signature checks here, on
-//! top of [`crate::bundle::verify_trusting`].
+//! top of [`crate::bundle::verify_trusting`]; `verify --key`/`--policy` judge the
+//! images' cosign signatures through [`crate::bundle::verify::verify_with`].
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -216,8 +217,12 @@ fn verify(settings: &VerifySettings, out: Output) -> anyhow::Result<ExitCode> {
         return verify_part(settings, out);
     }
     let reporter = out.progress.reporter();
-    let mut report =
-        crate::bundle::verify::verify_trusting(&settings.bundle, &settings.trust, &*reporter)?;
+    let mut report = crate::bundle::verify::verify_with(
+        &settings.bundle,
+        &settings.trust,
+        settings.image_policy.as_ref(),
+        &*reporter,
+    )?;
     if let Some(base) = &settings.base {
         check_against_base(&mut report, &settings.bundle, base, out)?;
     }

@@ -230,6 +230,12 @@ pub struct SaveArgs {
     /// Example: --referrers-type signature,sbom
     #[arg(long, value_name = "TYPES", value_delimiter = ',')]
     pub referrers_type: Vec<String>,
+    /// Judge every image by the JSON policy in FILE before the trip (see
+    /// docs/policy.md): an image the policy rejects, one not pinned by digest where the
+    /// policy requires it, or one without a valid signature by an accepted key where
+    /// one is required is named with the reason, and no bundle is written.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub format: FormatArgs,
     #[command(flatten)]
@@ -245,6 +251,23 @@ pub struct TrustArgs {
     /// its signature checked and its signer shown. Example: --trust release-signing.pub
     #[arg(long = "trust", value_name = "PUB")]
     pub trust: Vec<PathBuf>,
+}
+
+/// `--key PEM` and `--policy FILE`, the image signature checks of `verify` and `push`.
+#[derive(Debug, Clone, Args)]
+pub struct ImageTrustArgs {
+    /// Require every image to carry a valid cosign signature by the public key in PEM
+    /// (PKIX "BEGIN PUBLIC KEY", as `cosign generate-key-pair` writes cosign.pub: ECDSA
+    /// P-256, Ed25519 or RSA), for its own digest and its own name; repeat to accept any
+    /// of several keys. Checked offline, from the signatures the bundle carries.
+    /// Example: --key cosign.pub
+    #[arg(long = "key", value_name = "PEM", conflicts_with = "policy")]
+    pub keys: Vec<PathBuf>,
+    /// Judge every image by the JSON policy in FILE: per registry/repository prefix,
+    /// the accepted keys, whether a signature is required, whether images must be
+    /// pinned by digest, or rejected (see docs/policy.md). Example: --policy policy.json
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -280,9 +303,12 @@ Examples:
   airlock push release.tar.zst registry.lan:5000/mirror
   airlock push release.tar.zst registry.lan:5000 --image nginx:1.25 --dry-run
   airlock push release.tar.zst registry.lan:5000/mirror --trust release-signing.pub
+  airlock push release.tar.zst registry.lan:5000/mirror --policy policy.json
 
 With --trust, the bundle's signature is checked first (a few kilobytes, no layer read): a bundle
-not signed by a trusted key is refused before anything is written.
+not signed by a trusted key is refused before anything is written. With --key or --policy, every
+image pushed is checked against its cosign signatures in the bundle (and the policy) before
+anything is written: each image refused is named with the reason, and the target is untouched.
 
 Signatures, attestations and SBOMs the bundle carries for the images pushed go with them (before
 the image tags), by digest: cosign's tags (sha256-<hex>.sig) are set, and a referrer is indexed
@@ -350,6 +376,8 @@ pub struct PushArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
     #[command(flatten)]
+    pub images_trust: ImageTrustArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
@@ -388,7 +416,13 @@ Examples:
   airlock verify release.tar.zst --json
   airlock verify release.tar.zst --trust release-signing.pub
   airlock verify release.tar.zst.003 --part --trust release-signing.pub
-  airlock verify update.tar.zst --base release.tar.zst --trust release-signing.pub";
+  airlock verify update.tar.zst --base release.tar.zst --trust release-signing.pub
+  airlock verify release.tar.zst --key cosign.pub
+  airlock verify release.tar.zst --policy policy.json
+
+--key and --policy check the images' cosign signatures the bundle carries, offline: every image
+(for a multi-platform image, its index) must be signed by an accepted key for its own digest and
+name; each image that is not is a finding naming the signature manifest and the reason.";
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -402,10 +436,12 @@ pub struct VerifyArgs {
     /// Check only the one part given, against the parts index beside it: the index is
     /// signed (by a --trust key), lists the part, and the part's sha256 is the listed
     /// one. The other parts need not be there. Example: verify b.tar.zst.003 --part --trust k.pub
-    #[arg(long, conflicts_with = "base")]
+    #[arg(long, conflicts_with_all = ["base", "keys", "policy"])]
     pub part: bool,
     #[command(flatten)]
     pub trust: TrustArgs,
+    #[command(flatten)]
+    pub images_trust: ImageTrustArgs,
     #[command(flatten)]
     pub format: FormatArgs,
 }

@@ -5,7 +5,10 @@
 //! images file) is found here and reported as a [`UsageError`] (exit status 2), so the
 //! pipelines only ever see settings that make sense. Signing keys (`--sign-key`) and
 //! trusted public keys (`--trust`) are loaded here too, so a missing or malformed key
-//! or a wrong passphrase is a usage error naming the file, before any work starts.
+//! or a wrong passphrase is a usage error naming the file, before any work starts; so
+//! are the image signature keys and policy (`--key`, `--policy`: [`image_trust`]).
+
+mod image_trust;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,8 @@ use crate::reference::Reference;
 use crate::registry::ClientOptions;
 use crate::signing::{Algorithm, EnvOrTerminal, PrivateKey, PublicKey};
 use crate::source::SourceSpec;
+use crate::trust::Policy;
+use image_trust::image_policy;
 
 /// A mistake on the command line; the binary exits with status 2.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,8 @@ pub struct SaveSettings {
     pub sign_keys: Arc<Vec<PrivateKey>>,
     /// `None` with `--no-referrers`; else which signatures, attestations and SBOMs to carry.
     pub referrers: Option<crate::export::referrers::Wanted>,
+    /// `--policy FILE`: refuse, before the bundle is written, images it does not accept.
+    pub policy: Option<Policy>,
 }
 
 impl SaveSettings {
@@ -160,6 +167,7 @@ impl SaveSettings {
                 &args.referrers_type,
             )
             .map_err(usage)?,
+            policy: image_policy(&[], args.policy.as_deref())?,
         })
     }
 }
@@ -377,6 +385,9 @@ pub struct PushSettings {
     pub trust: Vec<PublicKey>,
     /// `--no-referrers`: push no artifact (signature, attestation, SBOM) of the bundle.
     pub no_referrers: bool,
+    /// `--key PEM...` or `--policy FILE`: refuse, before anything is written, images
+    /// without an accepted signature or that the policy rejects.
+    pub image_policy: Option<Policy>,
 }
 
 impl PushSettings {
@@ -395,6 +406,10 @@ impl PushSettings {
             },
             trust: trusted_keys(&args.trust)?,
             no_referrers: args.no_referrers,
+            image_policy: image_policy(
+                &args.images_trust.keys,
+                args.images_trust.policy.as_deref(),
+            )?,
         })
     }
 }
@@ -464,6 +479,8 @@ pub(crate) struct VerifySettings {
     pub part: bool,
     /// `--trust PUB...`: require a valid signature by one of these keys.
     pub trust: Vec<PublicKey>,
+    /// `--key PEM...` or `--policy FILE`: judge every image by this policy.
+    pub image_policy: Option<Policy>,
 }
 
 impl VerifySettings {
@@ -481,6 +498,10 @@ impl VerifySettings {
             base: args.base.clone(),
             part: args.part,
             trust: trusted_keys(&args.trust)?,
+            image_policy: image_policy(
+                &args.images_trust.keys,
+                args.images_trust.policy.as_deref(),
+            )?,
         })
     }
 }

@@ -221,6 +221,39 @@ impl ImageVerdict {
     }
 }
 
+/// Images refused by a policy: the error of `push` and `save`, one line per image and
+/// reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub message: String,
+    pub verdicts: Vec<ImageVerdict>,
+}
+
+/// `Err` naming every refused image and why (and `consequence`: what was not done)
+/// when any of `verdicts` is not ok.
+pub fn refuse(verdicts: &[ImageVerdict], origin: &str, consequence: &str) -> Result<(), Refused> {
+    let refused: Vec<&ImageVerdict> = verdicts.iter().filter(|v| !v.ok).collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{} of {} refused by {origin}; {consequence}:",
+        crate::words::count(refused.len() as u64, "image"),
+        verdicts.len()
+    );
+    for v in &refused {
+        for line in v.lines() {
+            message.push_str("\n  - ");
+            message.push_str(&line);
+        }
+    }
+    Err(Refused {
+        message,
+        verdicts: refused.into_iter().cloned().collect(),
+    })
+}
+
 /// One image to judge: what the caller knows of it.
 #[derive(Debug, Clone)]
 pub struct ImageInput {

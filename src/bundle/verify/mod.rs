@@ -49,7 +49,10 @@
 //! 6. `signed`: the signature entry against the TOC bytes the scan read, and a split
 //!    bundle's signed parts index ([`verify_trusting`] with `--trust` keys requires a
 //!    trusted signer); its findings go first in the report, since a bundle whose
-//!    signature fails cannot be vouched for whatever else is sound.
+//!    signature fails cannot be vouched for whatever else is sound;
+//! 7. `image_signatures` (with `--key` or `--policy`, [`verify_with`]): each image's
+//!    cosign signatures and the policy, judged by [`crate::trust`] from the signature
+//!    manifests and payloads the scan kept; its findings go last.
 //!
 //! `part` checks one part of a split bundle alone against its signed parts index
 //! (`verify --part`, [`verify_part`]), without reading the others.
@@ -73,17 +76,20 @@ use crate::digest::Digest;
 use crate::oci::ImageIndex;
 use crate::progress::{Progress, human_bytes};
 use crate::signing::PublicKey;
+use crate::trust::Policy;
 
 mod artifacts;
 mod docs;
 mod entries;
 mod frames;
 mod graph;
+mod image_signatures;
 pub mod part;
 mod report;
 mod scan;
 mod signed;
 
+pub use image_signatures::{check_bundle_images, findings as image_findings};
 pub use part::{PartReport, check_part as verify_part};
 pub use report::{Finding, FindingKind, VerifyReport};
 
@@ -103,6 +109,18 @@ pub fn verify(path: &Path, progress: &dyn Progress) -> Result<VerifyReport, Bund
 pub fn verify_trusting(
     path: &Path,
     trusted: &[PublicKey],
+    progress: &dyn Progress,
+) -> Result<VerifyReport, BundleError> {
+    verify_with(path, trusted, None, progress)
+}
+
+/// [`verify_trusting`], and with `images` (`--key`, `--policy`) every image judged by
+/// that policy (step 7, `image_signatures`): its verdicts are in the report, and each
+/// refusal is a finding, after all others.
+pub fn verify_with(
+    path: &Path,
+    trusted: &[PublicKey],
+    images: Option<&Policy>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, BundleError> {
     let loc = locate(path)?;
@@ -135,6 +153,7 @@ pub fn verify_trusting(
                 differential: None,
                 signature: None,
                 parts_signature: None,
+                image_signatures: Vec::new(),
                 findings,
             });
         }
@@ -203,7 +222,14 @@ pub fn verify_trusting(
     }
     progress.finish_phase();
     let signed = pass.check_signatures(trusted);
+    let verdicts = images
+        .map(|p| pass.check_image_signatures(p))
+        .unwrap_or_default();
     let mut report = pass.into_report();
+    report
+        .findings
+        .extend(image_signatures::findings(&verdicts));
+    report.image_signatures = verdicts;
     let mut findings = signed.findings;
     findings.append(&mut report.findings);
     report.findings = findings;
@@ -380,6 +406,7 @@ impl<'a> Pass<'a> {
             }),
             signature: None,
             parts_signature: None,
+            image_signatures: Vec::new(),
             findings: self.findings,
         }
     }

@@ -6,6 +6,10 @@
 //! signature problem is a finding of its own kind (`unsigned`, `untrusted signer`,
 //! `bad signature`, `statement mismatch`), listed first.
 //!
+//! With `--key` or `--policy`, each image's verdict ([`ImageVerdict`]) is carried too,
+//! and each refusal is a finding of an `image_*` kind naming the image, the signature
+//! manifest and the reason.
+//!
 //! These are the only public types of `verify` besides the entry point; they live
 //! apart from the pass so that the rest of the crate (`verify --base` adds its own
 //! findings) depends on the report's shape, never on how the pass produces it.
@@ -17,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::signature::SignatureReport;
 use crate::digest::Digest;
 use crate::progress::human_bytes;
+use crate::trust::ImageVerdict;
 use crate::words::count;
 
 /// What kind of problem a [`Finding`] is.
@@ -81,6 +86,23 @@ pub enum FindingKind {
     /// A signature, attestation or SBOM the TOC records refers to something not in the
     /// bundle, or its manifest disagrees with its TOC entry.
     Artifact,
+    /// `--key`/`--policy`: no cosign signature refers to the image.
+    ImageUnsigned,
+    /// `--key`/`--policy`: an image signature no accepted key verifies.
+    ImageWrongKey,
+    /// `--key`/`--policy`: a valid image signature whose payload names another digest.
+    ImagePayloadDigest,
+    /// `--key`/`--policy`: a valid image signature whose payload names another repository.
+    ImageIdentity,
+    /// `--key`/`--policy`: an image signature that is not what it must be (base64, JSON,
+    /// a missing annotation or payload).
+    ImageSignatureEncoding,
+    /// `--key`/`--policy`: an image signature in a format airlock does not check.
+    ImageSignatureUnsupported,
+    /// `--policy`: the image was asked for by tag where the policy requires a digest.
+    ImageNotPinned,
+    /// `--policy`: the policy rejects the image's repository.
+    ImageRejected,
 }
 
 impl FindingKind {
@@ -113,6 +135,14 @@ impl FindingKind {
             FindingKind::BadSignature => "bad signature",
             FindingKind::StatementMismatch => "statement mismatch",
             FindingKind::Artifact => "artifact",
+            FindingKind::ImageUnsigned => "image unsigned",
+            FindingKind::ImageWrongKey => "image signature: wrong key",
+            FindingKind::ImagePayloadDigest => "image signature: payload digest mismatch",
+            FindingKind::ImageIdentity => "image signature: identity mismatch",
+            FindingKind::ImageSignatureEncoding => "image signature: bad encoding",
+            FindingKind::ImageSignatureUnsupported => "image signature: unsupported",
+            FindingKind::ImageNotPinned => "policy: not pinned by digest",
+            FindingKind::ImageRejected => "policy: rejected",
         }
     }
 }
@@ -197,6 +227,10 @@ pub struct VerifyReport {
     /// For a split bundle, the same for its parts index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_signature: Option<SignatureReport>,
+    /// With `--key` or `--policy`: the verdict on each image (who signed it, or why it
+    /// is refused; the refusals are findings too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_signatures: Vec<ImageVerdict>,
     pub findings: Vec<Finding>,
 }
 
@@ -216,6 +250,22 @@ impl VerifyReport {
         if let Some(sig) = self.signature.as_ref().filter(|s| s.signed) {
             for line in sig.describe() {
                 writeln!(w, "{line}")?;
+            }
+        }
+        for v in &self.image_signatures {
+            if let Some(s) = &v.signed_by {
+                writeln!(
+                    w,
+                    "image signed: {} ({}) by key {} ({}, {}), signature {}",
+                    v.image,
+                    v.digest.short(),
+                    s.key_id,
+                    s.algorithm,
+                    s.key_file,
+                    s.manifest
+                )?;
+            } else if v.ok {
+                writeln!(w, "image accepted: {} by {}", v.image, v.rule)?;
             }
         }
         if self.ok {

@@ -134,6 +134,12 @@ pub fn push(settings: &PushSettings, progress: &dyn Progress) -> anyhow::Result<
         crate::bundle::signature::require_trusted(&bundle, &settings.trust)?;
     }
     let selected = plan::select(&bundle, &settings.images)?;
+    // --key / --policy: every selected image judged from the signatures the bundle
+    // carries, before anything is written to the target.
+    if let Some(policy) = &settings.image_policy {
+        let verdicts = crate::bundle::verify::check_bundle_images(&bundle, &selected, policy);
+        crate::trust::refuse(&verdicts, policy.origin(), "nothing was pushed")?;
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(settings.jobs)
         .build()?;
