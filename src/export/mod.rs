@@ -198,6 +198,12 @@ fn save_with(
     // A pinned time (`--created`, `SOURCE_DATE_EPOCH`) makes the bundle reproducible.
     let created = settings.created.unwrap_or_else(jiff::Timestamp::now);
     let docs = compose(&named, &blobs, &settings.docker_platform, toc_base, created)?;
+    // --policy: every image judged before the trip (no layer fetched, nothing written).
+    if let Some(policy) = &settings.policy {
+        let staged = |d: &crate::digest::Digest| std::fs::read(staging.blob_path(d)).ok();
+        let verdicts = crate::bundle::verify::check_toc_images(&docs.toc, policy, &staged);
+        crate::trust::refuse(&verdicts, policy.origin(), "no bundle was written")?;
+    }
     let layer_jobs = layer_jobs(&layers, &named);
     let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
 

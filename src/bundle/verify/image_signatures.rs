@@ -77,6 +77,13 @@ pub fn check_images(
         .collect()
 }
 
+/// [`check_images`] for every image of `toc` (`save --policy`, on the TOC it is about to
+/// write and the blobs it staged).
+pub fn check_toc_images(toc: &Toc, policy: &Policy, blobs: Blobs<'_>) -> Vec<ImageVerdict> {
+    let images: Vec<&TocImage> = toc.images.iter().collect();
+    check_images(toc, &images, policy, blobs)
+}
+
 /// [`check_images`] reading the signature manifests and payloads from `bundle` (small
 /// blobs only: a blob that cannot be read is absent, which `trust` reports).
 pub fn check_bundle_images(
@@ -134,7 +141,6 @@ impl Pass<'_> {
             return Vec::new();
         };
         let blobs = |d: &Digest| self.seen.json.get(d).cloned();
-        let images: Vec<&TocImage> = toc.images.iter().collect();
-        check_images(toc, &images, policy, &blobs)
+        check_toc_images(toc, policy, &blobs)
     }
 }

@@ -89,7 +89,7 @@ mod report;
 mod scan;
 mod signed;
 
-pub use image_signatures::{check_bundle_images, findings as image_findings};
+pub use image_signatures::{check_bundle_images, check_toc_images, findings as image_findings};
 pub use part::{PartReport, check_part as verify_part};
 pub use report::{Finding, FindingKind, VerifyReport};
 
