@@ -1,0 +1,774 @@
+//! Offline image signature checks (`verify --key`, `push --key`, `--policy` at save and
+//! push) against cosign-format signatures made by an independent tool: every key and
+//! every signature here comes from `openssl` (ECDSA P-256, Ed25519, RSA), over
+//! simple-signing payloads the test writes. Images live in a real `docker-registry`
+//! (pushed with skopeo) and are saved by airlock; the signature manifests are added to
+//! the bundle the way `save` records them (TOC artifacts of kind `signature`, blobs in
+//! the bundle), so each case controls exactly which signatures an image carries.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use airlock::bundle::toc::{ArtifactFound, ArtifactKind, TOC_NAME, Toc, TocArtifact, TocBlob};
+use airlock::bundle::{BundleWriter, WriteOptions};
+use airlock::digest::Digest;
+use support::cli::{airlock, dir_listing, tool_ok};
+use support::images::{self, Flavor, ImageSpec, PushOptions, file, layer};
+use support::registry::TestRegistry;
+use support::registry_api::{catalog, tags};
+
+const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+const SIG_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+fn openssl(args: &[&str]) -> String {
+    tool_ok("openssl", "openssl", args)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Alg {
+    Ecdsa,
+    Ed25519,
+    Rsa,
+}
+
+/// A key pair written by openssl: the private key and its PKIX public key.
+struct Key {
+    alg: Alg,
+    private: PathBuf,
+    public: PathBuf,
+}
+
+fn key(dir: &Path, name: &str, alg: Alg) -> Key {
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let p = private.to_str().unwrap();
+    match alg {
+        Alg::Ecdsa => openssl(&[
+            "ecparam",
+            "-genkey",
+            "-name",
+            "prime256v1",
+            "-noout",
+            "-out",
+            p,
+        ]),
+        Alg::Ed25519 => openssl(&["genpkey", "-algorithm", "ed25519", "-out", p]),
+        Alg::Rsa => openssl(&["genrsa", "-out", p, "2048"]),
+    };
+    openssl(&[
+        "pkey",
+        "-in",
+        p,
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    Key {
+        alg,
+        private,
+        public,
+    }
+}
+
+impl Key {
+    /// openssl's signature of `payload`, base64 as cosign stores it: ECDSA and RSA
+    /// (PKCS#1 v1.5) over SHA-256, Ed25519 over the raw bytes.
+    fn sign(&self, payload: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = dir.path().join("payload.json");
+        let sig = dir.path().join("sig");
+        fs::write(&msg, payload).unwrap();
+        let (k, m, s) = (
+            self.private.to_str().unwrap(),
+            msg.to_str().unwrap(),
+            sig.to_str().unwrap(),
+        );
+        match self.alg {
+            Alg::Ecdsa | Alg::Rsa => openssl(&["dgst", "-sha256", "-sign", k, "-out", s, m]),
+            Alg::Ed25519 => openssl(&[
+                "pkeyutl", "-sign", "-inkey", k, "-rawin", "-in", m, "-out", s,
+            ]),
+        };
+        base64::engine::general_purpose::STANDARD.encode(fs::read(&sig).unwrap())
+    }
+}
+
+/// A cosign simple-signing payload.
+fn payload(reference: &str, digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "critical": {
+            "identity": {"docker-reference": reference},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature"
+        },
+        "optional": {"creator": "openssl, by tests/signatures.rs"}
+    }))
+    .unwrap()
+}
+
+/// A cosign signature manifest about `subject`: its bytes and every blob it needs.
+struct SigManifest {
+    subject: String,
+    bytes: Vec<u8>,
+    blobs: Vec<(String, Vec<u8>)>,
+}
+
+impl SigManifest {
+    fn digest(&self) -> String {
+        Digest::of(&self.bytes).to_string()
+    }
+}
+
+/// One layer per (payload, base64 signature), as `cosign sign` writes them.
+fn sig_manifest(subject: &str, layers: &[(Vec<u8>, String)]) -> SigManifest {
+    let config = serde_json::to_vec(&json!({"architecture": "", "os": "", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": []}}))
+    .unwrap();
+    let mut blobs = vec![(OCI_CONFIG.to_string(), config.clone())];
+    let layers: Vec<Value> = layers
+        .iter()
+        .map(|(p, s)| {
+            blobs.push((SIMPLE_SIGNING.to_string(), p.clone()));
+            json!({"mediaType": SIMPLE_SIGNING, "digest": Digest::of(p).to_string(), "size": p.len(),
+                   "annotations": {SIG_ANNOTATION: s}})
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": Digest::of(&config).to_string(), "size": config.len()},
+        "layers": layers}))
+    .unwrap();
+    SigManifest {
+        subject: subject.to_string(),
+        bytes,
+        blobs,
+    }
+}
+
+/// A signature on `subject` (a digest) by `key` naming `reference` and `names`.
+fn signed(key: &Key, subject: &str, reference: &str, names: &str) -> SigManifest {
+    let p = payload(reference, names);
+    let s = key.sign(&p);
+    sig_manifest(subject, &[(p, s)])
+}
+
+/// Copies the bundle `src` (a `.tar`) to `dst` with `sigs` added as the save side
+/// records them: each manifest and its blobs in the bundle, each manifest a TOC
+/// artifact of kind `signature` whose subject is the digest it signs.
+fn with_signatures(src: &Path, dst: &Path, repository: &str, sigs: &[&SigManifest]) {
+    let mut archive = tar::Archive::new(fs::File::open(src).unwrap());
+    let mut entries: Vec<(String, tar::EntryType, Vec<u8>)> = Vec::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let kind = e.header().entry_type();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+        entries.push((name, kind, bytes));
+    }
+    let toc_at = entries.iter().position(|e| e.0 == TOC_NAME).unwrap();
+    let mut toc: Toc = serde_json::from_slice(&entries[toc_at].2).unwrap();
+    let mut extra: Vec<(Digest, Vec<u8>)> = Vec::new();
+    let mut add_blob = |toc: &mut Toc, mt: &str, bytes: &[u8]| {
+        let d = Digest::of(bytes);
+        if !toc.blobs.iter().any(|b| b.digest == d) {
+            toc.blobs.push(TocBlob {
+                digest: d.clone(),
+                size: bytes.len() as u64,
+                media_type: mt.to_string(),
+            });
+            extra.push((d, bytes.to_vec()));
+        }
+    };
+    for s in sigs {
+        add_blob(&mut toc, OCI_MANIFEST, &s.bytes);
+        for (mt, b) in &s.blobs {
+            add_blob(&mut toc, mt, b);
+        }
+        let subject = Digest::parse(&s.subject).unwrap();
+        toc.artifacts.push(TocArtifact {
+            digest: Digest::of(&s.bytes),
+            media_type: OCI_MANIFEST.to_string(),
+            size: s.bytes.len() as u64,
+            artifact_type: Some(OCI_CONFIG.to_string()),
+            kind: ArtifactKind::Signature,
+            subject: subject.clone(),
+            repository: repository.to_string(),
+            found: ArtifactFound::CosignTag,
+            tag: Some(format!("sha256-{}.sig", subject.hex())),
+        });
+    }
+    entries[toc_at].2 = serde_json::to_vec_pretty(&toc).unwrap();
+    let mut w = BundleWriter::create(dst, WriteOptions::for_path(dst)).unwrap();
+    for (name, kind, bytes) in &entries {
+        if kind.is_dir() {
+            w.add_dir(name).unwrap();
+        } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+            let d = Digest::parse(&format!("sha256:{hex}")).unwrap();
+            w.add_blob(&d, bytes.len() as u64, &mut &bytes[..]).unwrap();
+        } else {
+            w.add_file(name, bytes).unwrap();
+        }
+    }
+    for (d, bytes) in &extra {
+        w.add_blob(d, bytes.len() as u64, &mut &bytes[..]).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// A registry holding `corp/app:1` (one platform) and `corp/multi:2` (an index of two),
+/// and a bundle of both saved from it.
+struct Fixture {
+    reg: TestRegistry,
+    dir: tempfile::TempDir,
+    bundle: PathBuf,
+    /// `127.0.0.1:PORT/corp/app` and its tag's digest.
+    app: String,
+    app_digest: String,
+    multi: String,
+    multi_digest: String,
+    children: Vec<String>,
+}
+
+fn fixture() -> Fixture {
+    let reg = TestRegistry::start();
+    let addr = reg.addr();
+    let base = layer(&[file("etc/os-release", "ID=signatures-test\n")]);
+    let app = ImageSpec::new("linux/amd64")
+        .layer(&base)
+        .label("t", "app")
+        .build();
+    let multi = images::index(
+        Flavor::Oci,
+        vec![
+            ImageSpec::new("linux/amd64")
+                .layer(&base)
+                .label("t", "m1")
+                .build(),
+            ImageSpec::new("linux/arm64")
+                .layer(&base)
+                .label("t", "m2")
+                .build(),
+        ],
+    );
+    images::push(&app, &format!("{addr}/corp/app:1"), &PushOptions::default());
+    images::push(
+        &multi,
+        &format!("{addr}/corp/multi:2"),
+        &PushOptions::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("plain.tar");
+    airlock(&[
+        "save",
+        &format!("{addr}/corp/app:1"),
+        &format!("{addr}/corp/multi:2"),
+        "-o",
+        bundle.to_str().unwrap(),
+    ])
+    .ok();
+    Fixture {
+        app: format!("{addr}/corp/app"),
+        app_digest: app.manifest.digest.clone(),
+        multi: format!("{addr}/corp/multi"),
+        multi_digest: multi.index.digest.clone(),
+        children: multi
+            .images
+            .iter()
+            .map(|i| i.manifest.digest.clone())
+            .collect(),
+        reg,
+        dir,
+        bundle,
+    }
+}
+
+impl Fixture {
+    /// A copy of the bundle carrying `sigs`, named `name`.
+    fn signed_bundle(&self, name: &str, sigs: &[&SigManifest]) -> PathBuf {
+        let out = self.dir.path().join(format!("{name}.tar"));
+        // Both repositories' signatures are recorded under the repository they sign.
+        let (app, multi): (Vec<&SigManifest>, Vec<&SigManifest>) =
+            sigs.iter().partition(|s| s.subject == self.app_digest);
+        let mid = self.dir.path().join(format!("{name}.mid.tar"));
+        with_signatures(&self.bundle, &mid, &self.app, &app);
+        with_signatures(&mid, &out, &self.multi, &multi);
+        fs::remove_file(mid).unwrap();
+        out
+    }
+
+    fn app_name(&self) -> String {
+        format!("{}:1", self.app)
+    }
+
+    fn multi_name(&self) -> String {
+        format!("{}:2", self.multi)
+    }
+}
+
+fn verify_json(bundle: &Path, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["verify", bundle.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let run = airlock(&args);
+    let code = run.code;
+    (code, run.json())
+}
+
+/// The image-signature findings of a `verify --json` report, as (kind, images, digest).
+fn image_findings(report: &Value) -> Vec<(String, Vec<String>, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"].as_str().unwrap().starts_with("image_"))
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.as_str().unwrap().to_string())
+                    .collect(),
+                f["digest"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn verify_key_tells_each_reason_apart() {
+    let fx = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let ec = key(keys.path(), "cosign", Alg::Ecdsa);
+    let other = key(keys.path(), "other", Alg::Ecdsa);
+    let pub_key = ec.public.to_str().unwrap();
+    let index_sig = signed(&ec, &fx.multi_digest, &fx.multi, &fx.multi_digest);
+
+    // Valid: both images signed by the key, for their digest and their name.
+    let good = signed(&ec, &fx.app_digest, &fx.app, &fx.app_digest);
+    let b = fx.signed_bundle("valid", &[&good, &index_sig]);
+    let (code, report) = verify_json(&b, &["--key", pub_key]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let verdicts = report["image_signatures"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 2);
+    for v in verdicts {
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    let app = verdicts
+        .iter()
+        .find(|v| v["image"] == fx.app_name())
+        .unwrap();
+    assert_eq!(app["signed_by"]["manifest"], good.digest());
+    let key_der = tool_ok_bytes(&["pkey", "-pubin", "-in", pub_key, "-outform", "DER"]);
+    assert_eq!(app["signed_by"]["key_id"], Digest::of(&key_der).to_string());
+    let human = airlock(&["verify", b.to_str().unwrap(), "--key", pub_key]).ok();
+    assert!(
+        human
+            .stdout
+            .contains(&format!("image signed: {}", fx.app_name())),
+        "{human}"
+    );
+    // The same bundle without --key is just a sound bundle: no image check at all.
+    let (code, report) = verify_json(&b, &[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(report.get("image_signatures").is_none());
+
+    // Each way the app image can fail; the index stays validly signed.
+    let tampered = {
+        let p = payload(&fx.app, &fx.app_digest);
+        let mut raw = base64::engine::general_purpose::STANDARD
+            .decode(ec.sign(&p))
+            .unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 0x01;
+        sig_manifest(
+            &fx.app_digest,
+            &[(p, base64::engine::general_purpose::STANDARD.encode(raw))],
+        )
+    };
+    let cases: Vec<(&str, Option<SigManifest>, &str)> = vec![
+        ("missing", None, "image_unsigned"),
+        (
+            "wrong-key",
+            Some(signed(&other, &fx.app_digest, &fx.app, &fx.app_digest)),
+            "image_wrong_key",
+        ),
+        (
+            "other-digest",
+            Some(signed(&ec, &fx.app_digest, &fx.app, &fx.multi_digest)),
+            "image_payload_digest",
+        ),
+        (
+            "identity",
+            Some(signed(
+                &ec,
+                &fx.app_digest,
+                &format!("{}/corp/other", fx.reg.addr()),
+                &fx.app_digest,
+            )),
+            "image_identity",
+        ),
+        ("tampered", Some(tampered), "image_wrong_key"),
+        (
+            "not-base64",
+            Some(sig_manifest(
+                &fx.app_digest,
+                &[(payload(&fx.app, &fx.app_digest), "not*base64".into())],
+            )),
+            "image_signature_encoding",
+        ),
+    ];
+    for (name, sig, kind) in cases {
+        let mut sigs = vec![&index_sig];
+        if let Some(s) = &sig {
+            sigs.push(s);
+        }
+        let b = fx.signed_bundle(name, &sigs);
+        let (code, report) = verify_json(&b, &["--key", pub_key]);
+        assert_eq!(code, Some(1), "{name}: {report:#}");
+        let found = image_findings(&report);
+        // The signature manifest is named (the image's digest when there is none).
+        let named = sig.as_ref().map_or(fx.app_digest.clone(), |s| s.digest());
+        assert_eq!(
+            found,
+            vec![(kind.to_string(), vec![fx.app_name()], named)],
+            "{name}: {report:#}"
+        );
+        // Nothing else is wrong with the bundle: only the image signature findings.
+        assert_eq!(
+            report["findings"].as_array().unwrap().len(),
+            1,
+            "{name}: {report:#}"
+        );
+        let multi = report["image_signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["image"] == fx.multi_name())
+            .unwrap()
+            .clone();
+        assert_eq!(multi["ok"], true, "{name}: {multi}");
+    }
+}
+
+fn tool_ok_bytes(args: &[&str]) -> Vec<u8> {
+    let out = support::cli::tool("openssl", "openssl", args);
+    assert!(out.status.success(), "openssl {}", args.join(" "));
+    out.stdout
+}
+
+#[test]
+fn a_signature_on_a_child_does_not_sign_the_index() {
+    let fx = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let ec = key(keys.path(), "cosign", Alg::Ecdsa);
+    let pub_key = ec.public.to_str().unwrap();
+    let app = signed(&ec, &fx.app_digest, &fx.app, &fx.app_digest);
+    let children: Vec<SigManifest> = fx
+        .children
+        .iter()
+        .map(|c| signed(&ec, c, &fx.multi, c))
+        .collect();
+    let mut sigs = vec![&app];
+    sigs.extend(children.iter());
+    let b = fx.signed_bundle("children", &sigs);
+    let (code, report) = verify_json(&b, &["--key", pub_key]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        image_findings(&report),
+        vec![(
+            "image_unsigned".to_string(),
+            vec![fx.multi_name()],
+            fx.multi_digest.clone()
+        )]
+    );
+    let multi = report["image_signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["image"] == fx.multi_name())
+        .unwrap();
+    let mut signed_children: Vec<&str> = multi["signed_children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    signed_children.sort();
+    let mut expected: Vec<&str> = fx.children.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(signed_children, expected);
+    let human = airlock(&["verify", b.to_str().unwrap(), "--key", pub_key]).expect_code(1);
+    assert!(
+        human
+            .stdout
+            .contains("a signature on a child covers only that child"),
+        "{human}"
+    );
+
+    // The index signed as well: accepted, children still reported.
+    let index = signed(&ec, &fx.multi_digest, &fx.multi, &fx.multi_digest);
+    sigs.push(&index);
+    let b = fx.signed_bundle("index-and-children", &sigs);
+    let (code, report) = verify_json(&b, &["--key", pub_key]);
+    assert_eq!(code, Some(0), "{report:#}");
+}
+
+#[test]
+fn ed25519_and_rsa_keys_verify_and_any_given_key_is_accepted() {
+    let fx = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let ed = key(keys.path(), "ed", Alg::Ed25519);
+    let rsa = key(keys.path(), "rsa", Alg::Rsa);
+    let app = signed(&ed, &fx.app_digest, &fx.app, &fx.app_digest);
+    let multi = signed(&rsa, &fx.multi_digest, &fx.multi, &fx.multi_digest);
+    let b = fx.signed_bundle("ed-rsa", &[&app, &multi]);
+    let (ed_pub, rsa_pub) = (ed.public.to_str().unwrap(), rsa.public.to_str().unwrap());
+    let (code, report) = verify_json(&b, &["--key", ed_pub, "--key", rsa_pub]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let algorithms: Vec<&str> = report["image_signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["signed_by"]["algorithm"].as_str().unwrap())
+        .collect();
+    assert!(algorithms.contains(&"ed25519"), "{report:#}");
+    assert!(algorithms.contains(&"rsa-pkcs1v15-sha256"), "{report:#}");
+    // Only the Ed25519 key: the RSA-signed index is refused, naming its signature.
+    let (code, report) = verify_json(&b, &["--key", ed_pub]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        image_findings(&report),
+        vec![(
+            "image_wrong_key".to_string(),
+            vec![fx.multi_name()],
+            multi.digest()
+        )]
+    );
+    // A private key, or a file that is no key, is a usage error naming the file.
+    let run = airlock(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--key",
+        ed.private.to_str().unwrap(),
+    ])
+    .expect_code(2);
+    assert!(run.stderr.contains("ed.key"), "{run}");
+}
+
+/// A policy file in `dir` with `rules`, keys relative to it.
+fn write_policy(dir: &Path, doc: Value) -> PathBuf {
+    let p = dir.join("policy.json");
+    fs::write(&p, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn policy_rules_apply_by_longest_prefix_and_mistakes_are_usage_errors() {
+    let fx = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let ec = key(keys.path(), "cosign", Alg::Ecdsa);
+    let app = signed(&ec, &fx.app_digest, &fx.app, &fx.app_digest);
+    let b = fx.signed_bundle("policy", &[&app]);
+    let addr = fx.reg.addr();
+    // corp/app requires the key (signed: ok); the rest of the registry only a digest
+    // (multi was saved by tag: refused).
+    let policy = write_policy(
+        keys.path(),
+        json!({"version": 1, "rules": [
+            {"prefix": format!("{addr}/corp/app"), "keys": ["cosign.pub"]},
+            {"prefix": addr, "require_digest": true}
+        ]}),
+    );
+    let (code, report) = verify_json(&b, &["--policy", policy.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        image_findings(&report),
+        vec![(
+            "image_not_pinned".to_string(),
+            vec![fx.multi_name()],
+            fx.multi_digest.clone()
+        )]
+    );
+    // Rejected by prefix, with the reason given.
+    let policy = write_policy(
+        keys.path(),
+        json!({"default": {"keys": ["cosign.pub"]},
+               "rules": [{"prefix": format!("{addr}/corp/multi"), "reject": true, "reason": "retired"}]}),
+    );
+    let run = airlock(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(
+        run.stdout.contains(&format!(
+            "policy: rejected: {} ({}): the policy rejects it: retired",
+            fx.multi_name(),
+            fx.multi_digest
+        )),
+        "{run}"
+    );
+    // Mistakes: exit 2, naming the file and the field.
+    for (doc, field) in [
+        (
+            json!({"rules": [{"prefix": "a.example", "require_signatur": true}]}),
+            "`rules[0].require_signatur`",
+        ),
+        (
+            json!({"rules": [{"prefix": "a.example", "keys": ["missing.pub"]}]}),
+            "`rules[0].keys[0]`",
+        ),
+        (
+            json!({"default": {"require_signature": true}}),
+            "`default.keys`",
+        ),
+        (
+            json!({"rules": [{"prefix": "nginx:1.25"}]}),
+            "`rules[0].prefix`",
+        ),
+    ] {
+        let policy = write_policy(keys.path(), doc);
+        let run = airlock(&[
+            "verify",
+            b.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+        .expect_code(2);
+        assert!(
+            run.stderr
+                .contains(&format!("policy {}: {field}", policy.display())),
+            "{run}"
+        );
+    }
+    fs::write(keys.path().join("policy.json"), "{not json").unwrap();
+    let run = airlock(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--policy",
+        keys.path().join("policy.json").to_str().unwrap(),
+    ])
+    .expect_code(2);
+    assert!(run.stderr.contains("not valid JSON"), "{run}");
+}
+
+#[test]
+fn push_refuses_before_writing_and_leaves_the_target_untouched() {
+    let fx = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let ec = key(keys.path(), "cosign", Alg::Ecdsa);
+    let pub_key = ec.public.to_str().unwrap();
+    let index = signed(&ec, &fx.multi_digest, &fx.multi, &fx.multi_digest);
+    let b = fx.signed_bundle("half", &[&index]);
+    let target = TestRegistry::start();
+    let tgt = format!("{}/mirror", target.addr());
+
+    let run = airlock(&["push", b.to_str().unwrap(), &tgt, "--key", pub_key]).expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} ({}): no signature refers to it",
+            fx.app_name(),
+            fx.app_digest
+        )),
+        "{run}"
+    );
+    assert!(run.stderr.contains("nothing was pushed"), "{run}");
+    assert!(!run.stderr.contains(&fx.multi_name()), "{run}");
+    assert_eq!(catalog(&target.addr(), None), Vec::<String>::new());
+
+    let policy = write_policy(
+        keys.path(),
+        json!({"rules": [{"prefix": format!("{}/corp", fx.reg.addr()), "keys": ["cosign.pub"]}]}),
+    );
+    let run = airlock(&[
+        "push",
+        b.to_str().unwrap(),
+        &tgt,
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(run.stderr.contains("refused by"), "{run}");
+    assert_eq!(catalog(&target.addr(), None), Vec::<String>::new());
+
+    // Only the signed image selected: pushed.
+    airlock(&[
+        "push",
+        b.to_str().unwrap(),
+        &tgt,
+        "--key",
+        pub_key,
+        "--image",
+        &fx.multi_name(),
+    ])
+    .ok();
+    assert_eq!(tags(&target.addr(), "mirror/corp/multi", None), vec!["2"]);
+    assert_eq!(
+        tags(&target.addr(), "mirror/corp/app", None),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn save_policy_refuses_before_writing_a_bundle() {
+    let fx = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let addr = fx.reg.addr();
+    let policy = write_policy(
+        keys.path(),
+        json!({"rules": [
+            {"prefix": format!("{addr}/corp/app"), "require_digest": true},
+            {"prefix": format!("{addr}/corp/multi"), "reject": true, "reason": "retired"}
+        ]}),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("refused.tar.zst");
+    let run = airlock(&[
+        "save",
+        &fx.app_name(),
+        &fx.multi_name(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} ({}): asked for by tag (`{}`)",
+            fx.app_name(),
+            fx.app_digest,
+            fx.app_name()
+        )),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("the policy rejects it: retired"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("no bundle was written"), "{run}");
+    assert_eq!(dir_listing(out.path()), Vec::<String>::new());
+
+    // Pinned by digest: accepted and written.
+    let pinned = format!("{}@{}", fx.app, fx.app_digest);
+    airlock(&[
+        "save",
+        &pinned,
+        "-o",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(bundle.is_file());
+}
