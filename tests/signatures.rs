@@ -455,6 +455,17 @@ fn verify_key_tells_each_reason_apart() {
             .unwrap()
             .clone();
         assert_eq!(multi["ok"], true, "{name}: {multi}");
+        if name == "missing" {
+            let human = airlock(&["verify", b.to_str().unwrap(), "--key", pub_key]).expect_code(1);
+            assert!(
+                human.stdout.contains(&format!(
+                    "image unsigned: {} ({}): no signature refers to it\n",
+                    fx.app_name(),
+                    fx.app_digest
+                )),
+                "{human}"
+            );
+        }
     }
 }
 
@@ -682,7 +693,11 @@ fn push_refuses_before_writing_and_leaves_the_target_untouched() {
         )),
         "{run}"
     );
-    assert!(run.stderr.contains("nothing was pushed"), "{run}");
+    assert!(
+        run.stderr
+            .contains("1 of 2 images refused by --key; nothing was pushed"),
+        "{run}"
+    );
     assert!(!run.stderr.contains(&fx.multi_name()), "{run}");
     assert_eq!(catalog(&target.addr(), None), Vec::<String>::new());
 

@@ -238,9 +238,14 @@ pub fn refuse(verdicts: &[ImageVerdict], origin: &str, consequence: &str) -> Res
         return Ok(());
     }
     let mut message = format!(
-        "{} of {} refused by {origin}; {consequence}:",
-        crate::words::count(refused.len() as u64, "image"),
-        verdicts.len()
+        "{} of {} {} refused by {origin}; {consequence}:",
+        refused.len(),
+        verdicts.len(),
+        if verdicts.len() == 1 {
+            "image"
+        } else {
+            "images"
+        }
     );
     for v in &refused {
         for line in v.lines() {

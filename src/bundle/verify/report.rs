@@ -239,7 +239,9 @@ impl VerifyReport {
     pub fn print_human(&self, w: &mut dyn Write) -> io::Result<()> {
         for f in &self.findings {
             write!(w, "{}: {}", f.kind.label(), f.message)?;
-            if !f.images.is_empty() {
+            // An image signature finding starts with the image it is about already.
+            let about_image = matches!(&f.images[..], [one] if f.message.starts_with(one.as_str()));
+            if !f.images.is_empty() && !about_image {
                 write!(w, " (breaks {})", f.images.join(", "))?;
             }
             writeln!(w)?;
