@@ -37,6 +37,7 @@
 //! started arriving it keeps that partial bundle and says so. Run again, it takes every
 //! layer the partial bundle holds from there (verified) instead of the network.
 
+mod admit;
 pub mod compose;
 pub mod differential;
 pub mod fetch;
@@ -200,9 +201,7 @@ fn save_with(
     let docs = compose(&named, &blobs, &settings.docker_platform, toc_base, created)?;
     // --policy: every image judged before the trip (no layer fetched, nothing written).
     if let Some(policy) = &settings.policy {
-        let staged = |d: &crate::digest::Digest| std::fs::read(staging.blob_path(d)).ok();
-        let verdicts = crate::bundle::verify::check_toc_images(&docs.toc, policy, &staged);
-        crate::trust::refuse(&verdicts, policy.origin(), "no bundle was written")?;
+        admit::check(policy, &docs.toc, &named, staging)?;
     }
     let layer_jobs = layer_jobs(&layers, &named);
     let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
