@@ -106,6 +106,21 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Whether this is a finding of `--key`/`--policy` about one image.
+    pub(crate) fn is_image_trust(self) -> bool {
+        matches!(
+            self,
+            FindingKind::ImageUnsigned
+                | FindingKind::ImageWrongKey
+                | FindingKind::ImagePayloadDigest
+                | FindingKind::ImageIdentity
+                | FindingKind::ImageSignatureEncoding
+                | FindingKind::ImageSignatureUnsupported
+                | FindingKind::ImageNotPinned
+                | FindingKind::ImageRejected
+        )
+    }
+
     pub(crate) fn label(self) -> &'static str {
         match self {
             FindingKind::DigestMismatch => "digest mismatch",
@@ -240,7 +255,8 @@ impl VerifyReport {
         for f in &self.findings {
             write!(w, "{}: {}", f.kind.label(), f.message)?;
             // An image signature finding starts with the image it is about already.
-            let about_image = matches!(&f.images[..], [one] if f.message.starts_with(one.as_str()));
+            let about_image = f.kind.is_image_trust()
+                && matches!(&f.images[..], [one] if f.message.starts_with(one.as_str()));
             if !f.images.is_empty() && !about_image {
                 write!(w, " (breaks {})", f.images.join(", "))?;
             }
