@@ -572,6 +572,39 @@ fn ed25519_and_rsa_keys_verify_and_any_given_key_is_accepted() {
     ])
     .expect_code(2);
     assert!(run.stderr.contains("ed.key"), "{run}");
+    // An RSA key too small to trust is refused by name.
+    let small = keys.path().join("small.key");
+    let small_pub = keys.path().join("small.pub");
+    openssl(&["genrsa", "-out", small.to_str().unwrap(), "1024"]);
+    openssl(&[
+        "pkey",
+        "-in",
+        small.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        small_pub.to_str().unwrap(),
+    ]);
+    let run = airlock(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--key",
+        small_pub.to_str().unwrap(),
+    ])
+    .expect_code(2);
+    assert!(
+        run.stderr.contains("small.pub holds a 1024-bit RSA"),
+        "{run}"
+    );
+    // --key and --policy are one or the other.
+    airlock(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--key",
+        ed_pub,
+        "--policy",
+        "p.json",
+    ])
+    .expect_code(2);
 }
 
 /// A policy file in `dir` with `rules`, keys relative to it.
