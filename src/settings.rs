@@ -26,7 +26,6 @@ use crate::registry::ClientOptions;
 use crate::signing::{Algorithm, EnvOrTerminal, PrivateKey, PublicKey};
 use crate::source::SourceSpec;
 use crate::trust::Policy;
-use image_trust::image_policy;
 
 /// A mistake on the command line; the binary exits with status 2.
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +166,7 @@ impl SaveSettings {
                 &args.referrers_type,
             )
             .map_err(usage)?,
-            policy: image_policy(&[], args.policy.as_deref())?,
+            policy: image_trust::policy_file(args.policy.as_deref())?,
         })
     }
 }
@@ -406,10 +405,7 @@ impl PushSettings {
             },
             trust: trusted_keys(&args.trust)?,
             no_referrers: args.no_referrers,
-            image_policy: image_policy(
-                &args.images_trust.keys,
-                args.images_trust.policy.as_deref(),
-            )?,
+            image_policy: image_trust::from_args(&args.images_trust)?,
         })
     }
 }
@@ -498,10 +494,7 @@ impl VerifySettings {
             base: args.base.clone(),
             part: args.part,
             trust: trusted_keys(&args.trust)?,
-            image_policy: image_policy(
-                &args.images_trust.keys,
-                args.images_trust.policy.as_deref(),
-            )?,
+            image_policy: image_trust::from_args(&args.images_trust)?,
         })
     }
 }

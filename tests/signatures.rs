@@ -1,226 +1,31 @@
 //! Offline image signature checks (`verify --key`, `push --key`, `--policy` at save and
 //! push) against cosign-format signatures made by an independent tool: every key and
 //! every signature here comes from `openssl` (ECDSA P-256, Ed25519, RSA), over
-//! simple-signing payloads the test writes. Images live in a real `docker-registry`
-//! (pushed with skopeo) and are saved by airlock; the signature manifests are added to
-//! the bundle the way `save` records them (TOC artifacts of kind `signature`, blobs in
-//! the bundle), so each case controls exactly which signatures an image carries.
+//! simple-signing payloads the test writes (`support/image_trust.rs`). Images live in a
+//! real `docker-registry` (pushed with skopeo) and are saved by airlock. Most cases add
+//! the signature manifests to the saved bundle the way `save` records them, so each
+//! case controls exactly which signatures an image carries; the last ones push the
+//! signatures to the registry under cosign's tag (`support/referrers.rs`) and let
+//! `save` find them.
 
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use airlock::bundle::toc::{ArtifactFound, ArtifactKind, TOC_NAME, Toc, TocArtifact, TocBlob};
-use airlock::bundle::{BundleWriter, WriteOptions};
 use airlock::digest::Digest;
-use support::cli::{airlock, dir_listing, tool_ok};
+use support::cli::{airlock, dir_listing};
+use support::image_trust::{
+    Alg, SigManifest, image_findings, key, openssl, payload, sig_manifest, signed, tool_ok_bytes,
+    verify_json, with_signatures, write_policy,
+};
 use support::images::{self, Flavor, ImageSpec, PushOptions, file, layer};
+use support::referrers::{Keys, Options, cosign_signature, push_artifact, signed_debian};
 use support::registry::TestRegistry;
 use support::registry_api::{catalog, tags};
-
-const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-const SIG_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-
-fn openssl(args: &[&str]) -> String {
-    tool_ok("openssl", "openssl", args)
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Alg {
-    Ecdsa,
-    Ed25519,
-    Rsa,
-}
-
-/// A key pair written by openssl: the private key and its PKIX public key.
-struct Key {
-    alg: Alg,
-    private: PathBuf,
-    public: PathBuf,
-}
-
-fn key(dir: &Path, name: &str, alg: Alg) -> Key {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let p = private.to_str().unwrap();
-    match alg {
-        Alg::Ecdsa => openssl(&[
-            "ecparam",
-            "-genkey",
-            "-name",
-            "prime256v1",
-            "-noout",
-            "-out",
-            p,
-        ]),
-        Alg::Ed25519 => openssl(&["genpkey", "-algorithm", "ed25519", "-out", p]),
-        Alg::Rsa => openssl(&["genrsa", "-out", p, "2048"]),
-    };
-    openssl(&[
-        "pkey",
-        "-in",
-        p,
-        "-pubout",
-        "-out",
-        public.to_str().unwrap(),
-    ]);
-    Key {
-        alg,
-        private,
-        public,
-    }
-}
-
-impl Key {
-    /// openssl's signature of `payload`, base64 as cosign stores it: ECDSA and RSA
-    /// (PKCS#1 v1.5) over SHA-256, Ed25519 over the raw bytes.
-    fn sign(&self, payload: &[u8]) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let msg = dir.path().join("payload.json");
-        let sig = dir.path().join("sig");
-        fs::write(&msg, payload).unwrap();
-        let (k, m, s) = (
-            self.private.to_str().unwrap(),
-            msg.to_str().unwrap(),
-            sig.to_str().unwrap(),
-        );
-        match self.alg {
-            Alg::Ecdsa | Alg::Rsa => openssl(&["dgst", "-sha256", "-sign", k, "-out", s, m]),
-            Alg::Ed25519 => openssl(&[
-                "pkeyutl", "-sign", "-inkey", k, "-rawin", "-in", m, "-out", s,
-            ]),
-        };
-        base64::engine::general_purpose::STANDARD.encode(fs::read(&sig).unwrap())
-    }
-}
-
-/// A cosign simple-signing payload.
-fn payload(reference: &str, digest: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "critical": {
-            "identity": {"docker-reference": reference},
-            "image": {"docker-manifest-digest": digest},
-            "type": "cosign container image signature"
-        },
-        "optional": {"creator": "openssl, by tests/signatures.rs"}
-    }))
-    .unwrap()
-}
-
-/// A cosign signature manifest about `subject`: its bytes and every blob it needs.
-struct SigManifest {
-    subject: String,
-    bytes: Vec<u8>,
-    blobs: Vec<(String, Vec<u8>)>,
-}
-
-impl SigManifest {
-    fn digest(&self) -> String {
-        Digest::of(&self.bytes).to_string()
-    }
-}
-
-/// One layer per (payload, base64 signature), as `cosign sign` writes them.
-fn sig_manifest(subject: &str, layers: &[(Vec<u8>, String)]) -> SigManifest {
-    let config = serde_json::to_vec(&json!({"architecture": "", "os": "", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": []}}))
-    .unwrap();
-    let mut blobs = vec![(OCI_CONFIG.to_string(), config.clone())];
-    let layers: Vec<Value> = layers
-        .iter()
-        .map(|(p, s)| {
-            blobs.push((SIMPLE_SIGNING.to_string(), p.clone()));
-            json!({"mediaType": SIMPLE_SIGNING, "digest": Digest::of(p).to_string(), "size": p.len(),
-                   "annotations": {SIG_ANNOTATION: s}})
-        })
-        .collect();
-    let bytes = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": Digest::of(&config).to_string(), "size": config.len()},
-        "layers": layers}))
-    .unwrap();
-    SigManifest {
-        subject: subject.to_string(),
-        bytes,
-        blobs,
-    }
-}
-
-/// A signature on `subject` (a digest) by `key` naming `reference` and `names`.
-fn signed(key: &Key, subject: &str, reference: &str, names: &str) -> SigManifest {
-    let p = payload(reference, names);
-    let s = key.sign(&p);
-    sig_manifest(subject, &[(p, s)])
-}
-
-/// Copies the bundle `src` (a `.tar`) to `dst` with `sigs` added as the save side
-/// records them: each manifest and its blobs in the bundle, each manifest a TOC
-/// artifact of kind `signature` whose subject is the digest it signs.
-fn with_signatures(src: &Path, dst: &Path, repository: &str, sigs: &[&SigManifest]) {
-    let mut archive = tar::Archive::new(fs::File::open(src).unwrap());
-    let mut entries: Vec<(String, tar::EntryType, Vec<u8>)> = Vec::new();
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = e.path().unwrap().to_string_lossy().into_owned();
-        let kind = e.header().entry_type();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
-        entries.push((name, kind, bytes));
-    }
-    let toc_at = entries.iter().position(|e| e.0 == TOC_NAME).unwrap();
-    let mut toc: Toc = serde_json::from_slice(&entries[toc_at].2).unwrap();
-    let mut extra: Vec<(Digest, Vec<u8>)> = Vec::new();
-    let mut add_blob = |toc: &mut Toc, mt: &str, bytes: &[u8]| {
-        let d = Digest::of(bytes);
-        if !toc.blobs.iter().any(|b| b.digest == d) {
-            toc.blobs.push(TocBlob {
-                digest: d.clone(),
-                size: bytes.len() as u64,
-                media_type: mt.to_string(),
-            });
-            extra.push((d, bytes.to_vec()));
-        }
-    };
-    for s in sigs {
-        add_blob(&mut toc, OCI_MANIFEST, &s.bytes);
-        for (mt, b) in &s.blobs {
-            add_blob(&mut toc, mt, b);
-        }
-        let subject = Digest::parse(&s.subject).unwrap();
-        toc.artifacts.push(TocArtifact {
-            digest: Digest::of(&s.bytes),
-            media_type: OCI_MANIFEST.to_string(),
-            size: s.bytes.len() as u64,
-            artifact_type: Some(OCI_CONFIG.to_string()),
-            kind: ArtifactKind::Signature,
-            subject: subject.clone(),
-            repository: repository.to_string(),
-            found: ArtifactFound::CosignTag,
-            tag: Some(format!("sha256-{}.sig", subject.hex())),
-        });
-    }
-    entries[toc_at].2 = serde_json::to_vec_pretty(&toc).unwrap();
-    let mut w = BundleWriter::create(dst, WriteOptions::for_path(dst)).unwrap();
-    for (name, kind, bytes) in &entries {
-        if kind.is_dir() {
-            w.add_dir(name).unwrap();
-        } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            let d = Digest::parse(&format!("sha256:{hex}")).unwrap();
-            w.add_blob(&d, bytes.len() as u64, &mut &bytes[..]).unwrap();
-        } else {
-            w.add_file(name, bytes).unwrap();
-        }
-    }
-    for (d, bytes) in &extra {
-        w.add_blob(d, bytes.len() as u64, &mut &bytes[..]).unwrap();
-    }
-    w.finish().unwrap();
-}
 
 /// A registry holding `corp/app:1` (one platform) and `corp/multi:2` (an index of two),
 /// and a bundle of both saved from it.
@@ -310,36 +115,6 @@ impl Fixture {
     fn multi_name(&self) -> String {
         format!("{}:2", self.multi)
     }
-}
-
-fn verify_json(bundle: &Path, extra: &[&str]) -> (Option<i32>, Value) {
-    let mut args = vec!["verify", bundle.to_str().unwrap(), "--json"];
-    args.extend_from_slice(extra);
-    let run = airlock(&args);
-    let code = run.code;
-    (code, run.json())
-}
-
-/// The image-signature findings of a `verify --json` report, as (kind, images, digest).
-fn image_findings(report: &Value) -> Vec<(String, Vec<String>, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"].as_str().unwrap().starts_with("image_"))
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_string(),
-                f["images"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i.as_str().unwrap().to_string())
-                    .collect(),
-                f["digest"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -467,12 +242,6 @@ fn verify_key_tells_each_reason_apart() {
             );
         }
     }
-}
-
-fn tool_ok_bytes(args: &[&str]) -> Vec<u8> {
-    let out = support::cli::tool("openssl", "openssl", args);
-    assert!(out.status.success(), "openssl {}", args.join(" "));
-    out.stdout
 }
 
 #[test]
@@ -605,13 +374,6 @@ fn ed25519_and_rsa_keys_verify_and_any_given_key_is_accepted() {
         "p.json",
     ])
     .expect_code(2);
-}
-
-/// A policy file in `dir` with `rules`, keys relative to it.
-fn write_policy(dir: &Path, doc: Value) -> PathBuf {
-    let p = dir.join("policy.json");
-    fs::write(&p, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    p
 }
 
 #[test]
@@ -819,4 +581,128 @@ fn save_policy_refuses_before_writing_a_bundle() {
     ])
     .ok();
     assert!(bundle.is_file());
+}
+
+// ---------------------------------------------------------------------------------
+// End to end: signatures found by `save` itself in a real registry (cosign's tag
+// `sha256-<hex>.sig`, written by tests/support/referrers.rs with openssl-made keys).
+
+#[test]
+fn save_carries_cosign_signatures_that_verify_key_checks_offline() {
+    let reg = TestRegistry::start();
+    let addr = reg.addr();
+    let signed = signed_debian(&addr, Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("signed.tar.zst");
+    airlock(&["save", &signed.name, "-o", bundle.to_str().unwrap()]).ok();
+    let key = signed.keys.public_pem.to_str().unwrap();
+    let (code, report) = verify_json(&bundle, &["--key", key]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let v = &report["image_signatures"][0];
+    assert_eq!(v["image"], signed.name);
+    assert_eq!(v["signed_by"]["manifest"], signed.signature.digest());
+    // Another key: the image is refused, its signature manifest named.
+    let other = Keys::generate();
+    let (code, report) = verify_json(&bundle, &["--key", other.public_pem.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        image_findings(&report),
+        vec![(
+            "image_wrong_key".to_string(),
+            vec![signed.name.clone()],
+            signed.signature.digest().to_string()
+        )]
+    );
+    // push --key of the same bundle: accepted, and the image arrives.
+    let target = TestRegistry::start();
+    airlock(&[
+        "push",
+        bundle.to_str().unwrap(),
+        &format!("{}/mirror", target.addr()),
+        "--key",
+        key,
+    ])
+    .ok();
+    assert!(tags(&target.addr(), "mirror/corp/debian", None).contains(&"12".to_string()));
+}
+
+#[test]
+fn save_policy_judges_the_signatures_it_found_before_writing() {
+    let reg = TestRegistry::start();
+    let addr = reg.addr();
+    let signed = signed_debian(&addr, Options::default());
+    // corp/app:1, signed by a key the policy does not accept; corp/tools:1 unsigned.
+    let base = layer(&[file("etc/os-release", "ID=policy-test\n")]);
+    let app = ImageSpec::new("linux/amd64")
+        .layer(&base)
+        .label("t", "app")
+        .build();
+    let tools = ImageSpec::new("linux/amd64")
+        .layer(&base)
+        .label("t", "tools")
+        .build();
+    images::push(&app, &format!("{addr}/corp/app:1"), &PushOptions::default());
+    images::push(
+        &tools,
+        &format!("{addr}/corp/tools:1"),
+        &PushOptions::default(),
+    );
+    let stranger = Keys::generate();
+    let app_sig = cosign_signature(&stranger, &format!("{addr}/corp/app"), &app.manifest.digest);
+    push_artifact(&addr, "corp/app", &app_sig);
+
+    let keys = tempfile::tempdir().unwrap();
+    fs::copy(&signed.keys.public_pem, keys.path().join("corp.pub")).unwrap();
+    let policy = write_policy(
+        keys.path(),
+        json!({"rules": [{"prefix": format!("{addr}/corp"), "keys": ["corp.pub"]}]}),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("release.tar.zst");
+    let run = airlock(&[
+        "save",
+        &signed.name,
+        &format!("{addr}/corp/app:1"),
+        &format!("{addr}/corp/tools:1"),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .expect_code(1);
+    assert!(run.stderr.contains("2 of 3 images refused by"), "{run}");
+    assert!(
+        run.stderr.contains(&format!(
+            "{addr}/corp/app:1 ({}): signature manifest {} (layer 0): no accepted key verifies it",
+            app.manifest.digest,
+            app_sig.digest()
+        )),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "{addr}/corp/tools:1 ({}): no signature refers to it",
+            tools.manifest.digest
+        )),
+        "{run}"
+    );
+    assert!(
+        !run.stderr
+            .contains(&format!("{}:12 (", signed.docker_reference)),
+        "{run}"
+    );
+    assert_eq!(dir_listing(out.path()), Vec::<String>::new());
+
+    // The signed image alone: accepted, and its bundle carries the signature.
+    airlock(&[
+        "save",
+        &signed.name,
+        "-o",
+        bundle.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .ok();
+    let (code, report) = verify_json(&bundle, &["--policy", policy.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{report:#}");
 }

@@ -5,14 +5,22 @@
 use std::path::{Path, PathBuf};
 
 use super::{UsageError, usage};
+use crate::cli::ImageTrustArgs;
 use crate::trust::{CosignKey, Policy};
+
+/// `--key`/`--policy` of `verify` and `push`.
+pub(crate) fn from_args(args: &ImageTrustArgs) -> Result<Option<Policy>, UsageError> {
+    image_policy(&args.keys, args.policy.as_deref())
+}
+
+/// `save --policy FILE`.
+pub(crate) fn policy_file(file: Option<&Path>) -> Result<Option<Policy>, UsageError> {
+    image_policy(&[], file)
+}
 
 /// The policy `--key` (every image signed by one of the keys) or `--policy` stands
 /// for; `None` when neither is given.
-pub(crate) fn image_policy(
-    keys: &[PathBuf],
-    policy: Option<&Path>,
-) -> Result<Option<Policy>, UsageError> {
+fn image_policy(keys: &[PathBuf], policy: Option<&Path>) -> Result<Option<Policy>, UsageError> {
     if let Some(file) = policy {
         return Policy::load(file)
             .map(Some)
