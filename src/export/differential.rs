@@ -5,8 +5,10 @@
 //! need them) and lists every layer; this stage then drops the configs and layers the
 //! [`BaseSet`] vouches for from what is written, before any layer is fetched, so a
 //! left-out layer is never downloaded. Manifests and indexes are always kept: they are
-//! small and `push` needs them to write the tags. What was left out is recorded in the
-//! TOC's `base` with, per blob, where the target should hold it.
+//! small and `push` needs them to write the tags. Nor are cosign signature payloads
+//! (a few hundred bytes each): `verify --key` and `push --key` judge an image by the
+//! bundle alone, so a delta must carry its images' signatures whole. What was left out
+//! is recorded in the TOC's `base` with, per blob, where the target should hold it.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +17,7 @@ use crate::bundle::toc::{TocBase, TocBlob, TocOmitted};
 use crate::digest::Digest;
 use crate::inventory::base::BaseSet;
 use crate::oci::Descriptor;
+use crate::trust::cosign::SIMPLE_SIGNING;
 
 /// Splits the blobs and layers to write into those kept and those the base has.
 /// Returns the kept blobs, the kept layers and the TOC record (`None` without a base).
@@ -31,10 +34,12 @@ pub(crate) fn leave_out(
     let eligible: BTreeSet<&Digest> = images
         .iter()
         .flat_map(|i| {
-            i.manifests
-                .iter()
-                .map(|m| &m.config.digest)
-                .chain(i.layers.iter().map(|l| &l.digest))
+            i.manifests.iter().map(|m| &m.config.digest).chain(
+                i.layers
+                    .iter()
+                    .filter(|l| l.media_type != SIMPLE_SIGNING)
+                    .map(|l| &l.digest),
+            )
         })
         .collect();
     let omit = |d: &Digest| eligible.contains(d) && base.has(d);
