@@ -522,7 +522,12 @@ fn push_refuses_before_writing_and_leaves_the_target_untouched() {
         &fx.multi_name(),
     ])
     .ok();
-    assert_eq!(tags(&target.addr(), "mirror/corp/multi", None), vec!["2"]);
+    // The image's tag, and its signature's cosign tag (signatures go with their images).
+    let sig_tag = format!("{}.sig", fx.multi_digest.replace(':', "-"));
+    assert_eq!(
+        tags(&target.addr(), "mirror/corp/multi", None),
+        vec!["2".to_string(), sig_tag]
+    );
     assert_eq!(
         tags(&target.addr(), "mirror/corp/app", None),
         Vec::<String>::new()
