@@ -14,7 +14,8 @@
 #    openssl recipe), ca-certificates, binutils (readelf and objdump, for the release
 #    binary's checks), procps (kill, pgrep, ps: the tests signal and find processes),
 #    iproute2 (`ip netns`, for the TLS test's private network), gcc and libc6-dev (ring
-#    and zstd-sys compile C), python3-pip, pigz. Re-runs with everything present skip apt
+#    and zstd-sys compile C), python3-pip, pigz, golang-go (Go 1.19: the reference writer
+#    for tests/regzip_go.rs). Re-runs with everything present skip apt
 #    entirely. Then the rustfmt and clippy components (rustup component add), and
 #    cargo-zigbuild and ziglang from PyPI (pip), when missing, for the release binary's
 #    test (tests/release_binary.rs runs scripts/release.sh), and the `oras` Python SDK
@@ -29,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(docker-registry docker.io skopeo umoci podman apache2-utils zstd ca-certificates openssl jq binutils
-    procps iproute2 gcc libc6-dev python3-pip pigz)
+    procps iproute2 gcc libc6-dev python3-pip pigz golang-go)
 
 check_only=0
 if [[ ${1-} == --check-tools ]]; then check_only=1; fi
@@ -61,6 +62,7 @@ declare -A tools=(
     [/usr/include/stdio.h]=libc6-dev
     [python3]=python3-pip
     [pigz]=pigz
+    [go]=golang-go
 )
 
 missing=()

@@ -1,9 +1,21 @@
 //! Rebuilding gzip layers bit-exactly: a gzip blob is described (members, headers,
 //! trailer, trailing bytes: `header`), its encoder identified (`identify`), and its
-//! deflate streams rewritten by the same encoder (`zlib`, stock zlib) so the rebuilt
-//! blob has the layer's digest. Kept apart from the bundle code: this module only
-//! turns bytes into bytes.
+//! deflate streams rewritten by the same encoder so the rebuilt blob has the layer's
+//! digest. Kept apart from the bundle code: this module only turns bytes into bytes.
+//!
+//! A bundle that stores a layer's raw tar can only give the layer back if it can
+//! recompress it to the very same bytes, which needs the encoder that wrote it
+//! reproduced exactly (match finder, block splitting, Huffman tie-breaking), not just
+//! any DEFLATE encoder. Each encoder lives in its own submodule:
+//!
+//! - `zlib`: stock zlib (Python's `gzip`, pigz, GNU gzip's family);
+//! - `goflate`: Go's classic `compress/flate` (Go 1.7–1.26 at the default level; the
+//!   exact range per level is in its docs), which Docker 20.10 (Go 1.19 in Debian)
+//!   pushes layers with; `gzip` frames it as Go's `gzip.Writer` does, around header
+//!   bytes as recorded.
 
+pub mod goflate;
+pub mod gzip;
 pub mod header;
 pub mod identify;
 pub mod zlib;

@@ -1,0 +1,151 @@
+//! Go's classic `compress/flate` encoder (Go 1.7 through 1.26, the releases before the
+//! 2026 rewrite), reproduced bit for bit at every level: -2 (Huffman only), 0 (stored),
+//! 1 (BestSpeed), 2–9, and -1 (default, which is 6).
+//!
+//! Split as Go splits it, because each part decides visible bits: `deflate` (windows,
+//! block cuts, the lazy match finder of levels 2–9), `fast` (level 1's match finder),
+//! `bitwriter` (stored/fixed/dynamic choice and the block formats), `huffman` (the
+//! length-limited code construction and its tie-breaking), `tokens` (the packed token
+//! and the RFC 1951 code tables).
+//!
+//! Go's output depends only on the bytes and on where `Write` calls split them in one
+//! corner (the window slide of levels 2–9); [`encode`] feeds the compressor 32 KiB
+//! writes, which gives the same bytes as Go's `io.Copy` into a `gzip.Writer` and as one
+//! big `Write`. Memory is bounded: a 64 KiB window, the hash tables and one block.
+
+mod bitwriter;
+mod deflate;
+mod fast;
+mod huffman;
+mod tokens;
+
+use std::io::{self, Read, Write};
+
+/// A streaming raw DEFLATE encoder producing Go 1.19's `compress/flate` bytes.
+pub struct Encoder<W: Write> {
+    inner: deflate::Compressor,
+    out: W,
+}
+
+/// Bytes buffered in the bit writer before they are handed to the output.
+const DRAIN_AT: usize = 1 << 16;
+
+impl<W: Write> Encoder<W> {
+    /// `level` as Go's: -2 Huffman only, -1 default (6), 0 stored, 1 fastest … 9 best.
+    pub fn new(level: i32, out: W) -> io::Result<Self> {
+        let inner = deflate::Compressor::new(level).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("flate level {level} is not in -2..=9"),
+            )
+        })?;
+        Ok(Encoder { inner, out })
+    }
+
+    /// Like one Go `Write` call with `data`.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.write(data);
+        self.drain(DRAIN_AT)
+    }
+
+    /// Go's `Flush`: pending data out, then an empty non-final stored block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush();
+        self.drain(0)?;
+        self.out.flush()
+    }
+
+    /// Go's `Close`: pending data out, then an empty final stored block. Returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.inner.finish();
+        self.drain(0)?;
+        Ok(self.out)
+    }
+
+    fn drain(&mut self, at_least: usize) -> io::Result<()> {
+        let buf = &mut self.inner.w.out;
+        if !buf.is_empty() && buf.len() >= at_least {
+            self.out.write_all(buf)?;
+            buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Write-call size that reproduces Go's `io.Copy` into the encoder.
+pub const CHUNK: usize = 32 * 1024;
+
+/// Reads `input` to its end and writes its raw DEFLATE stream (Go's `flate.NewWriter` at
+/// `level`, then `Write`s, then `Close`) to `out`. Returns the number of bytes read.
+pub fn encode(level: i32, input: impl Read, out: impl Write) -> io::Result<u64> {
+    let mut enc = Encoder::new(level, out)?;
+    let total = feed(input, |chunk| enc.write(chunk))?;
+    enc.finish()?;
+    Ok(total)
+}
+
+/// Reads `input` in full `CHUNK`-sized pieces (short only at the end) and hands each to
+/// `sink`; returns the total.
+pub(crate) fn feed(
+    mut input: impl Read,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let mut n = 0;
+        while n < CHUNK {
+            match input.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+        sink(&buf[..n])?;
+        if n < CHUNK {
+            return Ok(total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inflate(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::DeflateDecoder::new(data)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_level_round_trips() {
+        let mut input = Vec::new();
+        let mut x = 12345u32;
+        for i in 0..300_000u32 {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            // Runs of text, repeats and noise, so every block type shows up.
+            let b = match (i / 5000) % 3 {
+                0 => b"the quick brown fox "[(i % 20) as usize],
+                1 => (x >> 24) as u8,
+                _ => (i % 7) as u8,
+            };
+            input.push(b);
+        }
+        for level in -2..=9 {
+            for len in [0, 1, 17, 200, 70_000, input.len()] {
+                let mut out = Vec::new();
+                encode(level, &input[..len], &mut out).unwrap();
+                assert_eq!(inflate(&out), &input[..len], "level {level}, {len} bytes");
+            }
+        }
+        assert!(Encoder::new(10, Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,66 @@
+// gzipwrite: the independent writer for tests/regzip_go.rs. It compresses a file with
+// Go's own compress/gzip, fed the way docker feeds it (io.Copy: 32 KiB writes), so the
+// Rust reimplementation can be compared byte for byte.
+//
+//	gzipwrite LEVEL IN OUT            default header (no name, no mtime)
+//	gzipwrite LEVEL IN OUT NAME MTIME header with Name and ModTime (unix seconds)
+package main
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// onlyReader hides any WriterTo/ReaderFrom so io.CopyBuffer uses its 32 KiB buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gzipwrite:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) != 3 && len(args) != 5 {
+		return fmt.Errorf("usage: gzipwrite LEVEL IN OUT [NAME MTIME]")
+	}
+	level, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(args[1])
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(args[2])
+	if err != nil {
+		return err
+	}
+	zw, err := gzip.NewWriterLevel(out, level)
+	if err != nil {
+		return err
+	}
+	if len(args) == 5 {
+		mtime, err := strconv.ParseInt(args[4], 10, 64)
+		if err != nil {
+			return err
+		}
+		zw.Name = args[3]
+		zw.ModTime = time.Unix(mtime, 0)
+	}
+	if _, err := io.CopyBuffer(zw, onlyReader{in}, make([]byte, 32*1024)); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,328 @@
+//! `regzip::goflate` and `regzip::gzip` against the real thing: Go's own `compress/gzip`
+//! (Debian's `golang-go`, Go 1.19), driven by `tests/go/gzipwrite`, must produce the same
+//! bytes as the Rust encoder for every level on inputs that exercise every block type
+//! (empty, tiny, runs, random, text, a tar of real files, mixes across block boundaries).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use airlock::regzip::{goflate, gzip};
+
+/// Every level Go's `compress/flate` accepts: Huffman only, default, stored, 1..=9.
+const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// (level, input group) pairs known not to match Go yet. A listed pair that matches
+/// fails the test, so the list always says exactly what is broken. Empty: every level
+/// matches on every input.
+const KNOWN_FAILING: &[(i32, &str)] = &[];
+
+struct Go {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+/// Builds `tests/go/gzipwrite` once with the `go` on PATH (offline, private caches).
+fn gzipwrite() -> &'static Path {
+    static GO: OnceLock<Go> = OnceLock::new();
+    &GO.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("gzipwrite");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/gzipwrite/main.go");
+        let out = Command::new("go")
+            .arg("build")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .env("GOCACHE", dir.path().join("cache"))
+            .env("GOPATH", dir.path().join("gopath"))
+            .env("GOFLAGS", "")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .env("GO111MODULE", "off")
+            .output()
+            .expect("`go` not found: install Debian's golang-go (scripts/test.sh does)");
+        assert!(
+            out.status.success(),
+            "go build gzipwrite: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let version = Command::new("go").arg("version").output().unwrap();
+        eprintln!("Go: {}", String::from_utf8_lossy(&version.stdout).trim());
+        Go { _dir: dir, bin }
+    })
+    .bin
+}
+
+/// Go's gzip of `input` at `level`; `named` sets the header's Name and ModTime.
+fn go_gzip(
+    dir: &Path,
+    name: &str,
+    input: &[u8],
+    level: i32,
+    named: Option<(&str, u32)>,
+) -> Vec<u8> {
+    let src = dir.join(format!("{name}.in"));
+    if !src.exists() {
+        std::fs::write(&src, input).unwrap();
+    }
+    let dst = dir.join(format!("{name}.{level}.gz"));
+    let mut cmd = Command::new(gzipwrite());
+    cmd.arg(level.to_string()).arg(&src).arg(&dst);
+    if let Some((n, mtime)) = named {
+        cmd.arg(n).arg(mtime.to_string());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "gzipwrite: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blob = std::fs::read(&dst).unwrap();
+    std::fs::remove_file(&dst).unwrap();
+    blob
+}
+
+/// `None` when equal, else a description with the first differing offset.
+fn difference(go: &[u8], rust: &[u8]) -> Option<String> {
+    if go == rust {
+        return None;
+    }
+    let at = go
+        .iter()
+        .zip(rust)
+        .position(|(a, b)| a != b)
+        .unwrap_or(go.len().min(rust.len()));
+    Some(format!(
+        "first difference at byte {at} (Go {} bytes, Rust {} bytes)",
+        go.len(),
+        rust.len()
+    ))
+}
+
+/// Compresses `input` with Go and with Rust (the header taken from Go's blob, as a
+/// recipe records it) at every level; returns the mismatches as (level, message).
+fn compare(name: &str, input: &[u8], named: Option<(&str, u32)>) -> Vec<(i32, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for level in LEVELS {
+        let go = go_gzip(dir.path(), name, input, level, named);
+        let header = &go[..gzip::header_len(&go).unwrap()];
+        match named {
+            None => assert_eq!(header.len(), 10, "{name}: Go's default header"),
+            Some((n, _)) => assert_eq!(header.len(), 10 + n.len() + 1, "{name}: Go's named header"),
+        }
+        let mut rust = Vec::new();
+        let size = gzip::encode_go(header, level, input, &mut rust).unwrap();
+        assert_eq!(size, input.len() as u64);
+        if let Some(diff) = difference(&go, &rust) {
+            failures.push((level, format!("{name} at level {level}: {diff}")));
+        }
+    }
+    failures
+}
+
+/// Asserts every level of input group `group` matched except those listed for it in
+/// `KNOWN_FAILING`, each of which must have mismatched on at least one of its inputs.
+fn check(results: Vec<(i32, String)>, group: &str) {
+    let known = |level: i32| KNOWN_FAILING.contains(&(level, group));
+    let unexpected: Vec<&String> = results
+        .iter()
+        .filter(|(l, _)| !known(*l))
+        .map(|(_, m)| m)
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "Rust output differs from Go's:\n{}",
+        join(&unexpected)
+    );
+    for &(level, g) in KNOWN_FAILING {
+        assert!(
+            g != group || results.iter().any(|(l, _)| *l == level),
+            "level {level} now matches Go on {group}: take it off KNOWN_FAILING"
+        );
+    }
+}
+
+fn join(v: &[&String]) -> String {
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), the same on every run.
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A generated access log: repetitive structure, varying fields.
+fn log_text(len: usize) -> Vec<u8> {
+    let paths = [
+        "/v2/",
+        "/v2/library/alpine/manifests/3.19",
+        "/v2/app/blobs/sha256:",
+        "/healthz",
+        "/v2/_catalog",
+    ];
+    let levels = ["INFO", "WARN", "DEBUG", "ERROR"];
+    let mut out = Vec::with_capacity(len + 200);
+    let mut r = random(len / 8 + 64, 7).into_iter().cycle();
+    let mut n = 0u64;
+    while out.len() < len {
+        let a = r.next().unwrap() as usize;
+        let b = r.next().unwrap() as u64;
+        let line = format!(
+            "2026-11-30T12:{:02}:{:02}.{:03}Z {} request id={:08x} path={}{} status={} bytes={} took={}ms\n",
+            (n / 60) % 60,
+            n % 60,
+            (b * 7) % 1000,
+            levels[a % levels.len()],
+            n.wrapping_mul(0x9e37_79b9) as u32,
+            paths[a % paths.len()],
+            if a % 5 == 2 {
+                format!("{:016x}", b.wrapping_mul(n))
+            } else {
+                String::new()
+            },
+            [200, 200, 200, 404, 500][a % 5],
+            b * 131 + n % 977,
+            b % 300
+        );
+        out.extend_from_slice(line.as_bytes());
+        n += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// This repository's Rust sources, concatenated in path order.
+fn own_sources() -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+/// A tar of real files from `dir` (path order) until about `limit` bytes.
+fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    let mut builder = tar::Builder::new(Vec::new());
+    for f in files {
+        if builder.get_ref().len() >= limit {
+            break;
+        }
+        let rel = f.strip_prefix("/").unwrap();
+        builder.append_path_with_name(&f, rel).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// Random and text pieces of uneven sizes, so block cuts fall inside and across them.
+fn mix() -> Vec<u8> {
+    let text = log_text(400_000);
+    let noise = random(700_000, 99);
+    let mut out = Vec::new();
+    let (mut t, mut n) = (0, 0);
+    for (i, size) in [30_000, 70_001, 5_000, 65_535, 100, 131_072, 12_345, 40_000]
+        .iter()
+        .cycle()
+        .take(16)
+        .enumerate()
+    {
+        if i % 2 == 0 {
+            out.extend_from_slice(&text[t..t + size]);
+            t += size;
+        } else {
+            out.extend_from_slice(&noise[n..n + size]);
+            n += size;
+        }
+    }
+    out
+}
+
+#[test]
+fn small_and_edge_inputs_match_go_at_every_level() {
+    let mut results = Vec::new();
+    results.extend(compare("empty", b"", None));
+    results.extend(compare("one-byte", b"x", None));
+    results.extend(compare("sixteen", b"0123456789abcdef", None));
+    results.extend(compare("seventeen", b"0123456789abcdefg", None));
+    results.extend(compare("short-text", &log_text(127), None));
+    results.extend(compare("short-text-128", &log_text(128), None));
+    results.extend(compare("zeros-64k", &vec![0u8; 65536], None));
+    results.extend(compare("zeros-1m", &vec![0u8; 1 << 20], None));
+    for len in [65_535, 65_536, 2 * 65_535 + 1, 98_304 + 261] {
+        results.extend(compare(&format!("text-{len}"), &log_text(len), None));
+    }
+    check(results, "small and edge inputs");
+}
+
+#[test]
+fn random_bytes_match_go_at_every_level() {
+    check(compare("random-1m", &random(1 << 20, 42), None), "random");
+}
+
+#[test]
+fn text_matches_go_at_every_level() {
+    let mut results = compare("log-2m", &log_text(2 << 20), None);
+    results.extend(compare("own-sources", &own_sources(), None));
+    check(results, "text");
+}
+
+#[test]
+fn tar_of_real_files_matches_go_at_every_level() {
+    let tar = tar_of("/usr/share/doc", 4 << 20);
+    assert!(
+        tar.len() > 1 << 20,
+        "/usr/share/doc gave only {} bytes of tar",
+        tar.len()
+    );
+    check(compare("doc-tar", &tar, None), "tar");
+}
+
+#[test]
+fn random_and_text_mix_matches_go_at_every_level() {
+    check(compare("mix", &mix(), None), "mix");
+}
+
+#[test]
+fn named_header_with_mtime_matches_go_at_every_level() {
+    let mut results = compare(
+        "named-text",
+        &log_text(200_000),
+        Some(("layer.tar", 1_700_000_000)),
+    );
+    results.extend(compare("named-empty", b"", Some(("empty.tar", 1))));
+    check(results, "named header");
+}
+
+#[test]
+fn raw_deflate_is_the_gzip_body() {
+    // goflate::encode alone gives the bytes between header and trailer.
+    let input = log_text(300_000);
+    let dir = tempfile::tempdir().unwrap();
+    let go = go_gzip(dir.path(), "body", &input, 6, None);
+    let mut raw = Vec::new();
+    goflate::encode(6, &input[..], &mut raw).unwrap();
+    assert_eq!(difference(&go[10..go.len() - 8], &raw), None);
+}
