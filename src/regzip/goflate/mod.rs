@@ -1,6 +1,17 @@
-//! Go's classic `compress/flate` encoder (Go 1.7 through 1.26, the releases before the
-//! 2026 rewrite), reproduced bit for bit at every level: -2 (Huffman only), 0 (stored),
-//! 1 (BestSpeed), 2–9, and -1 (default, which is 6).
+//! Go's classic `compress/flate` encoder, reproduced bit for bit at every level: -2
+//! (Huffman only), 0 (stored), 1 (BestSpeed), 2–9, and -1 (default, which is 6). The
+//! reference is Go 1.19; which Go releases write the same bytes (from the encoder's
+//! history, and measured for 1.26.6 and 1.27.3):
+//!
+//! - levels 2–9 and -1: Go 1.7 through 1.26 (the encoder did not change);
+//! - level 0: Go 1.8 through 1.26 (1.7 cut a stored block at every `Write`);
+//! - level -2: Go 1.15 through 1.26 (before, the stored-or-Huffman size estimate
+//!   left out the distance code's one bit);
+//! - level 1: Go 1.15.4 through 1.26 (1.8–1.14 differ in that same estimate and past
+//!   1 GiB of input, 1.15.0–1.15.3 past 2 GiB, 1.7 everywhere).
+//!
+//! Go 1.27 replaced the encoder (klauspost/compress's, one commit, April 2026): its
+//! output differs at every level and is not this module's.
 //!
 //! Split as Go splits it, because each part decides visible bits: `deflate` (windows,
 //! block cuts, the lazy match finder of levels 2–9), `fast` (level 1's match finder),
