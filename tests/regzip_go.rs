@@ -317,6 +317,133 @@ fn named_header_with_mtime_matches_go_at_every_level() {
 }
 
 #[test]
+fn past_16_mib_matches_go_at_every_level() {
+    // Levels 2-9 rebase their hash chains after 16 MiB of input (512 window slides).
+    let text = log_text(3 << 20);
+    let noise = random(1 << 20, 5);
+    let mut input = Vec::with_capacity(18 << 20);
+    while input.len() < 17 << 20 {
+        input.extend_from_slice(&text);
+        input.extend_from_slice(&noise[..(input.len() / 7) % noise.len()]);
+    }
+    check(compare("17m", &input, None), "past 16 MiB");
+}
+
+/// `len` bytes made on the fly from 64 KiB pieces of `pool` at varying offsets; the
+/// bytes depend only on their position, not on how they are read.
+struct Stream<'a> {
+    pool: &'a [u8],
+    pos: u64,
+    len: u64,
+}
+
+impl std::io::Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        const PIECE: u64 = 1 << 16;
+        let (piece, within) = (self.pos / PIECE, (self.pos % PIECE) as usize);
+        let start =
+            (piece.wrapping_mul(7919 * 64) % (self.pool.len() as u64 - PIECE)) as usize + within;
+        let k = (buf.len() as u64)
+            .min(PIECE - within as u64)
+            .min(self.len - self.pos) as usize;
+        buf[..k].copy_from_slice(&self.pool[start..start + k]);
+        self.pos += k as u64;
+        Ok(k)
+    }
+}
+
+/// Compares what is written with Go's stdout as it arrives; remembers the first difference.
+struct SameAs<R: std::io::Read> {
+    go: R,
+    at: u64,
+    diff: Option<u64>,
+}
+
+impl<R: std::io::Read> std::io::Write for SameAs<R> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let mut theirs = vec![0u8; b.len()];
+        let got = read_full(&mut self.go, &mut theirs);
+        if self.diff.is_none() {
+            let i = b
+                .iter()
+                .zip(&theirs[..got])
+                .position(|(x, y)| x != y)
+                .or((got < b.len()).then_some(got));
+            self.diff = i.map(|i| self.at + i as u64);
+        }
+        self.at += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]).unwrap() {
+            0 => break,
+            k => n += k,
+        }
+    }
+    n
+}
+
+/// Streams past 4 GiB (ISIZE wraps; level 1 rebases its table near 2 GiB) through Go
+/// and Rust side by side. Slow: `cargo test --release --test regzip_go -- --ignored`.
+#[test]
+#[ignore = "streams 4.3 GB per level; run with --release -- --ignored"]
+fn past_4_gib_matches_go() {
+    use std::process::Stdio;
+    let mut pool = log_text(6 << 20);
+    pool.extend_from_slice(&random(2 << 20, 11));
+    let len = (4u64 << 30) + 123_457;
+    for level in [1, 0, -1] {
+        let mut go = Command::new(gzipwrite())
+            .arg(level.to_string())
+            .arg("-")
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = go.stdin.take().unwrap();
+        let feeder = std::thread::scope(|s| {
+            let pool = &pool;
+            let feeder = s.spawn(move || {
+                std::io::copy(&mut Stream { pool, pos: 0, len }, &mut stdin).unwrap();
+            });
+            let mut same = SameAs {
+                go: go.stdout.take().unwrap(),
+                at: 0,
+                diff: None,
+            };
+            // Go's default header: XFL 4 at BestSpeed, OS 255.
+            let xfl = if level == 1 { 4 } else { 0 };
+            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255];
+            let input = Stream { pool, pos: 0, len };
+            gzip::encode_go(&header, level, input, &mut same).unwrap();
+            let mut rest = Vec::new();
+            std::io::Read::read_to_end(&mut same.go, &mut rest).unwrap();
+            assert!(
+                rest.is_empty(),
+                "level {level}: Go wrote {} bytes more",
+                rest.len()
+            );
+            assert_eq!(
+                same.diff, None,
+                "level {level}: first difference at byte {:?}",
+                same.diff
+            );
+            feeder.join()
+        });
+        feeder.unwrap();
+        assert!(go.wait().unwrap().success());
+    }
+}
+
+#[test]
 fn raw_deflate_is_the_gzip_body() {
     // goflate::encode alone gives the bytes between header and trailer.
     let input = log_text(300_000);

@@ -4,9 +4,12 @@
 //
 //	gzipwrite LEVEL IN OUT            default header (no name, no mtime)
 //	gzipwrite LEVEL IN OUT NAME MTIME header with Name and ModTime (unix seconds)
+//
+// IN or OUT "-" is stdin or stdout (for streams too big to keep as files).
 package main
 
 import (
+	"bufio"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -35,16 +38,20 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	in, err := os.Open(args[1])
-	if err != nil {
-		return err
+	in, out := os.Stdin, os.Stdout
+	if args[1] != "-" {
+		if in, err = os.Open(args[1]); err != nil {
+			return err
+		}
+		defer in.Close()
 	}
-	defer in.Close()
-	out, err := os.Create(args[2])
-	if err != nil {
-		return err
+	if args[2] != "-" {
+		if out, err = os.Create(args[2]); err != nil {
+			return err
+		}
 	}
-	zw, err := gzip.NewWriterLevel(out, level)
+	bw := bufio.NewWriterSize(out, 1<<20)
+	zw, err := gzip.NewWriterLevel(bw, level)
 	if err != nil {
 		return err
 	}
@@ -60,6 +67,9 @@ func run(args []string) error {
 		return err
 	}
 	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		return err
 	}
 	return out.Close()
