@@ -94,8 +94,8 @@ fn match_len(a: &[u8], b: &[u8]) -> usize {
 /// Levels 2–9 state (Go's `compressor` fields for `deflate`).
 struct Lazy {
     p: Params,
-    hash_head: Vec<u32>,
-    hash_prev: Vec<u32>,
+    hash_head: Box<[u32; HASH_SIZE]>,
+    hash_prev: Box<[u32; WINDOW_SIZE]>,
     hash_offset: usize,
     chain_head: isize,
     index: usize,
@@ -133,8 +133,8 @@ impl Compressor {
             -1 | 2..=9 => {
                 let lazy = Lazy {
                     p: params(if level == -1 { 6 } else { level }),
-                    hash_head: vec![0; HASH_SIZE],
-                    hash_prev: vec![0; WINDOW_SIZE],
+                    hash_head: vec![0; HASH_SIZE].try_into().unwrap(),
+                    hash_prev: vec![0; WINDOW_SIZE].try_into().unwrap(),
                     hash_offset: 1,
                     chain_head: -1,
                     index: 0,
