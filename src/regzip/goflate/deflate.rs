@@ -14,6 +14,8 @@
 //! taken within 4096 bytes. Positions are hashed as 4-byte big-endian values times
 //! 0x1e35a7bd, top 17 bits; chain entries hold `position + hash_offset`.
 
+use std::io;
+
 use super::bitwriter::BitWriter;
 use super::fast::FastEncoder;
 use super::tokens::{self, literal};
@@ -158,13 +160,24 @@ impl Compressor {
         })
     }
 
-    /// Go's `Write`: step, then copy into the window, until `data` is used up.
-    pub fn write(&mut self, mut data: &[u8]) {
+    /// Go's `Write`: step, then copy into the window, until `data` is used up. After
+    /// each step, `drain` gets the finished bytes once there are `drain_at` of them, so
+    /// one huge call needs no more memory than a small one.
+    pub fn write(
+        &mut self,
+        mut data: &[u8],
+        drain_at: usize,
+        drain: &mut dyn FnMut(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
         while !data.is_empty() {
             self.step();
+            if self.w.out.len() >= drain_at {
+                drain(&mut self.w.out)?;
+            }
             let n = self.fill(data);
             data = &data[n..];
         }
+        Ok(())
     }
 
     /// Go's `Flush`: everything so far out, then an empty non-final stored block.
