@@ -444,6 +444,43 @@ fn past_4_gib_matches_go() {
 }
 
 #[test]
+fn flush_after_each_write_matches_go_at_every_level() {
+    // Go's Flush: everything so far, then an empty non-final stored block.
+    let input = log_text(150_000);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("flush.in");
+    std::fs::write(&src, &input).unwrap();
+    let every = 10_007;
+    let mut failures = Vec::new();
+    for level in LEVELS {
+        let dst = dir.path().join(format!("flush.{level}.gz"));
+        let out = Command::new(gzipwrite())
+            .arg(level.to_string())
+            .arg(&src)
+            .arg(&dst)
+            .env("GZIPWRITE_FLUSH_EVERY", every.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gzipwrite: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let go = std::fs::read(&dst).unwrap();
+        let mut enc = goflate::Encoder::new(level, Vec::new()).unwrap();
+        for piece in input.chunks(every) {
+            enc.write(piece).unwrap();
+            enc.flush().unwrap();
+        }
+        let body = enc.finish().unwrap();
+        if let Some(diff) = difference(&go[10..go.len() - 8], &body) {
+            failures.push((level, format!("flushed text at level {level}: {diff}")));
+        }
+    }
+    check(failures, "flush");
+}
+
+#[test]
 fn raw_deflate_is_the_gzip_body() {
     // goflate::encode alone gives the bytes between header and trailer.
     let input = log_text(300_000);

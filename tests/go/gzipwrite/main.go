@@ -5,7 +5,9 @@
 //	gzipwrite LEVEL IN OUT            default header (no name, no mtime)
 //	gzipwrite LEVEL IN OUT NAME MTIME header with Name and ModTime (unix seconds)
 //
-// IN or OUT "-" is stdin or stdout (for streams too big to keep as files).
+// IN or OUT "-" is stdin or stdout (for streams too big to keep as files). With
+// GZIPWRITE_FLUSH_EVERY=N in the environment it writes N bytes at a time and calls
+// Flush after each write instead.
 package main
 
 import (
@@ -63,7 +65,15 @@ func run(args []string) error {
 		zw.Name = args[3]
 		zw.ModTime = time.Unix(mtime, 0)
 	}
-	if _, err := io.CopyBuffer(zw, onlyReader{in}, make([]byte, 32*1024)); err != nil {
+	if every := os.Getenv("GZIPWRITE_FLUSH_EVERY"); every != "" {
+		n, err := strconv.Atoi(every)
+		if err != nil {
+			return err
+		}
+		if err := writeFlushing(zw, in, n); err != nil {
+			return err
+		}
+	} else if _, err := io.CopyBuffer(zw, onlyReader{in}, make([]byte, 32*1024)); err != nil {
 		return err
 	}
 	if err := zw.Close(); err != nil {
@@ -73,4 +83,26 @@ func run(args []string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// writeFlushing writes r to zw in pieces of n bytes, each followed by Flush.
+func writeFlushing(zw *gzip.Writer, r io.Reader, n int) error {
+	buf := make([]byte, n)
+	for {
+		k, err := io.ReadFull(r, buf)
+		if k > 0 {
+			if _, err := zw.Write(buf[:k]); err != nil {
+				return err
+			}
+			if err := zw.Flush(); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
