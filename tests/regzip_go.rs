@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use airlock::regzip::{goflate, gzip};
+use airlock::regzip::identify::Encoder as _;
+use airlock::regzip::{goflate, gzip, header, identify};
 
 /// Every level Go's `compress/flate` accepts: Huffman only, default, stored, 1..=9.
 const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -107,7 +108,7 @@ fn compare(name: &str, input: &[u8], named: Option<(&str, u32)>) -> Vec<(i32, St
     let mut failures = Vec::new();
     for level in LEVELS {
         let go = go_gzip(dir.path(), name, input, level, named);
-        let header = &go[..gzip::header_len(&go).unwrap()];
+        let header = &go[..header::parse_header(&go).unwrap().len];
         match named {
             None => assert_eq!(header.len(), 10, "{name}: Go's default header"),
             Some((n, _)) => assert_eq!(header.len(), 10 + n.len() + 1, "{name}: Go's named header"),
@@ -478,6 +479,33 @@ fn flush_after_each_write_matches_go_at_every_level() {
         }
     }
     check(failures, "flush");
+}
+
+#[test]
+fn identify_names_the_go_level_that_wrote_a_blob() {
+    let input = log_text(300_000);
+    let dir = tempfile::tempdir().unwrap();
+    let go_levels = goflate::go_encoders();
+    let zlib_levels = identify::zlib_encoders();
+    let mut encoders: Vec<&dyn identify::Encoder> = Vec::new();
+    encoders.extend(zlib_levels.iter().map(|e| e as &dyn identify::Encoder));
+    encoders.extend(go_levels.iter().map(|e| e as &dyn identify::Encoder));
+    for level in LEVELS {
+        let blob = go_gzip(dir.path(), "identify", &input, level, None);
+        let found = identify::identify(&blob[..], &encoders).unwrap();
+        assert!(
+            found.rebuildable(),
+            "level {level}: no encoder rebuilds Go's blob"
+        );
+        let want = if level == -1 { 6 } else { level };
+        let names: Vec<String> = found.members[0]
+            .matching
+            .iter()
+            .map(|&i| encoders[i].name())
+            .collect();
+        let go_name = goflate::GoFlate { level: want }.name();
+        assert!(names.contains(&go_name), "level {level}: matched {names:?}");
+    }
 }
 
 #[test]

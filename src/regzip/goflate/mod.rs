@@ -33,6 +33,8 @@ mod tokens;
 
 use std::io::{self, Read, Write};
 
+use super::identify::{Candidate, Encoder as RecipeEncoder};
+
 /// A streaming raw DEFLATE encoder producing Go 1.19's `compress/flate` bytes.
 pub struct Encoder<W: Write> {
     inner: deflate::Compressor,
@@ -130,6 +132,93 @@ pub(crate) fn feed(
     }
 }
 
+/// One Go flate level as an encoder a recipe names and `identify` tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GoFlate {
+    /// -2, 0..=9 (-1 writes what 6 writes).
+    pub level: i32,
+}
+
+/// Every distinct Go level, the fastest rebuild first (the tie rule of `identify`):
+/// stored, Huffman only, 1, then 2..=9. Docker's default (-1) is 6.
+pub fn go_encoders() -> Vec<GoFlate> {
+    [0, -2, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        .into_iter()
+        .map(|level| GoFlate { level })
+        .collect()
+}
+
+impl RecipeEncoder for GoFlate {
+    fn name(&self) -> String {
+        format!(
+            "Go compress/flate level {} (classic, as Go 1.19)",
+            self.level
+        )
+    }
+    fn start(&self) -> io::Result<Box<dyn Candidate>> {
+        let inner = deflate::Compressor::new(self.level).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("flate level {} is not in -2..=9", self.level),
+            )
+        })?;
+        Ok(Box::new(Running {
+            inner,
+            chunk: Vec::with_capacity(CHUNK),
+        }))
+    }
+}
+
+/// A Go flate compressor fed the way `encode` feeds it (32 KiB writes from the
+/// start), whatever sizes the raw bytes arrive in.
+struct Running {
+    inner: deflate::Compressor,
+    chunk: Vec<u8>,
+}
+
+impl Running {
+    fn write_chunk(
+        inner: &mut deflate::Compressor,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        inner.write(chunk, 0, &mut |buf: &mut Vec<u8>| {
+            out.append(buf);
+            Ok(())
+        })
+    }
+}
+
+impl Candidate for Running {
+    fn write(&mut self, mut raw: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        while !raw.is_empty() {
+            if self.chunk.is_empty() && raw.len() >= CHUNK {
+                Self::write_chunk(&mut self.inner, &raw[..CHUNK], out)?;
+                raw = &raw[CHUNK..];
+                continue;
+            }
+            let k = (CHUNK - self.chunk.len()).min(raw.len());
+            self.chunk.extend_from_slice(&raw[..k]);
+            raw = &raw[k..];
+            if self.chunk.len() == CHUNK {
+                Self::write_chunk(&mut self.inner, &self.chunk, out)?;
+                self.chunk.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        if !self.chunk.is_empty() {
+            Self::write_chunk(&mut self.inner, &self.chunk, out)?;
+            self.chunk.clear();
+        }
+        self.inner.finish();
+        out.append(&mut self.inner.w.out);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +253,22 @@ mod tests {
             let mut enc = Encoder::new(level, Vec::new()).unwrap();
             enc.write(&input).unwrap();
             assert!(chunked == enc.finish().unwrap(), "level {level}");
+        }
+    }
+
+    #[test]
+    fn candidate_fed_odd_pieces_equals_encode() {
+        let input = sample();
+        for enc in go_encoders() {
+            let mut want = Vec::new();
+            encode(enc.level, &input[..], &mut want).unwrap();
+            let mut c = enc.start().unwrap();
+            let mut got = Vec::new();
+            for piece in input.chunks(12_345) {
+                c.write(piece, &mut got).unwrap();
+            }
+            c.finish(&mut got).unwrap();
+            assert!(got == want, "{}", enc.name());
         }
     }
 
