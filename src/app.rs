@@ -321,7 +321,10 @@ fn check_against_base(
 
 fn ls(settings: &LsSettings, out: Output) -> anyhow::Result<ExitCode> {
     let bundle = crate::bundle::Bundle::open(&settings.bundle)?;
-    let report = crate::inspect::ListReport::from_bundle(&bundle);
+    let mut report = crate::inspect::ListReport::from_bundle(&bundle);
+    if let Some((target, keep_registry)) = &settings.target {
+        report.add_pull_references(target, *keep_registry)?;
+    }
     let mut stdout = io::stdout().lock();
     if out.json {
         serde_json::to_writer_pretty(&mut stdout, &report)?;

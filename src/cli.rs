@@ -579,6 +579,14 @@ pub struct ServeArgs {
 pub struct LsArgs {
     /// The bundle to list (its signers are shown; their signatures are checked, not trusted).
     pub bundle: PathBuf,
+    /// Also print each image's pull reference on REGISTRY[/PREFIX], named as `airlock push`
+    /// and `airlock serve` name them (source host dropped): e.g. --target 127.0.0.1:5000
+    /// for a default `airlock serve`, or the TARGET of a push.
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub target: Option<String>,
+    /// With --target: keep the source registry host in the path, as `push --keep-registry` does.
+    #[arg(long, requires = "target")]
+    pub keep_registry: bool,
     #[command(flatten)]
     pub format: FormatArgs,
 }

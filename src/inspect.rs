@@ -30,6 +30,8 @@ use crate::bundle::toc::{Toc, TocArtifact, TocImage};
 use crate::digest::Digest;
 use crate::oci::Parsed;
 use crate::progress::human_bytes;
+use crate::reference::Reference;
+use crate::settings::RegistryPrefix;
 use crate::words::count;
 
 /// The `ls` report.
@@ -73,6 +75,9 @@ pub struct ListImage {
     /// Signatures, attestations, SBOMs about it, each after the one it refers to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ListArtifact>,
+    /// With `--target`: the reference to pull it by there (`127.0.0.1:5000/library/nginx:1.25`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull: Option<String>,
 }
 
 /// An artifact under an image.
@@ -184,6 +189,7 @@ impl ListReport {
                 .map(|i| ListImage {
                     image: i.clone(),
                     artifacts: artifacts_of(bundle, toc, i),
+                    pull: None,
                 })
                 .collect(),
             blob_count: toc.blobs.len(),
@@ -197,7 +203,27 @@ impl ListReport {
         }
     }
 
-    /// A summary line, a table (NAME, DIGEST, PLATFORMS, SIZE) and notes.
+    /// `--target`: each image's pull reference on `target`, named as `push` and `serve`
+    /// name it ([`RegistryPrefix::repository_for`]), by tag, or by digest for a name
+    /// saved by digest only.
+    pub fn add_pull_references(
+        &mut self,
+        target: &RegistryPrefix,
+        keep_registry: bool,
+    ) -> anyhow::Result<()> {
+        for i in &mut self.images {
+            let name = Reference::parse(&i.image.name)?;
+            let repo = target.repository_for(&name, keep_registry)?;
+            i.pull = Some(match name.tag() {
+                Some(tag) => format!("{}/{repo}:{tag}", target.registry),
+                None => format!("{}/{repo}@{}", target.registry, i.image.digest),
+            });
+        }
+        Ok(())
+    }
+
+    /// A summary line, a table (NAME, DIGEST, PLATFORMS, SIZE), pull references
+    /// (with `--target`) and notes.
     pub fn print_human(&self, w: &mut dyn Write) -> io::Result<()> {
         let split = self
             .parts
@@ -300,6 +326,21 @@ impl ListReport {
             )?;
             for a in image.iter().flat_map(|i| &i.artifacts) {
                 print_artifact(w, a)?;
+            }
+        }
+        let pulls: Vec<&str> = self
+            .images
+            .iter()
+            .filter_map(|i| i.pull.as_deref())
+            .collect();
+        if !pulls.is_empty() {
+            writeln!(w)?;
+            writeln!(
+                w,
+                "pull references (as `airlock push` and `airlock serve` name them):"
+            )?;
+            for p in pulls {
+                writeln!(w, "  {p}")?;
             }
         }
         let mut notes = Vec::new();

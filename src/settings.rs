@@ -413,12 +413,22 @@ impl VerifySettings {
 pub(crate) struct LsSettings {
     /// Not checked here: opening it reports a missing or damaged bundle.
     pub bundle: PathBuf,
+    /// `--target`: print pull references on this registry (and `--keep-registry`).
+    pub target: Option<(RegistryPrefix, bool)>,
 }
 
 impl LsSettings {
     pub fn from_args(args: &LsArgs) -> Result<LsSettings, UsageError> {
+        let target = match &args.target {
+            Some(t) => Some((
+                RegistryPrefix::parse(t).map_err(|e| usage(format!("--target: {}", e.0)))?,
+                args.keep_registry,
+            )),
+            None => None,
+        };
         Ok(LsSettings {
             bundle: args.bundle.clone(),
+            target,
         })
     }
 }

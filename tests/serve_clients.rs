@@ -253,3 +253,56 @@ fn save_from_serve_gives_back_the_bundle_and_agrees_with_a_registry() {
     airlock(&args).ok();
     assert_eq!(toc_digests(&from_registry), (want_images, want_blobs));
 }
+
+/// `ls --target` prints the references `serve` answers: each one, read with skopeo
+/// from a server with the same prefix and `--keep-registry` choice, is the image's
+/// manifest (sha256 of the raw bytes = the TOC's digest).
+#[test]
+fn ls_target_prints_the_references_serve_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = save_bundle(dir.path(), "b.tar.zst", &[]);
+    let b = bundle.to_str().unwrap();
+    for extra in [&[][..], &["--prefix", "mirror", "--keep-registry"][..]] {
+        let served = Served::start(&[&bundle], &[&["-q"][..], extra].concat());
+        let mut target = served.addr.clone();
+        let mut args = vec!["ls", b, "--json", "--target"];
+        if extra.contains(&"--prefix") {
+            target.push_str("/mirror");
+        }
+        args.push(&target);
+        if extra.contains(&"--keep-registry") {
+            args.push("--keep-registry");
+        }
+        let listing = airlock(&args).ok().json();
+        let images = listing["images"].as_array().unwrap();
+        assert_eq!(images.len(), 2);
+        for i in images {
+            let pull = i["pull"].as_str().unwrap();
+            assert!(pull.starts_with(&format!("{target}/")), "{pull}");
+            if extra.contains(&"--keep-registry") {
+                assert!(pull.contains("/example.com/clients/"), "{pull}");
+            }
+            let raw = support::images::skopeo(&[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{pull}"),
+            ]);
+            assert_eq!(
+                support::images::sha256(raw.as_bytes()),
+                i["digest"].as_str().unwrap(),
+                "{pull}"
+            );
+        }
+        let human_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+        let human = airlock(&human_args).ok();
+        for i in images {
+            assert!(
+                human
+                    .stdout
+                    .contains(&format!("  {}\n", i["pull"].as_str().unwrap())),
+                "{human}"
+            );
+        }
+    }
+}
