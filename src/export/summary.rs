@@ -87,14 +87,22 @@ impl SaveSummary {
         )?;
         if !self.artifacts.is_empty() {
             let of = |k: ArtifactKind| self.artifacts.iter().filter(|a| a.kind == k).count() as u64;
+            // Only the kinds there are: "2 signatures, 1 SBOM".
+            let kinds: Vec<String> = [
+                (ArtifactKind::Signature, "signature"),
+                (ArtifactKind::Attestation, "attestation"),
+                (ArtifactKind::Sbom, "SBOM"),
+                (ArtifactKind::Other, "other artifact"),
+            ]
+            .into_iter()
+            .filter(|(k, _)| of(*k) > 0)
+            .map(|(k, noun)| count(of(k), noun))
+            .collect();
             writeln!(
                 w,
-                "Carried {} with them: {}, {}, {}, {}",
+                "Carried {} with them: {}",
                 count(self.artifacts.len() as u64, "artifact"),
-                count(of(ArtifactKind::Signature), "signature"),
-                count(of(ArtifactKind::Attestation), "attestation"),
-                count(of(ArtifactKind::Sbom), "SBOM"),
-                count(of(ArtifactKind::Other), "other")
+                kinds.join(", ")
             )?;
         }
         if let (Some(first), Some(last)) = (self.parts.first(), self.parts.last()) {
