@@ -1,32 +1,32 @@
-//! The HTTP/1.1 this server needs, on a plain `TcpStream`: read a request head
-//! (parsed by `httparse`), write an answer with a `Content-Length`, keep the connection
-//! open for the next request, and close it mid-body when a blob turns out damaged.
+//! The HTTP side of `serve` that is ours, not hyper's: the request as [`routes`] sees
+//! it ([`Request`], built from hyper's parsed head), the response body type
+//! ([`Answer`]) and the rustls server configuration ([`tls_config`]).
 //!
-//! It is deliberately small: `serve` only answers `GET` and `HEAD` (everything else is
-//! refused before its body is read, and the connection closed after the answer), every
-//! answer has a known length, and nothing is chunked. Owning the socket is what lets a
-//! damaged blob's response be cut off ([`Conn::abort`]): a client then sees the body
-//! end before `Content-Length` and fails, instead of receiving wrong bytes.
+//! hyper parses requests, keeps connections alive and writes responses; an
+//! [`Answer`] is either a small in-memory body or the receiving end of a bounded
+//! channel a blocking reader fills with blob chunks ([`Chunk`]). It counts the bytes it
+//! hands to hyper and, when hyper drops it (answer done, client gone, or cut off),
+//! writes the request's access log line with the outcome. A chunk that reports a
+//! failure (a damaged blob, a read error) becomes a body error, on which hyper aborts
+//! the connection: the client sees the body end before its `Content-Length` and fails,
+//! instead of receiving wrong bytes.
 //!
-//! With `--tls-cert`/`--tls-key` the same exchange runs inside rustls
-//! ([`tls_config`]); the handshake happens on the worker's first read.
+//! [`routes`]: super::routes
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use anyhow::Context;
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::sync::mpsc;
 
-/// The largest request head accepted (request line and headers).
-const MAX_HEAD: usize = 32 * 1024;
-/// How long a read waits before the caller gets to check for Ctrl-C or idleness.
-pub(crate) const POLL: Duration = Duration::from_millis(500);
-
-/// A parsed request head.
+/// A request head, as the routes and the access log read it.
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     pub method: String,
@@ -37,13 +37,35 @@ pub(crate) struct Request {
     /// `HTTP/1.0` or `HTTP/1.1`, for the access log.
     pub version: &'static str,
     pub headers: Vec<(String, String)>,
-    /// Whether the connection may carry another request after this one.
-    pub keep_alive: bool,
-    /// Whether the request announces a body (which is never read).
-    pub has_body: bool,
 }
 
 impl Request {
+    /// The request as hyper parsed it (the body is never read).
+    pub fn from_parts(parts: &hyper::http::request::Parts) -> Request {
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: parts.method.as_str().to_string(),
+            path: decode(path),
+            query: query.to_string(),
+            version: if parts.version == hyper::Version::HTTP_10 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            },
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -65,17 +87,6 @@ fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// What reading the next request gave.
-pub(crate) enum Next {
-    Request(Request),
-    /// The client closed the connection (between requests).
-    Closed,
-    /// Nothing complete arrived within [`POLL`]; call again (or give up when idle).
-    Idle,
-    /// The head is not HTTP/1.x or too large: answer 400 and close.
-    Bad(String),
 }
 
 /// The server side of TLS from a PEM certificate chain and a PEM private key.
@@ -104,211 +115,141 @@ pub(crate) fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::
     Ok(Arc::new(config))
 }
 
-/// A connection's byte stream: plain TCP or TLS over it.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+/// What a blob reader sends down an [`Answer`]'s channel.
+pub(crate) enum Chunk {
+    Data(Bytes),
+    /// The answer cannot be completed; the connection is cut.
+    Failed(Sent),
 }
 
-impl Stream {
-    fn socket(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(t) => &t.sock,
+/// How sending an answer ended (for the access log).
+#[derive(Debug, Clone)]
+pub(crate) enum Sent {
+    /// Every byte handed over (the count of body bytes).
+    Done(u64),
+    /// The client went away after this many body bytes.
+    ClientGone(u64),
+    /// Reading the bundle failed after this many body bytes.
+    SourceFailed(u64, String),
+    /// The blob's bytes do not hash to its digest (they hash to this); cut before its
+    /// last bytes.
+    Damaged(u64, String),
+}
+
+enum Source {
+    Bytes(Option<Bytes>),
+    Channel(mpsc::Receiver<Chunk>),
+}
+
+/// What an [`Answer`] calls with its outcome (writes the access log line).
+type OnEnd = Box<dyn FnOnce(&Sent) + Send>;
+
+/// A response body that writes its request's access log line when it is dropped.
+pub(crate) struct Answer {
+    source: Source,
+    /// Body bytes promised (`Content-Length`; 0 for `HEAD`).
+    len: u64,
+    sent: u64,
+    failed: Option<Sent>,
+    on_end: Option<OnEnd>,
+}
+
+impl Answer {
+    pub fn bytes(b: Bytes) -> Answer {
+        Answer::new(b.len() as u64, Source::Bytes(Some(b)))
+    }
+
+    pub fn empty() -> Answer {
+        Answer::new(0, Source::Bytes(None))
+    }
+
+    /// `len` bytes arriving on `rx`.
+    pub fn channel(len: u64, rx: mpsc::Receiver<Chunk>) -> Answer {
+        Answer::new(len, Source::Channel(rx))
+    }
+
+    fn new(len: u64, source: Source) -> Answer {
+        Answer {
+            source,
+            len,
+            sent: 0,
+            failed: None,
+            on_end: None,
         }
     }
-}
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(t) => t.read(buf),
-        }
+    /// Calls `f` with the outcome once the body is done with (sent, failed or dropped).
+    pub fn on_end(mut self, f: impl FnOnce(&Sent) + Send + 'static) -> Answer {
+        self.on_end = Some(Box::new(f));
+        self
+    }
+
+    /// Records a failure; the error makes hyper abort the connection.
+    fn fail(&mut self, why: Sent) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let e = io::Error::other(match &why {
+            Sent::Damaged(..) => "damaged blob".to_string(),
+            Sent::SourceFailed(_, e) => e.clone(),
+            _ => "answer cut off".to_string(),
+        });
+        self.failed = Some(why);
+        self.source = Source::Bytes(None);
+        Poll::Ready(Some(Err(e)))
     }
 }
 
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(t) => t.write(buf),
-        }
-    }
+impl http_body::Body for Answer {
+    type Data = Bytes;
+    type Error = io::Error;
 
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(t) => t.flush(),
-        }
-    }
-}
-
-/// One client connection: the socket and the bytes read past the last request head.
-pub(crate) struct Conn {
-    stream: Stream,
-    pub peer: SocketAddr,
-    pending: Vec<u8>,
-}
-
-impl Conn {
-    pub fn new(
-        stream: TcpStream,
-        peer: SocketAddr,
-        tls: Option<&Arc<rustls::ServerConfig>>,
-    ) -> io::Result<Conn> {
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(POLL))?;
-        stream.set_write_timeout(Some(Duration::from_secs(120)))?;
-        stream.set_nodelay(true)?;
-        let stream = match tls {
-            None => Stream::Plain(stream),
-            Some(config) => {
-                let conn =
-                    rustls::ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
-                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
-            }
-        };
-        Ok(Conn {
-            stream,
-            peer,
-            pending: Vec::new(),
-        })
-    }
-
-    /// Reads until a whole request head is buffered, for at most [`POLL`].
-    pub fn next_request(&mut self) -> Next {
-        loop {
-            if let Some(end) = find_head_end(&self.pending) {
-                let head: Vec<u8> = self.pending.drain(..end).collect();
-                return match parse_head(&head) {
-                    Ok(r) => Next::Request(r),
-                    Err(e) => Next::Bad(e),
-                };
-            }
-            // A TLS handshake (or other binary) never ends a head: answer at once, so a
-            // client that tries HTTPS first learns it is plain HTTP and falls back.
-            if self
-                .pending
-                .first()
-                .is_some_and(|b| !b.is_ascii_uppercase())
-            {
-                return Next::Bad("not an HTTP/1.x request (a TLS handshake?)".to_string());
-            }
-            if self.pending.len() > MAX_HEAD {
-                return Next::Bad("request head too large".to_string());
-            }
-            let mut buf = [0u8; 8192];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Next::Closed,
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Next::Idle;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        match &mut this.source {
+            Source::Bytes(b) => Poll::Ready(b.take().map(|b| {
+                this.sent += b.len() as u64;
+                Ok(Frame::data(b))
+            })),
+            Source::Channel(rx) => match rx.poll_recv(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(Chunk::Data(b))) => {
+                    this.sent += b.len() as u64;
+                    Poll::Ready(Some(Ok(Frame::data(b))))
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Closed,
-            }
+                Poll::Ready(Some(Chunk::Failed(why))) => this.fail(why),
+                Poll::Ready(None) if this.sent < this.len => {
+                    let sent = this.sent;
+                    this.fail(Sent::SourceFailed(sent, "the blob ends early".to_string()))
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+            },
         }
     }
 
-    /// Writes a status line and headers (plus `Content-Length: len`).
-    pub fn write_head(
-        &mut self,
-        status: u16,
-        headers: &[(&str, String)],
-        len: u64,
-        keep_alive: bool,
-    ) -> io::Result<()> {
-        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
+    fn is_end_stream(&self) -> bool {
+        match &self.source {
+            Source::Bytes(b) => b.is_none(),
+            Source::Channel(_) => self.failed.is_none() && self.sent >= self.len,
         }
-        head.push_str(&format!("Content-Length: {len}\r\n"));
-        if !keep_alive {
-            head.push_str("Connection: close\r\n");
-        }
-        head.push_str("\r\n");
-        self.stream.write_all(head.as_bytes())?;
-        self.stream.flush()
     }
 
-    pub fn write_body(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.stream.flush()
-    }
-
-    /// Cuts the connection (a response stops mid-body; the client sees it short).
-    pub fn abort(&mut self) {
-        let _ = self.stream.socket().shutdown(Shutdown::Both);
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len.saturating_sub(self.sent))
     }
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-fn parse_head(head: &[u8]) -> Result<Request, String> {
-    let mut headers = [httparse::EMPTY_HEADER; 100];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err("incomplete request head".to_string()),
-        Err(e) => return Err(format!("malformed request: {e}")),
-    }
-    let method = req.method.unwrap_or("").to_string();
-    let target = req.path.unwrap_or("");
-    let version = if req.version == Some(0) {
-        "HTTP/1.0"
-    } else {
-        "HTTP/1.1"
-    };
-    let headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).trim().to_string(),
-            )
-        })
-        .collect();
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut r = Request {
-        method,
-        path: decode(path),
-        query: query.to_string(),
-        version,
-        headers,
-        keep_alive: true,
-        has_body: false,
-    };
-    let connection = r.header("Connection").unwrap_or("").to_ascii_lowercase();
-    r.keep_alive = if version == "HTTP/1.0" {
-        connection.contains("keep-alive")
-    } else {
-        !connection.contains("close")
-    };
-    r.has_body = r.header("Transfer-Encoding").is_some()
-        || r.header("Content-Length").is_some_and(|v| v.trim() != "0");
-    Ok(r)
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        206 => "Partial Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        416 => "Range Not Satisfiable",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "",
+impl Drop for Answer {
+    fn drop(&mut self) {
+        let Some(f) = self.on_end.take() else {
+            return;
+        };
+        let outcome = match self.failed.take() {
+            Some(why) => why,
+            None if self.sent >= self.len => Sent::Done(self.sent),
+            None => Sent::ClientGone(self.sent),
+        };
+        f(&outcome);
     }
 }
 
@@ -317,20 +258,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_heads() {
-        let r = parse_head(
-            b"GET /v2/_catalog?n=2&last=a%2Fb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap();
+    fn requests_from_parsed_heads() {
+        let (parts, ()) = hyper::Request::get("/v2/_catalog?n=2&last=a%2Fb")
+            .header("Host", "x")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let r = Request::from_parts(&parts);
         assert_eq!(r.method, "GET");
         assert_eq!(r.path, "/v2/_catalog");
         assert_eq!(r.query_param("n").as_deref(), Some("2"));
         assert_eq!(r.query_param("last").as_deref(), Some("a/b"));
-        assert!(!r.keep_alive);
-        assert!(!r.has_body);
-        let r = parse_head(b"PUT /v2/x HTTP/1.0\r\nContent-Length: 5\r\n\r\n").unwrap();
-        assert!(!r.keep_alive && r.has_body);
-        assert!(parse_head(b"nonsense\r\n\r\n").is_err());
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
+        assert_eq!(r.header("HOST"), Some("x"));
+        assert_eq!(r.version, "HTTP/1.1");
     }
 }

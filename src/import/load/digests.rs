@@ -17,6 +17,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, anyhow, bail};
@@ -60,7 +61,7 @@ pub(crate) fn pull_all(
         json: false,
     };
     std::thread::scope(|s| {
-        s.spawn(|| crate::serve::run(&listener, &cat, None, quiet, &stop, WORKERS));
+        s.spawn(|| crate::serve::run(&listener, Arc::new(cat), None, quiet, &stop, WORKERS));
         let pulled = pull_each(&target, &addr.to_string(), images, engine, progress);
         stop.store(true, Ordering::Relaxed);
         pulled

@@ -1,0 +1,385 @@
+//! The server loop: a tokio runtime running hyper's HTTP/1.1 connections, confined to
+//! `serve` (and `load --with-digests`, which serves a bundle to the engine).
+//!
+//! The rest of airlock is synchronous (ureq, threads); the server is the one place
+//! with many concurrent, often idle or slow, connections, so it is the one place with
+//! an async runtime: [`run`] builds it, serves until told to stop and drops it. Each
+//! connection is a task (TLS by tokio-rustls over the same rustls configuration), kept
+//! alive between requests and closed after [`IDLE`] without a request. The bundle
+//! reader is synchronous, so a blob is read on tokio's bounded blocking pool (at most
+//! `workers` readers at once) and handed to hyper through a channel of a few
+//! [`CHUNK`]s: memory per download is bounded, and a slow client holds its reader back
+//! instead of letting it run ahead. A full blob is hashed as it is read and checked
+//! before its last chunk is sent; on a mismatch the body ends with an error, hyper
+//! aborts the connection, and the client sees a short body.
+//!
+//! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
+//! connection to shut down gracefully (idle ones close at once, answers in flight
+//! finish) and returns when they have.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::LogMode;
+use super::catalog::Catalog;
+use super::http::{Answer, Chunk, Request, Sent};
+use super::routes::{self, Body, Reply};
+use crate::digest::{Digest, Hasher};
+
+/// How long a connection may wait for its next request head (keep-alive idleness, or a
+/// client that is slow to send one).
+const IDLE: Duration = Duration::from_secs(10);
+/// The chunk a blob is read and sent in.
+const CHUNK: usize = 64 * 1024;
+/// Chunks read ahead of the client per download.
+const AHEAD: usize = 4;
+/// Connections open at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Whether the server should stop taking work.
+fn stopping(stop: &AtomicBool) -> bool {
+    stop.load(Ordering::Relaxed) || crate::interrupt::requested()
+}
+
+/// Serves `cat` on `listener` (non-blocking) until `stop` is set or Ctrl-C/SIGTERM;
+/// at most `workers` blobs are read from the bundles at once. Returns when every
+/// connection has finished. `serve` runs it for the command's lifetime, `load
+/// --with-digests` while the engine pulls.
+pub(crate) fn run(
+    listener: &std::net::TcpListener,
+    cat: Arc<Catalog>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    log: LogMode,
+    stop: &AtomicBool,
+    workers: usize,
+) -> io::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(workers.max(1))
+        .thread_name("airlock-serve")
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let listener = listener.try_clone()?;
+    rt.block_on(accept_loop(listener, cat, tls, log, stop))
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    cat: Arc<Catalog>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    log: LogMode,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = JoinSet::new();
+    while !stopping(stop) {
+        while conns.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        // Wake up now and then to look at the stop flag.
+        let accepted =
+            match tokio::time::timeout(Duration::from_millis(100), listener.accept()).await {
+                Err(_) => continue,
+                Ok(a) => a,
+            };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(_) => {
+                // Out of file descriptors and the like: let connections finish.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let ctx = Ctx {
+            cat: Arc::clone(&cat),
+            log,
+            peer,
+        };
+        let (tls, stop_rx) = (tls.clone(), stop_rx.clone());
+        conns.spawn(async move {
+            connection(stream, tls, ctx, stop_rx).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// What answering a request needs.
+#[derive(Clone)]
+struct Ctx {
+    cat: Arc<Catalog>,
+    log: LogMode,
+    peer: SocketAddr,
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ctx: Ctx,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else {
+        return http1(TokioIo::new(stream), ctx, stop).await;
+    };
+    // A handshake that fails or stalls ends the connection.
+    if let Ok(Ok(s)) = tokio::time::timeout(IDLE, acceptor.accept(stream)).await {
+        http1(TokioIo::new(s), ctx, stop).await;
+    }
+}
+
+/// Runs hyper's HTTP/1.1 on one connection until it closes, idles out, or the server
+/// stops (then it finishes the answer in flight first).
+async fn http1<I>(io: I, ctx: Ctx, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, std::convert::Infallible>(answer(ctx, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(IDLE)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Answers one request: [`routes::route`] decides, this streams it and logs it.
+async fn answer(ctx: Ctx, req: hyper::Request<Incoming>) -> hyper::Response<Answer> {
+    let started = Instant::now();
+    // The body is never read (writes are refused); hyper closes the connection after
+    // the answer rather than misread it.
+    let (parts, _body) = req.into_parts();
+    let req = Request::from_parts(&parts);
+    let head_only = req.method == "HEAD";
+    let mut reply = routes::route(&ctx.cat, &req);
+    let mut len = reply.len();
+    let body = match take_body(&mut reply) {
+        _ if head_only => Answer::empty(),
+        Body::Bytes(b) => Answer::bytes(Bytes::from(b)),
+        Body::Blob {
+            bundle,
+            digest,
+            start,
+            len: blob_len,
+            full,
+        } => {
+            let blob = BlobRead {
+                cat: Arc::clone(&ctx.cat),
+                bundle,
+                digest: digest.clone(),
+                start,
+                len: blob_len,
+                verify: full,
+            };
+            match blob.start().await {
+                Ok(rx) => Answer::channel(blob_len, rx),
+                Err(e) => {
+                    eprintln!("error: cannot read blob {digest}: {e}");
+                    reply = routes::error(
+                        500,
+                        "UNKNOWN",
+                        "cannot read the blob from the bundle",
+                        digest.as_str(),
+                    );
+                    len = reply.len();
+                    match take_body(&mut reply) {
+                        Body::Bytes(b) => Answer::bytes(Bytes::from(b)),
+                        Body::Blob { .. } => Answer::empty(),
+                    }
+                }
+            }
+        }
+    };
+    let (log, peer, status) = (ctx.log, ctx.peer, reply.status);
+    let body = body.on_end(move |sent| access_log(log, &peer, &req, status, sent, started));
+    response(&reply, len, body)
+}
+
+/// The reply's body, moved out (the reply keeps its status and headers).
+fn take_body(reply: &mut Reply) -> Body {
+    std::mem::replace(&mut reply.body, Body::Bytes(Vec::new()))
+}
+
+/// The response head: the route's headers, the API version and the body's length.
+fn response(reply: &Reply, len: u64, body: Answer) -> hyper::Response<Answer> {
+    let mut b = hyper::Response::builder().status(reply.status);
+    for (k, v) in &reply.headers {
+        b = b.header(*k, v.as_str());
+    }
+    b.header("Docker-Distribution-API-Version", "registry/2.0")
+        .header("Content-Length", len)
+        .body(body)
+        .unwrap_or_else(|_| {
+            let mut r = hyper::Response::new(Answer::empty());
+            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        })
+}
+
+/// A blob (or part of one) to read out of a bundle.
+struct BlobRead {
+    cat: Arc<Catalog>,
+    bundle: usize,
+    digest: Digest,
+    start: u64,
+    len: u64,
+    verify: bool,
+}
+
+impl BlobRead {
+    /// Opens the blob on the blocking pool and returns the channel its chunks arrive
+    /// on; an error to open it comes back before any byte is sent (a 500).
+    async fn start(self) -> Result<mpsc::Receiver<Chunk>, String> {
+        let (tx, rx) = mpsc::channel(AHEAD);
+        let (opened_tx, opened_rx) = oneshot::channel();
+        tokio::task::spawn_blocking(move || self.pump(opened_tx, tx));
+        match opened_rx.await {
+            Ok(Ok(())) => Ok(rx),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the blob reader stopped".to_string()),
+        }
+    }
+
+    /// Reads the blob in chunks into `tx` (blocking while the channel is full).
+    fn pump(self, opened: oneshot::Sender<Result<(), String>>, tx: mpsc::Sender<Chunk>) {
+        let bundle = &self.cat.bundles[self.bundle];
+        let mut src = match bundle.blob_from(&self.digest, self.start) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = opened.send(Err(e.to_string()));
+                return;
+            }
+        };
+        if opened.send(Ok(())).is_err() {
+            return;
+        }
+        let mut hasher = self.verify.then(Hasher::new);
+        let mut sent = 0u64;
+        while sent < self.len {
+            let want = (self.len - sent).min(CHUNK as u64) as usize;
+            let mut buf = BytesMut::zeroed(want);
+            let chunk = match fill(&mut src, &mut buf) {
+                Ok(n) if n == want => buf.freeze(),
+                Ok(_) => return fail(&tx, Sent::SourceFailed(sent, "the blob ends early".into())),
+                Err(e) => return fail(&tx, Sent::SourceFailed(sent, e.to_string())),
+            };
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
+            if sent + chunk.len() as u64 == self.len
+                && let Some(h) = hasher.take()
+            {
+                let (got, _) = h.finish();
+                if got != self.digest {
+                    eprintln!(
+                        "error: blob {} in bundle {} is damaged (its bytes do not hash to its \
+                         digest); its download was cut off. Run `airlock verify` on the bundle.",
+                        self.digest,
+                        bundle.path().display()
+                    );
+                    return fail(&tx, Sent::Damaged(sent, got.to_string()));
+                }
+            }
+            sent += chunk.len() as u64;
+            if tx.blocking_send(Chunk::Data(chunk)).is_err() {
+                return; // the client went away
+            }
+        }
+    }
+}
+
+/// Ends an answer with a failure: the client's connection is cut.
+fn fail(tx: &mpsc::Sender<Chunk>, why: Sent) {
+    let _ = tx.blocking_send(Chunk::Failed(why));
+}
+
+/// Reads until `buf` is full or the source ends; returns the bytes read.
+fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn access_log(
+    log: LogMode,
+    peer: &SocketAddr,
+    req: &Request,
+    status: u16,
+    sent: &Sent,
+    started: Instant,
+) {
+    if log.quiet {
+        return;
+    }
+    let (bytes, outcome) = match sent {
+        Sent::Done(n) => (*n, "ok".to_string()),
+        Sent::ClientGone(n) => (*n, "client closed".to_string()),
+        Sent::SourceFailed(n, e) => (*n, format!("read failed: {e}")),
+        Sent::Damaged(n, got) => (*n, format!("damaged blob (hashes to {got}); cut off")),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let target = if req.query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{}", req.path, req.query)
+    };
+    if log.json {
+        let line = serde_json::json!({
+            "peer": peer.to_string(),
+            "method": req.method,
+            "path": target,
+            "status": status,
+            "bytes": bytes,
+            "seconds": secs,
+            "outcome": outcome,
+            "user_agent": req.header("User-Agent"),
+        });
+        eprintln!("{line}");
+    } else {
+        let note = if outcome == "ok" {
+            String::new()
+        } else {
+            format!(" ({outcome})")
+        };
+        eprintln!(
+            "{peer} \"{} {target} {}\" {status} {bytes} {secs:.3}s{note}",
+            req.method, req.version
+        );
+    }
+}
