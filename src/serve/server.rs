@@ -175,9 +175,14 @@ where
 /// Answers one request: [`routes::route`] decides, this streams it and logs it.
 async fn answer(ctx: Ctx, req: hyper::Request<Incoming>) -> hyper::Response<Answer> {
     let started = Instant::now();
-    // The body is never read (writes are refused); hyper closes the connection after
-    // the answer rather than misread it.
+    // A request body is never read (writes are refused): answer, then close the
+    // connection rather than read past it.
     let (parts, _body) = req.into_parts();
+    let has_body = parts.headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let req = Request::from_parts(&parts);
     let head_only = req.method == "HEAD";
     let mut reply = routes::route(&ctx.cat, &req);
@@ -221,7 +226,7 @@ async fn answer(ctx: Ctx, req: hyper::Request<Incoming>) -> hyper::Response<Answ
     };
     let (log, peer, status) = (ctx.log, ctx.peer, reply.status);
     let body = body.on_end(move |sent| access_log(log, &peer, &req, status, sent, started));
-    response(&reply, len, body)
+    response(&reply, len, has_body, body)
 }
 
 /// The reply's body, moved out (the reply keeps its status and headers).
@@ -229,9 +234,13 @@ fn take_body(reply: &mut Reply) -> Body {
     std::mem::replace(&mut reply.body, Body::Bytes(Vec::new()))
 }
 
-/// The response head: the route's headers, the API version and the body's length.
-fn response(reply: &Reply, len: u64, body: Answer) -> hyper::Response<Answer> {
+/// The response head: the route's headers, the API version and the body's length
+/// (and `Connection: close` with `close`).
+fn response(reply: &Reply, len: u64, close: bool, body: Answer) -> hyper::Response<Answer> {
     let mut b = hyper::Response::builder().status(reply.status);
+    if close {
+        b = b.header("Connection", "close");
+    }
     for (k, v) in &reply.headers {
         b = b.header(*k, v.as_str());
     }
