@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::LogMode;
@@ -85,14 +85,13 @@ async fn accept_loop(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut conns = JoinSet::new();
     while !stopping(stop) {
         while conns.try_join_next().is_some() {}
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+        if conns.len() >= MAX_CONNECTIONS {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
-        };
+        }
         // Wake up now and then to look at the stop flag.
         let accepted =
             match tokio::time::timeout(Duration::from_millis(100), listener.accept()).await {
@@ -113,10 +112,7 @@ async fn accept_loop(
             peer,
         };
         let (tls, stop_rx) = (tls.clone(), stop_rx.clone());
-        conns.spawn(async move {
-            connection(stream, tls, ctx, stop_rx).await;
-            drop(slot);
-        });
+        conns.spawn(connection(stream, tls, ctx, stop_rx));
     }
     drop(listener);
     let _ = stop_tx.send(true);
