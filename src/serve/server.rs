@@ -40,8 +40,12 @@ use crate::digest::{Digest, Hasher};
 const IDLE: Duration = Duration::from_secs(10);
 /// The chunk a blob is read and sent in.
 const CHUNK: usize = 64 * 1024;
-/// Chunks read ahead of the client per download.
-const AHEAD: usize = 4;
+/// Chunks read ahead of the client per download (in the channel to hyper).
+const AHEAD: usize = 2;
+/// hyper's buffer per connection: it takes body chunks while less than this is queued
+/// (so at most about two), and it bounds a request head. hyper's default (~400 KiB)
+/// would hold six more chunks per download.
+const WRITE_BUF: usize = 64 * 1024;
 /// Connections open at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
 
@@ -158,6 +162,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(IDLE)
         .keep_alive(true)
+        .max_buf_size(WRITE_BUF)
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
