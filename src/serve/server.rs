@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -296,9 +296,10 @@ impl BlobRead {
         let mut sent = 0u64;
         while sent < self.len {
             let want = (self.len - sent).min(CHUNK as u64) as usize;
-            let mut buf = BytesMut::zeroed(want);
-            let chunk = match fill(&mut src, &mut buf) {
-                Ok(n) if n == want => buf.freeze(),
+            // read_to_end fills the spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want);
+            let chunk = match (&mut src).take(want as u64).read_to_end(&mut buf) {
+                Ok(n) if n == want => Bytes::from(buf),
                 Ok(_) => return fail(&tx, Sent::SourceFailed(sent, "the blob ends early".into())),
                 Err(e) => return fail(&tx, Sent::SourceFailed(sent, e.to_string())),
             };
@@ -330,20 +331,6 @@ impl BlobRead {
 /// Ends an answer with a failure: the client's connection is cut.
 fn fail(tx: &mpsc::Sender<Chunk>, why: Sent) {
     let _ = tx.blocking_send(Chunk::Failed(why));
-}
-
-/// Reads until `buf` is full or the source ends; returns the bytes read.
-fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 fn access_log(
