@@ -7,11 +7,12 @@
 //! connection is a task (TLS by tokio-rustls over the same rustls configuration), kept
 //! alive between requests and closed after [`IDLE`] without a request. The bundle
 //! reader is synchronous, so a blob is read on tokio's bounded blocking pool (at most
-//! `workers` readers at once) and handed to hyper through a channel of a few
-//! [`CHUNK`]s: memory per download is bounded, and a slow client holds its reader back
-//! instead of letting it run ahead. A full blob is hashed as it is read and checked
-//! before its last chunk is sent; on a mismatch the body ends with an error, hyper
-//! aborts the connection, and the client sees a short body.
+//! `workers` readers at once) and handed to hyper through a bounded channel of
+//! [`CHUNK`]s; the reader waits for room before it reads the next chunk, so memory per
+//! download is a few chunks, and a slow client holds its reader back instead of letting
+//! it run ahead. A full blob is hashed as it is read and checked before its last chunk
+//! is sent; on a mismatch the body ends with an error, hyper aborts the connection,
+//! and the client sees a short body.
 //!
 //! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
 //! connection to shut down gracefully (idle ones close at once, answers in flight
@@ -40,11 +41,12 @@ use crate::digest::{Digest, Hasher};
 const IDLE: Duration = Duration::from_secs(10);
 /// The chunk a blob is read and sent in.
 const CHUNK: usize = 64 * 1024;
-/// Chunks read ahead of the client per download (in the channel to hyper).
-const AHEAD: usize = 2;
+/// Chunks waiting in the channel to hyper per download. With hyper's queue (below)
+/// a download holds at most three chunks: every one more costs 2 MiB at 32 downloads.
+const AHEAD: usize = 1;
 /// hyper's buffer per connection: it takes body chunks while less than this is queued
-/// (so at most about two), and it bounds a request head. hyper's default (~400 KiB)
-/// would hold six more chunks per download.
+/// (so at most two), and it bounds a request head. hyper's default (~400 KiB) would
+/// hold six more chunks per download.
 const WRITE_BUF: usize = 64 * 1024;
 /// Connections open at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -279,7 +281,7 @@ impl BlobRead {
         }
     }
 
-    /// Reads the blob in chunks into `tx` (blocking while the channel is full).
+    /// Reads the blob in chunks into `tx`, each once the channel has room for it.
     fn pump(self, opened: oneshot::Sender<Result<(), String>>, tx: mpsc::Sender<Chunk>) {
         let bundle = &self.cat.bundles[self.bundle];
         let mut src = match bundle.blob_from(&self.digest, self.start) {
@@ -292,16 +294,24 @@ impl BlobRead {
         if opened.send(Ok(())).is_err() {
             return;
         }
+        let runtime = tokio::runtime::Handle::current();
         let mut hasher = self.verify.then(Hasher::new);
         let mut sent = 0u64;
         while sent < self.len {
+            // Wait for room before reading, so no chunk waits in hand for a slow client.
+            let Ok(room) = runtime.block_on(tx.reserve()) else {
+                return; // the client went away
+            };
             let want = (self.len - sent).min(CHUNK as u64) as usize;
             // read_to_end fills the spare capacity without zeroing it first.
             let mut buf = Vec::with_capacity(want);
             let chunk = match (&mut src).take(want as u64).read_to_end(&mut buf) {
                 Ok(n) if n == want => Bytes::from(buf),
-                Ok(_) => return fail(&tx, Sent::SourceFailed(sent, "the blob ends early".into())),
-                Err(e) => return fail(&tx, Sent::SourceFailed(sent, e.to_string())),
+                Ok(_) => {
+                    let why = "the blob ends early".to_string();
+                    return room.send(Chunk::Failed(Sent::SourceFailed(sent, why)));
+                }
+                Err(e) => return room.send(Chunk::Failed(Sent::SourceFailed(sent, e.to_string()))),
             };
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
@@ -317,20 +327,13 @@ impl BlobRead {
                         self.digest,
                         bundle.path().display()
                     );
-                    return fail(&tx, Sent::Damaged(sent, got.to_string()));
+                    return room.send(Chunk::Failed(Sent::Damaged(sent, got.to_string())));
                 }
             }
             sent += chunk.len() as u64;
-            if tx.blocking_send(Chunk::Data(chunk)).is_err() {
-                return; // the client went away
-            }
+            room.send(Chunk::Data(chunk));
         }
     }
-}
-
-/// Ends an answer with a failure: the client's connection is cut.
-fn fail(tx: &mpsc::Sender<Chunk>, why: Sent) {
-    let _ = tx.blocking_send(Chunk::Failed(why));
 }
 
 fn access_log(
