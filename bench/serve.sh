@@ -2,11 +2,11 @@
 # `airlock serve` of a bundle against a real docker-registry holding the same images (issue 13).
 #
 #   sudo bash bench/serve.sh [--airlock PATH] [--runs N] [--images N] [--layers MIB,MIB,...]
-#        [--clients N]
+#        [--clients N] [--format tar.zst|tar]
 #
 # A synthetic corpus (bench/synth.py: IMAGES images, default 8, one random gzip layer per
 # size in --layers, default 1,8,24 MiB) is pushed into a source docker-registry and saved
-# with `airlock save` as b.tar.zst; `airlock push` fills a second, empty docker-registry
+# with `airlock save` as b.tar.zst (or b.tar with --format tar); `airlock push` fills a second, empty docker-registry
 # (the peer) from that bundle, so both serve the very same bytes. Then, sides alternating
 # (order flipped every run), page cache dropped before each:
 #   pull  — `docker pull` of every tag into a fresh dockerd (images removed between runs)
@@ -19,7 +19,7 @@ root="$(cd "$here/.." && pwd)"
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-airlock="$root/target/release/airlock" runs=3 images=8 layers=1,8,24 clients=32
+airlock="$root/target/release/airlock" runs=3 images=8 layers=1,8,24 clients=32 format=tar.zst
 while (($#)); do
     case $1 in
     --airlock) airlock=$(realpath "${2:?}"); shift 2 ;;
@@ -27,7 +27,8 @@ while (($#)); do
     --images) images=${2:?}; shift 2 ;;
     --layers) layers=${2:?}; shift 2 ;;
     --clients) clients=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --format) format=${2:?}; shift 2 ;;
+    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -57,15 +58,15 @@ for ((i = 0; i < images; i++)); do
     echo "$src/bench/img$i:1" >>"$work/list"
 done
 rm -rf "$work/layout"
-"$airlock" --no-progress -q save -f "$work/list" -o "$work/b.tar.zst"
+"$airlock" --no-progress -q save -f "$work/list" -o "$work/b.$format"
 stop_pid "$REG_PID"
 
 start_registry "$work/peer-registry" "$work/registry.log"
 peer_port=$REG_PORT peer_pid=$REG_PID
-"$airlock" --no-progress -q push "$work/b.tar.zst" "127.0.0.1:$peer_port"
+"$airlock" --no-progress -q push "$work/b.$format" "127.0.0.1:$peer_port"
 
 serve_port=$(free_port)
-"$airlock" serve "$work/b.tar.zst" --listen "127.0.0.1:$serve_port" -q </dev/null >"$work/serve.log" 2>&1 &
+"$airlock" serve "$work/b.$format" --listen "127.0.0.1:$serve_port" -q </dev/null >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for i in $(seq 1 100); do
     curl -fs -o /dev/null "http://127.0.0.1:$serve_port/v2/" && break
@@ -90,7 +91,7 @@ for line in open(sys.argv[2]):
             print(repo, d["digest"], d["size"])
 PY
 blob_bytes=$(awk '{ s += $3 } END { print s }' "$work/blobs")
-log "bundle $(du -h "$work/b.tar.zst" | cut -f1), $(wc -l <"$work/blobs") blobs, $blob_bytes bytes"
+log "bundle $(du -h "$work/b.$format" | cut -f1), $(wc -l <"$work/blobs") blobs, $blob_bytes bytes"
 
 start_dockerd "$work/dockerd-root" "$work/dockerd.log"
 results="$work/results.tsv"
