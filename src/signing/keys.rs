@@ -280,21 +280,27 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+/// The text of the PEM public key file `path`; a file that is not text is a
+/// [`KeyError::NotPem`] saying how to convert a DER key, with `expected` saying what
+/// the caller reads (airlock's keys, cosign's).
+pub(crate) fn read_public_pem(path: &Path, expected: &'static str) -> Result<String, KeyError> {
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| KeyError::NotPem {
+        path: path.to_path_buf(),
+        detail: "it is not text; a DER key converts with \
+                 `openssl pkey -pubin -inform DER -in KEY -out KEY.pem`"
+            .into(),
+        expected,
+    })
+}
+
 impl PublicKey {
     /// Reads the SPKI PEM public key ("BEGIN PUBLIC KEY") in `path`.
     pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::NotPem {
-            path: path.to_path_buf(),
-            detail: "it is not text; a DER key converts with \
-                     `openssl pkey -pubin -inform DER -in KEY -out KEY.pem`"
-                .into(),
-            expected: EXPECT_PUBLIC,
-        })?;
-        PublicKey::from_pem(text, path)
+        PublicKey::from_pem(&read_public_pem(path, EXPECT_PUBLIC)?, path)
     }
 
     /// [`PublicKey::load`] from text already read; `path` names it in errors.

@@ -44,6 +44,7 @@ use std::str::FromStr;
 use crate::digest::Digest;
 
 pub use files::{GeneratedKeyPair, generate_key_pair, key_pair_paths, write_key_pair};
+pub(crate) use keys::read_public_pem;
 pub use keys::{PrivateKey, PublicKey};
 pub use passphrase::{EnvOrTerminal, NoPassphrase, PASSPHRASE_ENV, Passphrase, PassphraseSource};
 

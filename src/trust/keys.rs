@@ -22,6 +22,7 @@ use rsa::signature::Verifier as _;
 use rsa::traits::PublicKeyParts as _;
 
 use crate::digest::Digest;
+use crate::signing::read_public_pem;
 use crate::signing::{KeyError, PublicKey, Signature};
 
 /// A public key accepted for image signatures.
@@ -45,18 +46,11 @@ const MIN_RSA_BITS: u32 = 2048;
 impl CosignKey {
     /// Reads the PEM public key in `path`.
     pub fn load(path: &Path) -> Result<CosignKey, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::NotPem {
-            path: path.to_path_buf(),
-            detail: "it is not text; a DER key converts with \
-                     `openssl pkey -pubin -inform DER -in KEY -out KEY.pem`"
-                .into(),
-            expected: "a PKIX public key (-----BEGIN PUBLIC KEY-----), as `cosign generate-key-pair` writes it",
-        })?;
-        CosignKey::from_pem(text, path)
+        let text = read_public_pem(
+            path,
+            "a PKIX public key (-----BEGIN PUBLIC KEY-----), as `cosign generate-key-pair` writes it",
+        )?;
+        CosignKey::from_pem(&text, path)
     }
 
     /// [`CosignKey::load`] from text already read; `path` names it in errors.
