@@ -17,6 +17,7 @@
 use std::io;
 
 use super::bitwriter::BitWriter;
+use super::common_prefix;
 use super::fast::FastEncoder;
 use super::tokens::{self, literal};
 
@@ -72,25 +73,6 @@ fn params(level: i32) -> Params {
 #[inline]
 fn hash4(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]]).wrapping_mul(HASH_MUL) >> (32 - HASH_BITS)
-}
-
-/// Length of the common prefix of `a` and `b`, both `max` bytes long.
-#[inline]
-fn match_len(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap())
-            ^ u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-        if x != 0 {
-            return i + (x.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
 }
 
 /// Levels 2–9 state (Go's `compressor` fields for `deflate`).
@@ -336,7 +318,7 @@ fn find_match(
     while tries > 0 {
         let iu = i as usize;
         if w_end == win[iu + length] {
-            let n = match_len(&win[iu..iu + max_look], w_pos);
+            let n = common_prefix(&win[iu..iu + max_look], w_pos);
             if n > length && (n > MIN_MATCH || pos - iu <= 4096) {
                 length = n;
                 found = Some((n, pos - iu));

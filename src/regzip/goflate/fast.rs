@@ -8,6 +8,7 @@
 //! 4-byte match, the `cur` bump on a reset and the rebasing near `i32::MAX`. All offsets
 //! are `i32`, as in Go.
 
+use super::common_prefix;
 use super::tokens::{self, literal};
 
 const TABLE_BITS: u32 = 14;
@@ -52,25 +53,6 @@ fn hash(u: u32) -> u32 {
 
 fn emit_literals(dst: &mut Vec<u32>, lit: &[u8]) {
     dst.extend(lit.iter().map(|&b| literal(b)));
-}
-
-/// Length of the common prefix of `a` and `b` (up to the shorter one).
-#[inline]
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap())
-            ^ u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-        if x != 0 {
-            return i + (x.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
 }
 
 impl FastEncoder {
