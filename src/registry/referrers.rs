@@ -11,10 +11,9 @@ use serde::Deserialize;
 use ureq::http::Method;
 
 use super::auth::Scope;
-use super::error::{Kind, Op, display_url};
+use super::error::{Kind, Op};
 use super::request::{Ctx, Req};
 use super::transport;
-use super::upload::next_link;
 use super::{Client, RegistryError};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, media};
@@ -77,7 +76,7 @@ impl Client {
         for page in 0..MAX_PAGES {
             let mut req =
                 Req::new(Method::GET, url.clone()).header("accept", media::OCI_INDEX.to_string());
-            let mut answer = match inner.execute(&ctx, &mut req) {
+            let answer = match inner.execute(&ctx, &mut req) {
                 Ok(a) => a,
                 Err(e) if page == 0 && no_api(&e) => {
                     inner.learn(registry, |q| q.no_referrers_api = true);
@@ -97,21 +96,7 @@ impl Client {
                 .header("oci-filters-applied")
                 .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
             out.filtered &= applied;
-            let next = answer
-                .header("link")
-                .and_then(next_link)
-                .and_then(|l| transport::resolve(&answer.url, &l));
-            let bytes = answer
-                .response
-                .body_mut()
-                .with_config()
-                .limit(MAX_PAGE)
-                .read_to_vec()
-                .map_err(|e| RegistryError::Transport {
-                    url: display_url(&answer.url),
-                    tls: false,
-                    source: e,
-                })?;
+            let (bytes, next) = answer.into_page(MAX_PAGE)?;
             #[derive(Deserialize)]
             struct Page {
                 #[serde(default)]

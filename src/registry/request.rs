@@ -103,6 +103,31 @@ impl Answer {
             .get(name)
             .and_then(|v| v.to_str().ok())
     }
+
+    /// One page of a paginated list (`tags/list`, `referrers`): its body, at most
+    /// `limit` bytes, and the next page's URL from the `Link` header, resolved against
+    /// the URL that answered.
+    pub(crate) fn into_page(
+        mut self,
+        limit: u64,
+    ) -> Result<(Vec<u8>, Option<String>), RegistryError> {
+        let next = self
+            .header("link")
+            .and_then(transport::next_link)
+            .and_then(|l| transport::resolve(&self.url, &l));
+        let bytes = self
+            .response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| RegistryError::Transport {
+                url: display_url(&self.url),
+                tls: false,
+                source: e,
+            })?;
+        Ok((bytes, next))
+    }
 }
 
 impl Inner {

@@ -456,24 +456,10 @@ impl Client {
         };
         let mut all = Vec::new();
         for _ in 0..MAX_TAG_PAGES {
-            let mut answer = self
+            let answer = self
                 .inner
                 .execute(ctx, &mut Req::new(Method::GET, url.clone()))?;
-            let next = answer
-                .header("link")
-                .and_then(next_link)
-                .and_then(|l| transport::resolve(&answer.url, &l));
-            let bytes = answer
-                .response
-                .body_mut()
-                .with_config()
-                .limit(MAX_TAG_PAGE)
-                .read_to_vec()
-                .map_err(|e| RegistryError::Transport {
-                    url: super::error::display_url(&answer.url),
-                    tls: false,
-                    source: e,
-                })?;
+            let (bytes, next) = answer.into_page(MAX_TAG_PAGE)?;
             let page: P = serde_json::from_slice(&bytes)
                 .map_err(|e| protocol(format!("the answer is not {what} ({e})")))?;
             all.extend(items(page));
@@ -561,19 +547,6 @@ fn parse_range_end(v: &str) -> Option<u64> {
     v.split_once('-')?.1.trim().parse().ok()
 }
 
-/// The `<url>` of a `Link` header's `rel="next"` entry.
-pub(super) fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim().to_ascii_lowercase();
-            p == "rel=\"next\"" || p == "rel=next"
-        });
-        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
-        is_next.then(|| url.to_string())
-    })
-}
-
 fn location(answer: &Answer) -> Option<String> {
     answer
         .header("location")
@@ -636,19 +609,6 @@ impl Read for SourceReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_headers() {
-        assert_eq!(
-            next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#).as_deref(),
-            Some("/v2/a/tags/list?last=x&n=2")
-        );
-        assert_eq!(
-            next_link(r#"<https://h/p1>; rel="prev", <https://h/p3>; rel=next"#).as_deref(),
-            Some("https://h/p3")
-        );
-        assert_eq!(next_link(r#"<https://h/p1>; rel="prev""#), None);
-    }
 
     #[test]
     fn range_headers() {
