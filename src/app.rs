@@ -101,7 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report(&summary, out, To::Stderr, |s, w| s.print_human(w))
         }
         Command::Serve(args) => {
-            let settings = crate::serve::ServeSettings::from_args(args)?;
+            let settings = crate::settings::ServeSettings::from_args(args)?;
             crate::serve::serve(
                 &settings,
                 crate::serve::LogMode {

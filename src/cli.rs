@@ -569,7 +569,7 @@ pub struct ServeArgs {
     /// Print the client configuration for the listen address (containerd hosts.toml,
     /// Docker daemon.json note, podman registries.conf) on stdout and exit.
     #[arg(long, value_name = "CLIENT", value_enum)]
-    pub print_config: Option<crate::serve::config::ClientKind>,
+    pub print_config: Option<ClientKind>,
     /// Write the access log as one JSON object per line.
     #[command(flatten)]
     pub format: FormatArgs,
@@ -589,6 +589,17 @@ pub struct LsArgs {
     pub keep_registry: bool,
     #[command(flatten)]
     pub format: FormatArgs,
+}
+
+/// The client whose configuration `--print-config` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientKind {
+    /// containerd's `hosts.toml` (`/etc/containerd/certs.d/<host>/hosts.toml`).
+    Containerd,
+    /// Docker's `daemon.json` entries.
+    Docker,
+    /// podman's (and CRI-O's, skopeo's) `registries.conf` entry.
+    Podman,
 }
 
 const COMPLETIONS_HELP: &str = "\

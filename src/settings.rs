@@ -10,8 +10,12 @@
 
 mod image_trust;
 mod prefix;
+mod referrers;
+mod serve;
 
 pub use prefix::RegistryPrefix;
+pub use referrers::Wanted;
+pub use serve::ServeSettings;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -72,7 +76,7 @@ pub struct SaveSettings {
     /// each of these keys; empty for an unsigned bundle.
     pub sign_keys: Arc<Vec<PrivateKey>>,
     /// `None` with `--no-referrers`; else which signatures, attestations and SBOMs to carry.
-    pub referrers: Option<crate::export::referrers::Wanted>,
+    pub referrers: Option<Wanted>,
     /// `--policy FILE`: refuse, before the bundle is written, images it does not accept.
     pub policy: Option<Policy>,
 }
@@ -164,11 +168,8 @@ impl SaveSettings {
             split: args.split,
             fresh: args.fresh,
             sign_keys: Arc::new(sign_keys(&args.sign_keys)?),
-            referrers: crate::export::referrers::Wanted::from_flags(
-                args.no_referrers,
-                &args.referrers_type,
-            )
-            .map_err(usage)?,
+            referrers: Wanted::from_flags(args.no_referrers, &args.referrers_type)
+                .map_err(usage)?,
             policy: image_trust::policy_file(args.policy.as_deref())?,
         })
     }

@@ -90,6 +90,28 @@ pub enum ArtifactKind {
     Other,
 }
 
+impl ArtifactKind {
+    /// For people: `signature`, `attestation`, `SBOM`, `artifact`.
+    pub fn word(self) -> &'static str {
+        match self {
+            ArtifactKind::Signature => "signature",
+            ArtifactKind::Attestation => "attestation",
+            ArtifactKind::Sbom => "SBOM",
+            ArtifactKind::Other => "artifact",
+        }
+    }
+
+    /// The kind words `--referrers-type` takes: `signature`, `attestation`, `sbom`.
+    pub fn from_flag(word: &str) -> Option<ArtifactKind> {
+        match word {
+            "signature" => Some(ArtifactKind::Signature),
+            "attestation" => Some(ArtifactKind::Attestation),
+            "sbom" => Some(ArtifactKind::Sbom),
+            _ => None,
+        }
+    }
+}
+
 /// How an artifact was found at save.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

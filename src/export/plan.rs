@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use super::referrers::{self, WalkedArtifact, Wanted, attestation_subject};
+use super::referrers::{self, WalkedArtifact, attestation_subject};
 use super::staging::Staging;
 use crate::bundle::toc::ArtifactFound;
 use crate::digest::{Digest, read_verified};
@@ -30,6 +30,7 @@ use crate::oci::{
     Descriptor, ImageConfig, ImageIndex, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Parsed, Platform,
     RawManifest, media,
 };
+use crate::settings::Wanted;
 use crate::source::{BlobStore, SourceImage};
 
 /// An image manifest reached from a name, with what Docker needs to load it.

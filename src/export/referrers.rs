@@ -31,6 +31,7 @@ use super::plan::{WalkedImage, Walker, check_descriptor};
 use crate::bundle::toc::{ArtifactFound, ArtifactKind};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, RawManifest, media};
+use crate::settings::Wanted;
 use crate::source::FoundBy;
 
 /// Levels of artifacts on artifacts followed (an SBOM, its signature, …).
@@ -39,64 +40,6 @@ pub const MAX_DEPTH: usize = 3;
 /// BuildKit's annotation naming an index entry's role, and the digest it refers to.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
-
-/// Which artifacts `save` carries: `--no-referrers` turns discovery off (`None` in the
-/// settings); `--referrers-type` keeps only some.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wanted {
-    /// Artifact types (`application/spdx+json`) and kind words (`signature`,
-    /// `attestation`, `sbom`); empty keeps all.
-    pub types: Vec<String>,
-}
-
-impl Wanted {
-    /// From `--no-referrers` (`None`: discovery off) and `--referrers-type`: a type is a
-    /// media type (`type/subtype…`) or a kind word; anything else is a typo worth
-    /// stopping for (the message is for the operator).
-    pub fn from_flags(no_referrers: bool, types: &[String]) -> Result<Option<Wanted>, String> {
-        if no_referrers {
-            return Ok(None);
-        }
-        let mut out = Vec::new();
-        for t in types.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-            if kind_word(t).is_none() && !t.contains('/') {
-                return Err(format!(
-                    "--referrers-type `{t}` is neither an artifact type (like application/spdx+json) \
-                     nor one of signature, attestation, sbom"
-                ));
-            }
-            out.push(t.to_string());
-        }
-        Ok(Some(Wanted { types: out }))
-    }
-
-    /// Whether an artifact of this kind and type is carried.
-    pub fn accepts(&self, kind: ArtifactKind, artifact_type: Option<&str>) -> bool {
-        self.types.is_empty()
-            || self.types.iter().any(|t| {
-                kind_word(t) == Some(kind) || artifact_type.is_some_and(|a| a == t.as_str())
-            })
-    }
-
-    /// The one artifact type the registry may filter by (`artifactType=`), if the
-    /// filter is exactly one type (not a kind word).
-    fn server_filter(&self) -> Option<&str> {
-        match self.types.as_slice() {
-            [only] if kind_word(only).is_none() => Some(only),
-            _ => None,
-        }
-    }
-}
-
-/// `signature`, `attestation`, `sbom` as kinds.
-pub fn kind_word(word: &str) -> Option<ArtifactKind> {
-    match word {
-        "signature" => Some(ArtifactKind::Signature),
-        "attestation" => Some(ArtifactKind::Attestation),
-        "sbom" => Some(ArtifactKind::Sbom),
-        _ => None,
-    }
-}
 
 /// One artifact carried by an image.
 #[derive(Debug, Clone)]

@@ -7,18 +7,7 @@
 
 use std::net::SocketAddr;
 
-use clap::ValueEnum;
-
-/// The client whose configuration `--print-config` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ClientKind {
-    /// containerd's `hosts.toml` (`/etc/containerd/certs.d/<host>/hosts.toml`).
-    Containerd,
-    /// Docker's `daemon.json` entries.
-    Docker,
-    /// podman's (and CRI-O's, skopeo's) `registries.conf` entry.
-    Podman,
-}
+use crate::cli::ClientKind;
 
 /// The configuration text for `kind` to pull from `listen` (`tls`: served over HTTPS).
 pub fn client_config(kind: ClientKind, listen: SocketAddr, tls: bool) -> String {

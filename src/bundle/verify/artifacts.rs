@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde_json::Value;
 
 use super::{Finding, FindingKind, Seen};
-use crate::bundle::toc::{ArtifactKind, Toc, TocArtifact};
+use crate::bundle::toc::{Toc, TocArtifact};
 use crate::digest::Digest;
 use crate::oci::{self, media};
 
@@ -33,15 +33,6 @@ pub(super) struct Checked {
 /// How far artifact chains (an artifact about an artifact) are followed to find the
 /// images they belong to.
 const MAX_CHAIN: usize = 16;
-
-fn kind_word(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::Signature => "signature",
-        ArtifactKind::Attestation => "attestation",
-        ArtifactKind::Sbom => "SBOM",
-        ArtifactKind::Other => "artifact",
-    }
-}
 
 /// Checks every artifact of `toc` against what the scan saw; `reach` (from the image
 /// graph) names the images of each manifest.
@@ -66,7 +57,7 @@ pub(super) fn check_artifacts(
         let images = images_of(a, &artifacts, reach);
         let what = format!(
             "{} {} (of {}, from {})",
-            kind_word(a.kind),
+            a.kind.word(),
             a.digest,
             a.subject,
             a.repository

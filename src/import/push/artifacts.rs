@@ -126,7 +126,7 @@ pub(crate) fn plan_artifacts(
             format!(
                 "cannot read {} {} (of {}) from bundle {}; run `airlock verify` on it, or push \
                  with --no-referrers",
-                kind_word(a),
+                a.kind.word(),
                 a.digest,
                 a.subject,
                 bundle.path().display()
@@ -138,17 +138,6 @@ pub(crate) fn plan_artifacts(
         out.push(planned);
     }
     Ok(out)
-}
-
-/// `signature`, `attestation`, `SBOM` or `artifact`.
-pub(crate) fn kind_word(a: &TocArtifact) -> &'static str {
-    use crate::bundle::toc::ArtifactKind;
-    match a.kind {
-        ArtifactKind::Signature => "signature",
-        ArtifactKind::Attestation => "attestation",
-        ArtifactKind::Sbom => "SBOM",
-        ArtifactKind::Other => "artifact",
-    }
 }
 
 /// Reads an artifact's manifest (and, for an index, its children) from the bundle,
@@ -259,7 +248,7 @@ pub(crate) fn push_artifacts(
                             format!(
                                 "{} {} (of {}) was not pushed; `push --no-referrers` pushes \
                                  the images without their artifacts",
-                                kind_word(&a.toc),
+                                &a.toc.kind.word(),
                                 a.toc.digest,
                                 a.toc.subject
                             )
@@ -373,7 +362,7 @@ pub(crate) fn push_artifacts(
                                 "now points at"
                             },
                             a.toc.digest,
-                            kind_word(&a.toc),
+                            &a.toc.kind.word(),
                             a.toc.subject
                         ));
                     }
@@ -389,7 +378,7 @@ pub(crate) fn push_artifacts(
                         "cannot set tag {}/{}:{tag} of {} {}",
                         ctx.registry,
                         a.repo,
-                        kind_word(&a.toc),
+                        &a.toc.kind.word(),
                         a.toc.digest
                     )),
                     ..f
