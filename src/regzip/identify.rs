@@ -107,7 +107,18 @@ impl Identified {
 /// Reads `blob` once and finds, for each member, which of `encoders` reproduce its
 /// deflate stream byte for byte.
 pub fn identify(blob: impl Read, encoders: &[&dyn Encoder]) -> Result<Identified, GzipError> {
+    identify_with(blob, encoders, &mut |_| {})
+}
+
+/// [`identify`], also handing every decompressed byte to `on_raw` as it comes out (so a
+/// caller can hash the raw stream in the same pass).
+pub fn identify_with(
+    blob: impl Read,
+    encoders: &[&dyn Encoder],
+    on_raw: &mut dyn FnMut(&[u8]),
+) -> Result<Identified, GzipError> {
     let mut trial = Trial {
+        on_raw,
         encoders,
         alive: Vec::new(),
         window: Vec::new(),
@@ -132,6 +143,7 @@ struct Running {
 }
 
 struct Trial<'a> {
+    on_raw: &'a mut dyn FnMut(&[u8]),
     encoders: &'a [&'a dyn Encoder],
     alive: Vec<Running>,
     /// The member's original compressed bytes from offset `base` on: what the
@@ -212,6 +224,7 @@ impl Visitor for Trial<'_> {
     }
 
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        (self.on_raw)(bytes);
         if bytes.is_empty() || self.alive.is_empty() {
             return Ok(());
         }

@@ -18,4 +18,5 @@ pub mod goflate;
 pub mod gzip;
 pub mod header;
 pub mod identify;
+pub mod recipe;
 pub mod zlib;
