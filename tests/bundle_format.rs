@@ -129,6 +129,7 @@ fn fixture() -> Fixture {
             .collect(),
         base: None,
         artifacts: Vec::new(),
+        compact: Vec::new(),
     };
     let annotated = |root: &[u8], mt: &str, name: &str, tag: &str| {
         let mut d = desc(mt, root);

@@ -97,6 +97,7 @@ fn fixture(seed: u64, big: usize) -> Fixture {
             .collect(),
         base: None,
         artifacts: Vec::new(),
+        compact: Vec::new(),
     };
     let mut root = desc(media::OCI_MANIFEST, &manifest);
     root["annotations"] = json!({"io.containerd.image.name": name, "org.opencontainers.image.ref.name": seed.to_string()});

@@ -35,6 +35,7 @@ use super::source::{BundleFile, Cursor, PartHashes};
 use super::toc::{FORMAT_VERSION, TOC_NAME, Toc, checksum_problem, has_checksum};
 use super::{BundleError, MAX_TOC_SIZE, name_problem};
 use crate::digest::Digest;
+use crate::regzip::recipe::RebuildReader;
 
 /// One entry of the bundle's tar stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,6 +331,7 @@ impl Bundle {
                 blobs: Vec::new(),
                 base: None,
                 artifacts: Vec::new(),
+                compact: Vec::new(),
             },
             toc_sha256: Digest::of(b""),
         };
@@ -430,8 +432,10 @@ impl Bundle {
         self.by_name.get(name).map(|&i| &self.entries[i])
     }
 
+    /// Whether blob `digest` can be read: its entry is there, or (a compact layer) its
+    /// raw tar's entry is.
     pub fn has_blob(&self, digest: &Digest) -> bool {
-        self.by_name.contains_key(&digest.blob_path())
+        self.by_name.contains_key(&self.toc.stored_path(digest))
     }
 
     /// Reads a small entry into memory; fails if it is larger than `limit`.
@@ -466,8 +470,20 @@ impl Bundle {
     }
 
     /// The bytes of blob `digest`, read from its own file handle. Not verified: wrap
-    /// the reader in a `VerifyingReader` with the blob's digest and size.
+    /// the reader in a `VerifyingReader` with the blob's digest and size. A compact
+    /// layer is rebuilt from its raw tar and recipe as it is read, and that rebuild is
+    /// verified: a read fails at the end, naming the layer, when the rebuilt bytes do
+    /// not have its digest.
     pub fn blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, BundleError> {
+        if let Some(c) = self.toc.compact_layer(digest) {
+            let raw = self.blob(&c.raw)?;
+            return Ok(Box::new(RebuildReader::verified(
+                c.recipe.clone(),
+                raw,
+                c.digest.clone(),
+                c.size,
+            )));
+        }
         let entry = self
             .entry(&digest.blob_path())
             .ok_or_else(|| BundleError::MissingBlob {
@@ -485,6 +501,13 @@ impl Bundle {
         digest: &Digest,
         start: u64,
     ) -> Result<Box<dyn Read + Send + '_>, BundleError> {
+        if self.toc.compact_layer(digest).is_some() {
+            // Rebuilt from the start, the bytes before `start` dropped.
+            let mut whole = self.blob(digest)?;
+            io::copy(&mut (&mut whole).take(start), &mut io::sink())
+                .map_err(|source| self.read_error(source))?;
+            return Ok(whole);
+        }
         let entry = self
             .entry(&digest.blob_path())
             .ok_or_else(|| BundleError::MissingBlob {

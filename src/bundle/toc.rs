@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::regzip::recipe::Recipe;
 
 /// The TOC format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -44,7 +45,30 @@ pub struct Toc {
     /// not images: no `manifest.json` entry, no `index.json` entry of their own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<TocArtifact>,
+    /// Set in a compact bundle (`save --compact`): the gzip layers stored as their raw
+    /// tar plus a recipe that rebuilds the exact gzip bytes. Those layers are not in
+    /// [`Toc::blobs`] (the file does not hold them); their raw tars are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compact: Vec<TocCompact>,
 }
+
+/// A gzip layer a compact bundle stores as its raw bytes plus a recipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TocCompact {
+    /// The gzip layer's digest, as manifests name it (not an entry of the file).
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    /// sha256 of the raw bytes (the layer's diff_id), stored as `blobs/sha256/<hex>` and
+    /// listed in [`Toc::blobs`].
+    pub raw: Digest,
+    pub raw_size: u64,
+    /// How the gzip bytes are rebuilt from the raw bytes (`docs/bundle-format.md`).
+    pub recipe: Recipe,
+}
+
+/// The media type a compact layer's raw tar is listed with in [`Toc::blobs`].
+pub const RAW_LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// One artifact manifest that refers to another manifest (its subject).
 ///
@@ -235,6 +259,8 @@ struct TocFields<'a> {
     base: &'a Option<TocBase>,
     #[serde(skip_serializing_if = "<[TocArtifact]>::is_empty")]
     artifacts: &'a [TocArtifact],
+    #[serde(skip_serializing_if = "<[TocCompact]>::is_empty")]
+    compact: &'a [TocCompact],
 }
 
 /// The name of the TOC's self-checksum field.
@@ -264,6 +290,7 @@ impl Serialize for Toc {
             blobs: &self.blobs,
             base: &self.base,
             artifacts: &self.artifacts,
+            compact: &self.compact,
         };
         let value = serde_json::to_value(&fields).map_err(S::Error::custom)?;
         let serde_json::Value::Object(map) = &value else {
@@ -283,6 +310,9 @@ impl Serialize for Toc {
         }
         if !fields.artifacts.is_empty() {
             out.serialize_entry("artifacts", fields.artifacts)?;
+        }
+        if !fields.compact.is_empty() {
+            out.serialize_entry("compact", fields.compact)?;
         }
         out.serialize_entry(CHECKSUM_FIELD, checksum.as_str())?;
         out.end()
@@ -329,6 +359,17 @@ pub(crate) fn has_checksum(bytes: &[u8]) -> bool {
 }
 
 impl Toc {
+    /// The compact entry of gzip layer `digest`, when the bundle stores it as raw + recipe.
+    pub fn compact_layer(&self, digest: &Digest) -> Option<&TocCompact> {
+        self.compact.iter().find(|c| &c.digest == digest)
+    }
+
+    /// The entry name that holds blob `digest` (a compact layer: its raw tar's).
+    pub fn stored_path(&self, digest: &Digest) -> String {
+        self.compact_layer(digest)
+            .map_or_else(|| digest.blob_path(), |c| c.raw.blob_path())
+    }
+
     /// True when `digest` is legitimately absent from the file: a differential bundle left it out.
     pub(crate) fn is_omitted(&self, digest: &Digest) -> bool {
         self.base

@@ -169,6 +169,7 @@ pub(crate) fn compose(
         blobs: blobs.to_vec(),
         base,
         artifacts: artifacts(names),
+        compact: Vec::new(),
     };
     Ok(Documents {
         index_json: serde_json::to_vec_pretty(&index)?,

@@ -307,6 +307,7 @@ pub fn fixture(repo: &str, seed: u8) -> Fixture {
                 None,
             ),
         ],
+        compact: Vec::new(),
     };
     let entry = |root: &Blob, tag: &str| {
         let mut d = desc(&root.media_type, &root.bytes);

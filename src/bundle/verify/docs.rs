@@ -293,7 +293,12 @@ fn docker_expected<'t>(
             .json
             .get(&docker.manifest)
             .and_then(|b| serde_json::from_slice::<ImageManifest>(b).ok())
-            .map(|m| m.layers.iter().map(|l| l.digest.blob_path()).collect());
+            .map(|m| {
+                m.layers
+                    .iter()
+                    .map(|l| toc.stored_path(&l.digest))
+                    .collect()
+            });
         expected.push((
             img,
             DockerLoadEntry {

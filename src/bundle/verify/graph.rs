@@ -111,7 +111,10 @@ impl<'s> Graph<'s> {
                 );
             }
         }
-        let listed: HashSet<&Digest> = toc.blobs.iter().map(|b| &b.digest).collect();
+        // A compact layer is seen once its rebuild checked out (`compact`).
+        let listed: HashSet<&Digest> = (toc.blobs.iter().map(|b| &b.digest))
+            .chain(toc.compact.iter().map(|c| &c.digest))
+            .collect();
         for b in &toc.blobs {
             match self.seen.blobs.get(&b.digest) {
                 None => self.need(&b.digest, &b.media_type, "airlock.json"),

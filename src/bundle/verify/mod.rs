@@ -41,7 +41,8 @@
 //! 2. `frames`: the zstd frames against the seek table;
 //! 3. `scan`: the tar stream, header by header, to its end-of-archive blocks, and
 //!    `entries`: each entry's content (blobs rehashed, small JSON kept, the TOC parsed);
-//! 4. the part hashes of a split bundle (here, in [`verify`]);
+//! 4. the part hashes of a split bundle (here, in [`verify`]), then `compact`: every
+//!    compact layer rebuilt from its raw tar and recipe and checked against its digest;
 //! 5. `graph` and `docs`: the documents kept in memory, one `check_*` step per
 //!    document, then the image graph's verdict (missing blobs, and the images each
 //!    finding breaks), then `artifacts`: the TOC's signatures, attestations and SBOMs,
@@ -79,6 +80,7 @@ use crate::signing::PublicKey;
 use crate::trust::Policy;
 
 mod artifacts;
+mod compact;
 mod docs;
 mod entries;
 mod frames;
@@ -221,6 +223,7 @@ pub fn verify_with(
         }
     }
     progress.finish_phase();
+    pass.check_compact();
     let signed = pass.check_signatures(trusted);
     let verdicts = images
         .map(|p| pass.check_image_signatures(p))
