@@ -79,6 +79,8 @@ pub struct SaveSettings {
     pub referrers: Option<Wanted>,
     /// `--policy FILE`: refuse, before the bundle is written, images it does not accept.
     pub policy: Option<Policy>,
+    /// `--compact`: gzip layers stored as raw tar + recipe where they can be rebuilt.
+    pub compact: bool,
 }
 
 impl SaveSettings {
@@ -171,6 +173,7 @@ impl SaveSettings {
             referrers: Wanted::from_flags(args.no_referrers, &args.referrers_type)
                 .map_err(usage)?,
             policy: image_trust::policy_file(args.policy.as_deref())?,
+            compact: args.compact,
         })
     }
 }

@@ -38,6 +38,7 @@
 //! layer the partial bundle holds from there (verified) instead of the network.
 
 mod admit;
+mod compact;
 pub mod compose;
 pub mod differential;
 pub mod fetch;
@@ -198,12 +199,19 @@ fn save_with(
     let (blobs, layers, toc_base) = differential::leave_out(base, &used, blobs, layers);
     // A pinned time (`--created`, `SOURCE_DATE_EPOCH`) makes the bundle reproducible.
     let created = settings.created.unwrap_or_else(jiff::Timestamp::now);
-    let docs = compose(&named, &blobs, &settings.docker_platform, toc_base, created)?;
+    let mut docs = compose(&named, &blobs, &settings.docker_platform, toc_base, created)?;
     // --policy: every image judged before the trip (no layer fetched, nothing written).
     if let Some(policy) = &settings.policy {
         admit::check(policy, &docs.toc, &named, staging)?;
     }
     let layer_jobs = layer_jobs(&layers, &named);
+    // --compact: which gzip layers go in as raw tar + recipe (the head must say so).
+    let recipes = if settings.compact {
+        compact::identify_all(&layer_jobs, &pool, progress)?
+    } else {
+        compact::Recipes::new()
+    };
+    compact::apply(&mut docs, &recipes);
     let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
 
     // 4. Write: small entries first, then layers as they arrive.
@@ -211,6 +219,7 @@ fn save_with(
         docs: &docs,
         blobs: &blobs,
         layers: &layers,
+        recipes: &recipes,
         base_identity: base
             .filter(|_| docs.toc.base.is_some())
             .map(|b| &b.identity),
@@ -305,6 +314,8 @@ struct Planned<'a> {
     blobs: &'a [TocBlob],
     /// The layers among them, fetched in stage 4.
     layers: &'a [Descriptor],
+    /// `--compact`: the gzip layers written as raw tar + recipe.
+    recipes: &'a compact::Recipes,
     /// A differential bundle's base, as its signed statement names it.
     base_identity: Option<&'a Digest>,
 }
@@ -368,9 +379,12 @@ fn write_bundle(
         reuse.partial(),
         progress,
         |job, origin, data| {
-            writer
-                .add_blob(&job.desc.digest, job.desc.size, data)
-                .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?;
+            match bundle.recipes.get(&job.desc.digest) {
+                Some(found) => compact::write_layer(&mut writer, job, found, data)?,
+                None => writer
+                    .add_blob(&job.desc.digest, job.desc.size, data)
+                    .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?,
+            }
             // From the first layer on, what is written is worth keeping.
             writer.keep_on_drop(true);
             tally.add(origin, job.desc.size);

@@ -1,0 +1,217 @@
+//! `save --compact` (first version): gzip layers stored as their raw tar plus a recipe.
+//!
+//! The bundle's head (TOC, `manifest.json`) is written before any layer, and it must
+//! already say which layers are stored raw and how to rebuild them. So the encoders are
+//! found in a pass of their own before the head ([`identify_all`]): every gzip layer is
+//! read once from its source, verified, and run through [`find_recipe`] (parallel
+//! across layers, bounded memory: one identification per worker). [`apply`] then
+//! rewrites the documents: the layer leaves `blobs[]` for its raw tar, the TOC's
+//! `compact` gets its recipe, and `manifest.json` points at the raw tar so that
+//! `zstd -dc | docker load` still works. When its turn comes, [`write_layer`]
+//! decompresses the layer (fetched a second time, verified again) into the raw entry
+//! and, as the raw bytes pass, rebuilds the gzip bytes from the recipe: the save fails
+//! unless the rebuild has the layer's digest, so no recipe is written that was not
+//! proven on the very bytes stored.
+//!
+//! Reading each layer twice is the price of the head-first layout; a later version can
+//! keep the identified layers in the scratch space instead.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use anyhow::{Context, bail};
+use rayon::prelude::*;
+
+use super::check_interrupt;
+use super::compose::Documents;
+use super::fetch::LayerJob;
+use crate::bundle::toc::{RAW_LAYER_TYPE, TocBlob, TocCompact};
+use crate::bundle::writer::BundleWriter;
+use crate::digest::{Digest, Hasher, VerifyingReader};
+use crate::progress::{Progress, ProgressReader, human_bytes};
+use crate::regzip::header::GzipError;
+use crate::regzip::recipe::{Found, Rebuilder, default_encoders, find_recipe};
+
+/// The gzip layers that have a recipe, by layer digest.
+pub(crate) type Recipes = BTreeMap<Digest, Found>;
+
+/// Whether a layer's media type says gzip (OCI `…tar+gzip`, Docker `…tar.gzip`).
+fn is_gzip(media_type: &str) -> bool {
+    media_type.ends_with("+gzip") || media_type.ends_with(".gzip")
+}
+
+/// Reads every gzip layer once and finds its recipe. A layer no encoder rebuilds (or
+/// that is not gzip after all) simply has none; a layer that cannot be read or does not
+/// match its digest fails the save.
+pub(crate) fn identify_all(
+    jobs: &[LayerJob],
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+) -> anyhow::Result<Recipes> {
+    let gzip: Vec<&LayerJob> = jobs
+        .iter()
+        .filter(|j| is_gzip(&j.desc.media_type))
+        .collect();
+    let bytes = gzip.iter().map(|j| j.desc.size).sum();
+    progress.phase_of("finding encoders", "layer", bytes, gzip.len() as u64);
+    let encoders = default_encoders();
+    let results: Vec<anyhow::Result<Option<(Digest, Found)>>> = pool.install(|| {
+        gzip.par_iter()
+            .map(|job| {
+                check_interrupt()?;
+                let item = progress.item(&job.label, job.desc.size);
+                let source = job.store.blob(&job.desc)?;
+                let reader = VerifyingReader::new(
+                    ProgressReader::new(source, &*item),
+                    job.desc.digest.clone(),
+                    job.desc.size,
+                );
+                let found = match find_recipe(reader, &encoders) {
+                    Ok(found) => found,
+                    Err(GzipError::Io(e)) => {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("cannot read layer {}", job.desc.digest)));
+                    }
+                    // Not a gzip stream airlock can describe: stored as it is.
+                    Err(_) => None,
+                };
+                item.done();
+                Ok(found.map(|f| (job.desc.digest.clone(), f)))
+            })
+            .collect()
+    });
+    check_interrupt()?;
+    progress.finish_phase();
+    let mut recipes = Recipes::new();
+    for r in results {
+        if let Some((d, f)) = r? {
+            recipes.insert(d, f);
+        }
+    }
+    let rebuilt: u64 = gzip
+        .iter()
+        .filter(|j| recipes.contains_key(&j.desc.digest))
+        .map(|j| j.desc.size)
+        .sum();
+    progress.message(&format!(
+        "compact: {} of {} gzip layers ({} of {}) are stored as raw tar + recipe; the others as they are",
+        recipes.len(),
+        gzip.len(),
+        human_bytes(rebuilt),
+        human_bytes(bytes)
+    ));
+    Ok(recipes)
+}
+
+/// Rewrites the documents for the layers in `recipes`: `blobs[]` lists the raw tar
+/// instead (once, however many layers share it), `compact` the recipe, and
+/// `manifest.json` the raw tar's path.
+pub(crate) fn apply(docs: &mut Documents, recipes: &Recipes) {
+    if recipes.is_empty() {
+        return;
+    }
+    let mut blobs: Vec<TocBlob> = Vec::with_capacity(docs.toc.blobs.len());
+    for b in &docs.toc.blobs {
+        let entry = match recipes.get(&b.digest) {
+            Some(f) => {
+                docs.toc.compact.push(TocCompact {
+                    digest: b.digest.clone(),
+                    size: b.size,
+                    media_type: b.media_type.clone(),
+                    raw: f.raw_digest.clone(),
+                    raw_size: f.raw_len,
+                    recipe: f.recipe.clone(),
+                });
+                TocBlob {
+                    digest: f.raw_digest.clone(),
+                    size: f.raw_len,
+                    media_type: RAW_LAYER_TYPE.to_string(),
+                }
+            }
+            None => b.clone(),
+        };
+        if !blobs.iter().any(|x| x.digest == entry.digest) {
+            blobs.push(entry);
+        }
+    }
+    docs.toc.blobs = blobs;
+    // Paths are `blobs/sha256/<64 hex>`: replacing them cannot touch anything else.
+    let mut manifest = String::from_utf8(std::mem::take(&mut docs.manifest_json))
+        .expect("manifest.json is written as UTF-8 JSON");
+    for (digest, f) in recipes {
+        manifest = manifest.replace(&digest.blob_path(), &f.raw_digest.blob_path());
+    }
+    docs.manifest_json = manifest.into_bytes();
+}
+
+/// Writes a compact layer: `data` (the gzip bytes, verified here again) decompressed into
+/// its raw entry, while the gzip bytes are rebuilt from the recipe and compared with the
+/// layer's digest.
+pub(crate) fn write_layer(
+    writer: &mut BundleWriter,
+    job: &LayerJob,
+    found: &Found,
+    data: &mut dyn Read,
+) -> anyhow::Result<()> {
+    let digest = &job.desc.digest;
+    let mut gzip = VerifyingReader::new(data, digest.clone(), job.desc.size);
+    let (rebuilt, len) = {
+        let mut decoder = flate2::read::MultiGzDecoder::new(&mut gzip);
+        let mut raw = Checked {
+            inner: (&mut decoder).take(found.raw_len),
+            rebuilder: Rebuilder::new(found.recipe.clone()),
+            out: Vec::new(),
+            hasher: Hasher::new(),
+        };
+        if writer.contains(&found.raw_digest) {
+            io::copy(&mut raw, &mut io::sink())
+                .with_context(|| format!("cannot read layer {digest}"))?;
+        } else {
+            writer
+                .add_blob(&found.raw_digest, found.raw_len, &mut raw)
+                .with_context(|| {
+                    format!(
+                        "cannot write the raw tar {} of layer {digest} into the bundle",
+                        found.raw_digest
+                    )
+                })?;
+        }
+        raw.finish()?
+    };
+    // The rest of the gzip bytes (trailer, padding), so their digest is checked.
+    io::copy(&mut gzip, &mut io::sink()).with_context(|| format!("cannot read layer {digest}"))?;
+    if &rebuilt != digest || len != job.desc.size {
+        bail!(
+            "the recipe found for layer {digest} rebuilds {len} bytes with digest {rebuilt}, not the layer; \
+             this is a bug in airlock's encoders: save without --compact"
+        );
+    }
+    Ok(())
+}
+
+/// The raw bytes as they are read, rebuilt into gzip and hashed on the side.
+struct Checked<R> {
+    inner: R,
+    rebuilder: Rebuilder,
+    out: Vec<u8>,
+    hasher: Hasher,
+}
+
+impl<R: Read> Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.clear();
+        self.rebuilder.write(&buf[..n], &mut self.out)?;
+        self.hasher.update(&self.out);
+        Ok(n)
+    }
+}
+
+impl<R> Checked<R> {
+    fn finish(mut self) -> io::Result<(Digest, u64)> {
+        self.out.clear();
+        self.rebuilder.finish(&mut self.out)?;
+        self.hasher.update(&self.out);
+        Ok(self.hasher.finish())
+    }
+}
