@@ -1,0 +1,377 @@
+//! Compact bundles (`save --compact`, issue 14) against real components: layers written
+//! by the independent writers (Go's own `compress/gzip` through `tests/go/gzipwrite`,
+//! Python's `gzip` at level 9, GNU `gzip -9`), put into a real registry as OCI layouts
+//! with `skopeo copy --preserve-digests`, saved compact, verified, damaged, pushed to a
+//! fresh registry (whose own answers are compared with the source's) and loaded into a
+//! real dockerd from the decompressed stream.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use support::cli::{Bundle, airlock, blob_path, copy_with_flipped_byte};
+use support::dockerd::{TestDockerd, assert_root};
+use support::images::{
+    Blob, Image, ImageSpec, Layer, OCI_LAYER_GZIP, PushOptions, file, layer, push, sha256,
+};
+use support::registry::TestRegistry;
+use support::registry_api::{registry_manifest, try_registry_manifest};
+
+const KEEP: PushOptions<'static> = PushOptions {
+    format: None,
+    creds: None,
+};
+const V2S2: PushOptions<'static> = PushOptions {
+    format: Some("v2s2"),
+    creds: None,
+};
+
+/// Builds `tests/go/gzipwrite` once with the `go` on PATH (offline, private caches).
+fn gzipwrite() -> &'static Path {
+    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &BIN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("gzipwrite");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/gzipwrite/main.go");
+        let out = Command::new("go")
+            .arg("build")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .env("GOCACHE", dir.path().join("cache"))
+            .env("GOPATH", dir.path().join("gopath"))
+            .env("GOFLAGS", "")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .env("GO111MODULE", "off")
+            .output()
+            .expect("`go` not found: install Debian's golang-go (scripts/test.sh does)");
+        assert!(
+            out.status.success(),
+            "go build gzipwrite: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, bin)
+    })
+    .1
+}
+
+/// Runs `program args` with `input` on stdin; its stdout.
+fn filter(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{program} {args:?} failed");
+    out.stdout
+}
+
+#[derive(Clone, Copy)]
+enum Writer {
+    /// Go's compress/gzip at the default level (what Docker pushes).
+    Go,
+    /// Python's `gzip.compress(level=9, mtime=0)` (stock zlib).
+    Python9,
+    /// GNU `gzip -9 -n`: no encoder airlock has.
+    Gnu9,
+}
+
+fn compress(writer: Writer, tar: &[u8]) -> Vec<u8> {
+    match writer {
+        Writer::Go => {
+            let bin = gzipwrite().to_str().unwrap().to_string();
+            filter(&bin, &["-1", "-", "-"], tar)
+        }
+        Writer::Python9 => filter(
+            "python3",
+            &[
+                "-c",
+                "import gzip,sys; sys.stdout.buffer.write(gzip.compress(sys.stdin.buffer.read(), 9, mtime=0))",
+            ],
+            tar,
+        ),
+        Writer::Gnu9 => filter("gzip", &["-9", "-n", "-c"], tar),
+    }
+}
+
+/// A layer of the real files under `/usr/lib/python3.11/<dirs>` (at most `max` bytes of
+/// them), compressed by `writer`.
+fn real_layer(dirs: &[&str], max: usize, writer: Writer) -> Layer {
+    let mut files = Vec::new();
+    let mut total = 0;
+    for d in dirs {
+        let root = Path::new("/usr/lib/python3.11").join(d);
+        let mut paths: Vec<PathBuf> = walkdir::WalkDir::new(&root)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect();
+        paths.sort();
+        for p in paths {
+            let content = std::fs::read(&p).unwrap();
+            if total + content.len() > max {
+                break;
+            }
+            total += content.len();
+            let rel = p.strip_prefix("/usr/lib/python3.11").unwrap();
+            files.push(file(&format!("usr/lib/python/{}", rel.display()), content));
+        }
+    }
+    let mut l = layer(&files);
+    l.gz = Blob::new(OCI_LAYER_GZIP, compress(writer, &l.tar));
+    l
+}
+
+struct Source {
+    reg: TestRegistry,
+    dir: tempfile::TempDir,
+    one: Image,
+    two: Image,
+    names: Vec<String>,
+}
+
+/// A registry with two images: `compact/one:1` (OCI; a Go, a Python -9 and a GNU -9
+/// layer) and `compact/two:1` (Docker types; the same Go layer and another).
+fn source() -> Source {
+    let go = real_layer(&["email", "json"], 1_500_000, Writer::Go);
+    let go2 = real_layer(&["asyncio"], 1_500_000, Writer::Go);
+    let py = real_layer(&["xml", "http"], 1_500_000, Writer::Python9);
+    let gnu = real_layer(&["logging"], 400_000, Writer::Gnu9);
+    let one = ImageSpec::new("linux/amd64")
+        .layer(&go)
+        .layer(&py)
+        .layer(&gnu)
+        .label("compact", "one")
+        .build();
+    let two = ImageSpec::new("linux/amd64")
+        .layer(&go)
+        .layer(&go2)
+        .label("compact", "two")
+        .build();
+    let reg = TestRegistry::start();
+    let addr = reg.addr();
+    push(&one, &format!("{addr}/compact/one:1"), &KEEP);
+    // As Docker schema 2 (skopeo converts the manifest; layers and config keep their bytes).
+    push(&two, &format!("{addr}/compact/two:1"), &V2S2);
+    let names = vec![
+        format!("{addr}/compact/one:1"),
+        format!("{addr}/compact/two:1"),
+    ];
+    Source {
+        reg,
+        dir: tempfile::tempdir().unwrap(),
+        one,
+        two,
+        names,
+    }
+}
+
+fn save(names: &[String], out: &Path, extra: &[&str]) {
+    let mut args: Vec<String> = vec!["save".into()];
+    args.extend(names.iter().cloned());
+    args.push("-o".into());
+    args.push(out.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    airlock(&args).ok();
+}
+
+/// The blob's bytes as the registry at `addr` serves them.
+fn registry_blob(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
+    let url = format!("http://{addr}/v2/{repo}/blobs/{digest}");
+    let mut resp = ureq::get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    resp.body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap()
+}
+
+fn toc_compact(bundle: &Bundle) -> Vec<Value> {
+    bundle.toc()["compact"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
+    let src = source();
+    let d = src.dir.path();
+    let (go, py, gnu, go2) = (
+        &src.one.layers[0],
+        &src.one.layers[1],
+        &src.one.layers[2],
+        &src.two.layers[1],
+    );
+    let plain = d.join("plain.tar.zst");
+    let compact = d.join("compact.tar.zst");
+    save(&src.names, &plain, &[]);
+    save(&src.names, &compact, &["--compact"]);
+    let (plain_size, compact_size) = (
+        std::fs::metadata(&plain).unwrap().len(),
+        std::fs::metadata(&compact).unwrap().len(),
+    );
+    eprintln!(
+        "plain {plain_size} bytes, compact {compact_size} bytes ({:.3}x)",
+        compact_size as f64 / plain_size as f64
+    );
+    assert!(
+        compact_size < plain_size,
+        "compact {compact_size} is not smaller than plain {plain_size}"
+    );
+    // zstd at a high level squeezes the raw tars further; it cannot squeeze gzip.
+    let compact19 = d.join("compact19.tar.zst");
+    save(&src.names, &compact19, &["--compact", "--zstd-level", "19"]);
+    let size19 = std::fs::metadata(&compact19).unwrap().len();
+    eprintln!(
+        "compact at zstd level 19: {size19} bytes ({:.3}x plain)",
+        size19 as f64 / plain_size as f64
+    );
+    assert!(size19 < plain_size * 85 / 100, "{size19} vs {plain_size}");
+
+    // The TOC: the Go and Python layers are raw + recipe, the GNU one is kept as is.
+    let b = Bundle::open(&compact);
+    let entries = toc_compact(&b);
+    let by_digest = |l: &Layer| {
+        entries
+            .iter()
+            .find(|c| c["digest"] == l.digest())
+            .cloned()
+            .unwrap_or_else(|| panic!("{} is not compact: {entries:#?}", l.digest()))
+    };
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    for (l, family) in [(go, "go-flate"), (go2, "go-flate"), (py, "zlib")] {
+        let c = by_digest(l);
+        assert_eq!(c["raw"], l.diff_id);
+        assert_eq!(c["raw_size"], l.tar.len() as u64);
+        assert_eq!(c["size"], l.gz.size());
+        assert_eq!(c["recipe"]["members"][0]["encoder"]["family"], family);
+        assert!(
+            !b.has_blob(l.digest()),
+            "the gzip bytes of {} are stored",
+            l.digest()
+        );
+        assert_eq!(b.blob(&l.diff_id), &l.tar[..], "raw tar of {}", l.digest());
+    }
+    assert_eq!(by_digest(go)["recipe"]["members"][0]["encoder"]["level"], 6);
+    assert!(entries.iter().all(|c| c["digest"] != gnu.digest()));
+    assert_eq!(b.blob(gnu.digest()), &gnu.gz.bytes[..]);
+    // manifest.json points `docker load` at the raw tars.
+    let docker = b.docker_manifest();
+    let one_layers: Vec<String> = docker[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        one_layers,
+        vec![
+            blob_path(&go.diff_id),
+            blob_path(&py.diff_id),
+            blob_path(gnu.digest())
+        ]
+    );
+
+    let verify = airlock(&["verify", compact.to_str().unwrap()]).ok();
+    eprintln!("{}", verify.output());
+
+    // Pushed to a fresh registry: the same manifests, every blob with its digest.
+    let target = TestRegistry::start();
+    let taddr = target.addr();
+    airlock(&[
+        "push",
+        compact.to_str().unwrap(),
+        &format!("{taddr}/mirror"),
+        "--json",
+    ])
+    .ok();
+    let addr = src.reg.addr();
+    for (repo, image) in [("compact/one", &src.one), ("compact/two", &src.two)] {
+        let s = registry_manifest(&addr, repo, "1", None);
+        let t = registry_manifest(&taddr, &format!("mirror/{repo}"), "1", None);
+        assert_eq!(t.digest, s.digest, "{repo}");
+        assert_eq!(t.bytes, s.bytes, "{repo}");
+        for l in &image.layers {
+            let got = registry_blob(&taddr, &format!("mirror/{repo}"), l.digest());
+            assert_eq!(sha256(&got), l.digest(), "layer of {repo} on the target");
+            assert!(got == l.gz.bytes, "layer bytes of {repo}");
+        }
+    }
+
+    // A damaged raw tar: verify names the layer, push refuses and pushes no manifest.
+    let tar = d.join("compact.tar");
+    save(&src.names, &tar, &["--compact"]);
+    let damaged = d.join("damaged.tar");
+    copy_with_flipped_byte(&tar, &damaged, &blob_path(&go.diff_id), 3000);
+    let out = airlock(&["verify", damaged.to_str().unwrap()])
+        .expect_code(1)
+        .output();
+    assert!(
+        out.contains(go.digest()),
+        "verify does not name the layer: {out}"
+    );
+    let fresh = TestRegistry::start();
+    let faddr = fresh.addr();
+    let out = airlock(&[
+        "push",
+        damaged.to_str().unwrap(),
+        &format!("{faddr}/mirror"),
+    ])
+    .expect_code(1)
+    .output();
+    assert!(
+        out.contains(go.digest()),
+        "push does not name the layer: {out}"
+    );
+    for repo in ["compact/one", "compact/two"] {
+        assert!(
+            try_registry_manifest(&faddr, &format!("mirror/{repo}"), "1", None).is_err(),
+            "{repo} was pushed from a damaged bundle"
+        );
+    }
+}
+
+#[test]
+fn compact_bundle_loads_into_docker_from_the_decompressed_stream() {
+    assert_root();
+    let src = source();
+    let d = src.dir.path();
+    let compact = d.join("compact.tar.zst");
+    save(&src.names, &compact, &["--compact"]);
+    assert!(!toc_compact(&Bundle::open(&compact)).is_empty());
+    let tar = d.join("stream.tar");
+    let out = Command::new("zstd")
+        .args(["-dc", "-o"])
+        .arg(&tar)
+        .arg(&compact)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dockerd = TestDockerd::start();
+    dockerd.docker_ok(&["load", "-i", tar.to_str().unwrap()]);
+    let addr = src.reg.addr();
+    for (repo, image) in [("compact/one", &src.one), ("compact/two", &src.two)] {
+        let name = format!("{addr}/{repo}:1");
+        let id = dockerd.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &name]);
+        assert_eq!(id.trim(), image.config.digest, "image ID of {name}");
+    }
+}
