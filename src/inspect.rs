@@ -19,6 +19,9 @@
 //! each entry the TOC's record plus its `depth` (1: about the image). Finding which
 //! manifests an index holds reads the image's index entries (a few kilobytes, and only
 //! when the bundle has artifacts); an image without artifacts is shown as before.
+//!
+//! A compact bundle (`save --compact`) adds `compact`: each gzip layer, `rebuilt` (raw
+//! tar + recipe, with the raw size and encoder) or `kept` as is, from the TOC alone.
 
 use std::io::{self, Write};
 
@@ -65,6 +68,51 @@ pub struct ListReport {
     /// that does not match this bundle).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signature_problems: Vec<String>,
+    /// A compact bundle (`save --compact`): each gzip layer, rebuilt from raw tar +
+    /// recipe or kept as is; absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compact: Vec<ListCompact>,
+}
+
+/// One gzip layer of a compact bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListCompact {
+    pub digest: Digest,
+    /// The gzip layer's size.
+    pub size: u64,
+    /// `rebuilt` (stored as raw tar + recipe) or `kept` (stored as is).
+    pub stored: &'static str,
+    /// For a rebuilt layer: the raw tar's size and the encoders of its recipe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_size: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encoders: Vec<String>,
+}
+
+/// The gzip layers of a compact bundle, rebuilt ones first, in TOC order.
+fn compact_of(toc: &Toc) -> Vec<ListCompact> {
+    if toc.compact.is_empty() {
+        return Vec::new();
+    }
+    let rebuilt = toc.compact.iter().map(|c| ListCompact {
+        digest: c.digest.clone(),
+        size: c.size,
+        stored: "rebuilt",
+        raw_size: Some(c.raw_size),
+        encoders: c.recipe.encoders().iter().map(|e| e.short()).collect(),
+    });
+    let kept = toc
+        .blobs
+        .iter()
+        .filter(|b| b.media_type.ends_with("+gzip") || b.media_type.ends_with(".gzip"))
+        .map(|b| ListCompact {
+            digest: b.digest.clone(),
+            size: b.size,
+            stored: "kept",
+            raw_size: None,
+            encoders: Vec::new(),
+        });
+    rebuilt.chain(kept).collect()
 }
 
 /// One image: the TOC's record, and the artifacts that refer to it.
@@ -200,6 +248,7 @@ impl ListReport {
                 .map(|b| ListBase::new(b, bundle.file_size())),
             signature: signature.signed.then_some(signature),
             signature_problems,
+            compact: compact_of(toc),
         }
     }
 
@@ -286,6 +335,7 @@ impl ListReport {
                 human_bytes(b.saved_bytes)
             )?;
         }
+        self.print_compact(w)?;
         if self.images.is_empty() {
             return Ok(());
         }
@@ -375,6 +425,44 @@ impl ListReport {
         if self.images.iter().any(|i| i.image.docker.is_some()) {
             writeln!(w)?;
             writeln!(w, "docker load platform: {}", self.docker_platform)?;
+        }
+        Ok(())
+    }
+}
+
+impl ListReport {
+    /// A compact bundle's layers: a summary line, then one line per gzip layer.
+    fn print_compact(&self, w: &mut dyn Write) -> io::Result<()> {
+        if self.compact.is_empty() {
+            return Ok(());
+        }
+        let rebuilt: Vec<&ListCompact> = self
+            .compact
+            .iter()
+            .filter(|c| c.raw_size.is_some())
+            .collect();
+        let gzip: u64 = rebuilt.iter().map(|c| c.size).sum();
+        let raw: u64 = rebuilt.iter().filter_map(|c| c.raw_size).sum();
+        writeln!(
+            w,
+            "compact: {} of {} rebuilt on the inside from raw tar + recipe ({} of gzip stored as {} raw, for zstd to compress)",
+            rebuilt.len(),
+            count(self.compact.len() as u64, "gzip layer"),
+            human_bytes(gzip),
+            human_bytes(raw)
+        )?;
+        for c in &self.compact {
+            let how = match c.raw_size {
+                Some(raw) => format!("from {} raw, {}", human_bytes(raw), c.encoders.join(", ")),
+                None => "stored as is (no encoder rebuilds it)".to_string(),
+            };
+            writeln!(
+                w,
+                "  {:<7}  sha256:{}  {:>10}  {how}",
+                c.stored,
+                c.digest.short(),
+                human_bytes(c.size)
+            )?;
         }
         Ok(())
     }

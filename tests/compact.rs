@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::cli::{Bundle, airlock, blob_path, copy_with_flipped_byte};
+use support::cli::{Bundle, airlock, blob_path, cmd, copy_with_flipped_byte};
 use support::dockerd::{TestDockerd, assert_root};
 use support::images::{
     Blob, Image, ImageSpec, Layer, OCI_LAYER_GZIP, PushOptions, file, layer, push, sha256,
@@ -287,6 +287,30 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
         ]
     );
 
+    // ls: per gzip layer, rebuilt (with its encoder) or kept as is.
+    let ls = airlock(&["ls", compact.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    let listed = ls["compact"].as_array().expect("ls --json has compact");
+    let stored = |l: &Layer| {
+        listed
+            .iter()
+            .find(|c| c["digest"] == l.digest())
+            .map(|c| c["stored"].as_str().unwrap().to_string())
+    };
+    assert_eq!(stored(go).as_deref(), Some("rebuilt"));
+    assert_eq!(stored(py).as_deref(), Some("rebuilt"));
+    assert_eq!(stored(gnu).as_deref(), Some("kept"));
+    let human = airlock(&["ls", compact.to_str().unwrap()]).ok().stdout;
+    assert!(
+        human.contains("compact: 3 of 4 gzip layers rebuilt"),
+        "{human}"
+    );
+    let plain_ls = airlock(&["ls", plain.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    assert!(plain_ls.get("compact").is_none(), "{plain_ls:#}");
+
     let verify = airlock(&["verify", compact.to_str().unwrap()]).ok();
     eprintln!("{}", verify.output());
 
@@ -369,9 +393,54 @@ fn compact_bundle_loads_into_docker_from_the_decompressed_stream() {
     let dockerd = TestDockerd::start();
     dockerd.docker_ok(&["load", "-i", tar.to_str().unwrap()]);
     let addr = src.reg.addr();
-    for (repo, image) in [("compact/one", &src.one), ("compact/two", &src.two)] {
-        let name = format!("{addr}/{repo}:1");
-        let id = dockerd.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &name]);
-        assert_eq!(id.trim(), image.config.digest, "image ID of {name}");
+    let names: Vec<(String, &Image)> = [("compact/one", &src.one), ("compact/two", &src.two)]
+        .into_iter()
+        .map(|(repo, image)| (format!("{addr}/{repo}:1"), image))
+        .collect();
+    let assert_loaded = || {
+        for (name, image) in &names {
+            let id = dockerd.docker_ok(&["image", "inspect", "--format", "{{.Id}}", name]);
+            assert_eq!(id.trim(), image.config.digest, "image ID of {name}");
+        }
+    };
+    assert_loaded();
+    // `airlock load` into the engine reads the same entries.
+    let mut rmi = vec!["rmi", "-f"];
+    rmi.extend(names.iter().map(|(n, _)| n.as_str()));
+    dockerd.docker_ok(&rmi);
+    cmd(&["load", compact.to_str().unwrap()])
+        .env("DOCKER_HOST", dockerd.host())
+        .run()
+        .ok();
+    assert_loaded();
+}
+
+/// The recipe finder on blobs of the independent writers, without a registry: Go's
+/// default level and Python's level 9 are found and rebuilt byte for byte; GNU gzip's
+/// own deflate is not (no recipe, stored as is).
+#[test]
+fn recipes_of_real_writers_rebuild_their_blobs() {
+    use airlock::regzip::recipe::{EncoderSpec, default_encoders, find_recipe, rebuild};
+    let l = real_layer(&["email"], 600_000, Writer::Go);
+    for (writer, expected) in [
+        (Writer::Go, Some(EncoderSpec::go(6))),
+        (Writer::Python9, Some(EncoderSpec::zlib(9))),
+        (Writer::Gnu9, None),
+    ] {
+        let blob = compress(writer, &l.tar);
+        let found = find_recipe(&blob[..], &default_encoders()).unwrap();
+        let Some(found) = found else {
+            assert_eq!(expected, None, "no recipe found");
+            continue;
+        };
+        let encoder = found.recipe.members[0].encoder;
+        // zlib 8 and 9 may tie on small inputs: either rebuilds the blob.
+        if !(expected == Some(EncoderSpec::zlib(9)) && encoder == EncoderSpec::zlib(8)) {
+            assert_eq!(Some(encoder), expected);
+        }
+        assert_eq!(format!("{}", found.raw_digest), l.diff_id);
+        let mut out = Vec::new();
+        rebuild(&found.recipe, &l.tar[..], &mut out).unwrap();
+        assert!(out == blob, "rebuild differs");
     }
 }
