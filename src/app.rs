@@ -95,6 +95,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report(&summary, out, To::Stderr, |s, w| s.print_human(w))
         }
         Command::Ls(args) => ls(&LsSettings::from_args(args)?, out),
+        Command::Convert(args) => {
+            let s = crate::settings::ConvertSettings::from_args(args)?;
+            let summary = crate::bundle::convert::convert(
+                &s.bundle,
+                &s.output,
+                s.zstd_level,
+                &*out.progress.reporter(),
+            )?;
+            report(&summary, out, To::Stderr, |s, w| s.print_human(w))
+        }
         Command::Inventory(args) => {
             let settings = InventorySettings::from_args(args)?;
             let summary = crate::inventory::take(&settings, &*out.progress.reporter())?;

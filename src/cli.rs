@@ -91,6 +91,11 @@ pub enum Command {
         after_help = "Example:\n  airlock ls release.tar.zst\n  airlock ls release.tar.zst --json | jq '.images[].name'"
     )]
     Ls(LsArgs),
+    /// Write the ordinary bundle of a compact one (`save --compact`), for tools other than airlock.
+    #[command(
+        after_help = "Every compact layer is rebuilt from its raw tar and recipe and checked against its\ndigest; a signature is not carried over (it covers the compact table of contents).\n\nExample:\n  airlock convert release.tar.zst -o plain.tar.zst"
+    )]
+    Convert(ConvertArgs),
     /// Record what a registry holds (tags, manifests, blobs) for `save --base` (air-gapped side).
     #[command(after_help = INVENTORY_HELP)]
     Inventory(InventoryArgs),
@@ -118,6 +123,7 @@ impl Command {
             Command::Push(a) => a.format,
             Command::Load(a) => a.format,
             Command::Ls(a) => a.format,
+            Command::Convert(a) => a.format,
             Command::Inventory(a) => a.format,
             Command::Serve(a) => a.format,
             Command::Key(a) => match &a.command {
@@ -580,6 +586,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "CLIENT", value_enum)]
     pub print_config: Option<ClientKind>,
     /// Write the access log as one JSON object per line.
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The compact bundle to convert.
+    pub bundle: PathBuf,
+    /// The ordinary bundle to write (`*.tar` or `*.tar.zst`); it must not exist.
+    #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
+    pub output: PathBuf,
+    /// zstd level for a .tar.zst output (1-19).
+    #[arg(long, value_name = "LEVEL", default_value_t = Compression::DEFAULT_ZSTD_LEVEL)]
+    pub zstd_level: i32,
     #[command(flatten)]
     pub format: FormatArgs,
 }

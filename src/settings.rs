@@ -8,11 +8,13 @@
 //! or a wrong passphrase is a usage error naming the file, before any work starts; so
 //! are the image signature keys and policy (`--key`, `--policy`: [`image_trust`]).
 
+mod convert;
 mod image_trust;
 mod prefix;
 mod referrers;
 mod serve;
 
+pub(crate) use convert::ConvertSettings;
 pub use prefix::RegistryPrefix;
 pub use referrers::Wanted;
 pub use serve::ServeSettings;

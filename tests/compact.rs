@@ -219,8 +219,9 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
     );
     let plain = d.join("plain.tar.zst");
     let compact = d.join("compact.tar.zst");
-    save(&src.names, &plain, &[]);
-    save(&src.names, &compact, &["--compact"]);
+    let created = "2024-05-01T00:00:00Z";
+    save(&src.names, &plain, &["--created", created]);
+    save(&src.names, &compact, &["--compact", "--created", created]);
     let (plain_size, compact_size) = (
         std::fs::metadata(&plain).unwrap().len(),
         std::fs::metadata(&compact).unwrap().len(),
@@ -313,6 +314,22 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
 
     let verify = airlock(&["verify", compact.to_str().unwrap()]).ok();
     eprintln!("{}", verify.output());
+
+    // convert: the ordinary bundle, byte for byte what the plain save wrote.
+    let converted = d.join("converted.tar.zst");
+    let out = airlock(&[
+        "convert",
+        compact.to_str().unwrap(),
+        "-o",
+        converted.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(out.stderr.contains("3 gzip layers rebuilt"), "{out}");
+    assert!(
+        std::fs::read(&converted).unwrap() == std::fs::read(&plain).unwrap(),
+        "convert does not give the plain bundle"
+    );
+    airlock(&["verify", converted.to_str().unwrap()]).ok();
 
     // Pushed to a fresh registry: the same manifests, every blob with its digest.
     let target = TestRegistry::start();

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 
 use crate::digest::{Digest, Mismatch};
 
+pub mod convert;
 pub mod graph;
 pub mod output;
 pub mod parts;
