@@ -461,3 +461,86 @@ fn recipes_of_real_writers_rebuild_their_blobs() {
         assert!(out == blob, "rebuild differs");
     }
 }
+
+/// `/usr/bin/time -v airlock ARGS`: wall seconds and peak RSS in KiB (the run must succeed).
+fn timed(args: &[&str]) -> (f64, u64) {
+    let start = std::time::Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(support::cli::airlock_bin())
+        .args(args)
+        .arg("--no-progress")
+        .output()
+        .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "airlock {args:?}: {stderr}");
+    let rss = stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (secs, rss)
+}
+
+/// A measurement, not a check (run by hand, best with `--release`): layers of this
+/// machine's real files written by Go (default level) and Python (level 9), saved plain
+/// and compact, then the compact bundle verified and pushed; sizes, times, peak RSS.
+#[test]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+fn measure_compact_on_real_files() {
+    let go = real_layer(&["."], 60_000_000, Writer::Go);
+    let py = real_layer(
+        &["email", "json", "xml", "http", "asyncio"],
+        8_000_000,
+        Writer::Python9,
+    );
+    let raw: u64 = (go.tar.len() + py.tar.len()) as u64;
+    let gz: u64 = go.gz.size() + py.gz.size();
+    let image = ImageSpec::new("linux/amd64").layer(&go).layer(&py).build();
+    let reg = TestRegistry::start();
+    let name = format!("{}/measure/app:1", reg.addr());
+    push(&image, &name, &KEEP);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    eprintln!("layers: {raw} bytes raw, {gz} bytes gzip");
+    for (label, out, extra) in [
+        ("save plain zstd 3", "plain.tar.zst", vec![]),
+        ("save --compact zstd 3", "c3.tar.zst", vec!["--compact"]),
+        (
+            "save --compact zstd 19",
+            "c19.tar.zst",
+            vec!["--compact", "--zstd-level", "19"],
+        ),
+    ] {
+        let o = path(out);
+        let mut args = vec!["save", name.as_str(), "-o", o.as_str()];
+        args.extend(extra);
+        let (secs, rss) = timed(&args);
+        let size = std::fs::metadata(&o).unwrap().len();
+        eprintln!(
+            "{label}: {size} bytes ({:.3}x gzip), {secs:.1} s ({:.1} MB/s of raw), peak RSS {} MiB",
+            size as f64 / gz as f64,
+            raw as f64 / secs / 1e6,
+            rss / 1024
+        );
+    }
+    let c3 = path("c3.tar.zst");
+    let (secs, rss) = timed(&["verify", c3.as_str()]);
+    eprintln!(
+        "verify compact: {secs:.1} s ({:.1} MB/s of raw), peak RSS {} MiB",
+        raw as f64 / secs / 1e6,
+        rss / 1024
+    );
+    let target = TestRegistry::start();
+    let dest = format!("{}/mirror", target.addr());
+    let (secs, rss) = timed(&["push", c3.as_str(), dest.as_str()]);
+    eprintln!(
+        "push compact: {secs:.1} s ({:.1} MB/s of raw), peak RSS {} MiB",
+        raw as f64 / secs / 1e6,
+        rss / 1024
+    );
+}
