@@ -200,6 +200,11 @@ fn registry_blob(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// The offset of the first `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 fn toc_compact(bundle: &Bundle) -> Vec<Value> {
     bundle.toc()["compact"]
         .as_array()
@@ -366,8 +371,28 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
         out.contains(go.digest()),
         "verify does not name the layer: {out}"
     );
+    // A damaged recipe (the Go layer's level changed in airlock.json, same length):
+    // verify names the layer whose rebuild fails; push refuses the damaged TOC.
+    let bad_recipe = d.join("bad-recipe.tar");
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let at = find(&bytes, b"\"level\": 6").expect("a level-6 recipe in airlock.json");
+    bytes[at + 9] = b'5';
+    std::fs::write(&bad_recipe, &bytes).unwrap();
+    let out = airlock(&["verify", bad_recipe.to_str().unwrap()])
+        .expect_code(1)
+        .output();
+    assert!(
+        out.contains(&format!("compact layer {} does not rebuild", go.digest())),
+        "verify does not name the layer: {out}"
+    );
     let fresh = TestRegistry::start();
     let faddr = fresh.addr();
+    airlock(&[
+        "push",
+        bad_recipe.to_str().unwrap(),
+        &format!("{faddr}/mirror"),
+    ])
+    .expect_code(1);
     let out = airlock(&[
         "push",
         damaged.to_str().unwrap(),
