@@ -320,6 +320,18 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
     let verify = airlock(&["verify", compact.to_str().unwrap()]).ok();
     eprintln!("{}", verify.output());
 
+    // Reproducible: the same inputs and creation time give the same compact bundle.
+    let again = d.join("again.tar.zst");
+    save(
+        &src.names,
+        &again,
+        &["--compact", "--created", created, "--jobs", "1"],
+    );
+    assert!(
+        std::fs::read(&again).unwrap() == std::fs::read(&compact).unwrap(),
+        "two compact saves differ"
+    );
+
     // convert: the ordinary bundle, byte for byte what the plain save wrote.
     let converted = d.join("converted.tar.zst");
     let out = airlock(&[
