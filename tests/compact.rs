@@ -581,3 +581,45 @@ fn measure_compact_on_real_files() {
         rss / 1024
     );
 }
+
+/// `airlock serve` of a compact bundle answers every layer with the registry's exact
+/// bytes (rebuilt from the raw tar as it streams): a skopeo copy --all
+/// --preserve-digests from it holds every source blob byte for byte.
+#[test]
+fn serve_answers_compact_layers_with_the_source_bytes() {
+    let src = source();
+    let d = src.dir.path();
+    let compact = d.join("compact.tar.zst");
+    save(&src.names, &compact, &["--compact"]);
+    assert!(!toc_compact(&Bundle::open(&compact)).is_empty());
+    let served = support::serve::Served::start(&[&compact], &["-q"]);
+    for (repo, image) in [("compact/one", &src.one), ("compact/two", &src.two)] {
+        for layer in &image.layers {
+            let (status, body) = support::serve::get(
+                &served.addr,
+                &format!("/v2/{repo}/blobs/{}", layer.gz.digest),
+                &[],
+            );
+            assert_eq!(status, 200, "{repo} {}", layer.gz.digest);
+            assert!(
+                body == layer.gz.bytes,
+                "{repo} {}: served bytes differ",
+                layer.gz.digest
+            );
+        }
+    }
+    let out = d.join("copy");
+    support::images::skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &format!("docker://{}/compact/one:1", served.addr),
+        &format!("oci:{}:x", out.display()),
+    ]);
+    for b in src.one.blobs() {
+        let got = std::fs::read(out.join(support::cli::blob_path(&b.digest))).unwrap();
+        assert!(got == b.bytes, "{} differs in skopeo's copy", b.digest);
+    }
+}

@@ -1,6 +1,7 @@
 //! What the served registry holds: the repositories and tags of every bundle given,
 //! named as `push` names them ([`RegistryPrefix::repository_for`]), and for every blob
-//! (manifests included) the bundle it is read from.
+//! (manifests included) the bundle it is read from. A compact bundle's gzip layers are
+//! listed too: the bundle reader rebuilds them from their raw tars, verified.
 //!
 //! Bundles are layered in the order given: a tag or a blob found in a later bundle is
 //! served from it, so a differential bundle given after its base gets its left-out
@@ -74,6 +75,19 @@ impl Catalog {
                             bundle: i,
                             size: b.size,
                             media_type: b.media_type.clone(),
+                        },
+                    );
+                }
+            }
+            // A compact bundle's gzip layers: rebuilt from their raw tars as they are read.
+            for c in &bundle.toc().compact {
+                if bundle.has_blob(&c.digest) {
+                    blobs.insert(
+                        c.digest.clone(),
+                        BlobInfo {
+                            bundle: i,
+                            size: c.size,
+                            media_type: c.media_type.clone(),
                         },
                     );
                 }
