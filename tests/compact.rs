@@ -623,3 +623,36 @@ fn serve_answers_compact_layers_with_the_source_bytes() {
         assert!(got == b.bytes, "{} differs in skopeo's copy", b.digest);
     }
 }
+
+/// A compact bundle as `--base`: its compact layers count as held, so a differential
+/// save of the same images leaves every layer out.
+#[test]
+fn a_compact_base_vouches_for_its_rebuilt_layers() {
+    let src = source();
+    let d = src.dir.path();
+    let base = d.join("base.tar.zst");
+    save(&src.names, &base, &["--compact"]);
+    let delta = d.join("delta.tar.zst");
+    save(&src.names, &delta, &["--base", base.to_str().unwrap()]);
+    let toc = Bundle::open(&delta).toc();
+    let omitted: Vec<&str> = toc["base"]["omitted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["digest"].as_str().unwrap())
+        .collect();
+    for layer in src.one.layers.iter().chain(&src.two.layers) {
+        assert!(
+            omitted.contains(&layer.gz.digest.as_str()),
+            "{} is in the compact base but not left out: {omitted:?}",
+            layer.gz.digest
+        );
+    }
+    airlock(&[
+        "verify",
+        delta.to_str().unwrap(),
+        "--base",
+        base.to_str().unwrap(),
+    ])
+    .ok();
+}
