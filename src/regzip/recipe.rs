@@ -125,40 +125,32 @@ impl EncoderSpec {
     }
 }
 
-impl Encoder for EncoderSpec {
-    fn name(&self) -> String {
+impl EncoderSpec {
+    /// The encoder this spec names, ready to start.
+    fn encoder(&self) -> Box<dyn Encoder> {
         match *self {
-            EncoderSpec::GoFlate { level, .. } => GoFlate { level }.name(),
+            EncoderSpec::GoFlate { level, .. } => Box::new(GoFlate { level }),
             EncoderSpec::Zlib {
                 level,
                 window_bits,
                 mem_level,
                 strategy,
-            } => ZlibParams {
+            } => Box::new(ZlibParams {
                 level,
                 window_bits,
                 mem_level,
                 strategy: strategy.zlib(),
-            }
-            .name(),
+            }),
         }
     }
+}
+
+impl Encoder for EncoderSpec {
+    fn name(&self) -> String {
+        self.encoder().name()
+    }
     fn start(&self) -> io::Result<Box<dyn Candidate>> {
-        match *self {
-            EncoderSpec::GoFlate { level, .. } => GoFlate { level }.start(),
-            EncoderSpec::Zlib {
-                level,
-                window_bits,
-                mem_level,
-                strategy,
-            } => ZlibParams {
-                level,
-                window_bits,
-                mem_level,
-                strategy: strategy.zlib(),
-            }
-            .start(),
-        }
+        self.encoder().start()
     }
 }
 

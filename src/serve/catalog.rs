@@ -67,27 +67,21 @@ impl Catalog {
         let mut blobs = HashMap::new();
         let mut references = BTreeSet::new();
         for (i, bundle) in bundles.iter().enumerate() {
-            for b in &bundle.toc().blobs {
-                if bundle.has_blob(&b.digest) {
+            // A compact bundle's gzip layers too: rebuilt from their raw tars as they are read.
+            let toc = bundle.toc();
+            let listed = (toc.blobs.iter().map(|b| (&b.digest, b.size, &b.media_type))).chain(
+                toc.compact
+                    .iter()
+                    .map(|c| (&c.digest, c.size, &c.media_type)),
+            );
+            for (digest, size, media_type) in listed {
+                if bundle.has_blob(digest) {
                     blobs.insert(
-                        b.digest.clone(),
+                        digest.clone(),
                         BlobInfo {
                             bundle: i,
-                            size: b.size,
-                            media_type: b.media_type.clone(),
-                        },
-                    );
-                }
-            }
-            // A compact bundle's gzip layers: rebuilt from their raw tars as they are read.
-            for c in &bundle.toc().compact {
-                if bundle.has_blob(&c.digest) {
-                    blobs.insert(
-                        c.digest.clone(),
-                        BlobInfo {
-                            bundle: i,
-                            size: c.size,
-                            media_type: c.media_type.clone(),
+                            size,
+                            media_type: media_type.clone(),
                         },
                     );
                 }
