@@ -146,8 +146,8 @@ fi
 # subject in tests/referrers_save.rs.
 if ! python3 -c 'import oras.client' >/dev/null 2>&1; then
     echo "test.sh: missing: the oras Python SDK; installing it with pip"
-    python3 -m pip install -q oras </dev/null ||
-        python3 -m pip install -q --break-system-packages oras </dev/null
+    python3 -m pip install -q "oras==0.2.43" </dev/null ||
+        python3 -m pip install -q --break-system-packages "oras==0.2.43" </dev/null
 fi
 
 # Every process the tests start inherits this marker, so leftovers are found exactly
