@@ -10,11 +10,11 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 use support::cli::{Bundle, airlock, blob_path, cmd, copy_with_flipped_byte};
 use support::dockerd::{TestDockerd, assert_root};
+use support::gzipwrite::gzipwrite;
 use support::images::{
     Blob, Image, ImageSpec, Layer, OCI_LAYER_GZIP, PushOptions, file, layer, push, sha256,
 };
@@ -29,36 +29,6 @@ const V2S2: PushOptions<'static> = PushOptions {
     format: Some("v2s2"),
     creds: None,
 };
-
-/// Builds `tests/go/gzipwrite` once with the `go` on PATH (offline, private caches).
-fn gzipwrite() -> &'static Path {
-    static BIN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &BIN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("gzipwrite");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/gzipwrite/main.go");
-        let out = Command::new("go")
-            .arg("build")
-            .arg("-o")
-            .arg(&bin)
-            .arg(&src)
-            .env("GOCACHE", dir.path().join("cache"))
-            .env("GOPATH", dir.path().join("gopath"))
-            .env("GOFLAGS", "")
-            .env("GOPROXY", "off")
-            .env("GOTOOLCHAIN", "local")
-            .env("GO111MODULE", "off")
-            .output()
-            .expect("`go` not found: install Debian's golang-go (scripts/test.sh does)");
-        assert!(
-            out.status.success(),
-            "go build gzipwrite: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (dir, bin)
-    })
-    .1
-}
 
 /// Runs `program args` with `input` on stdin; its stdout.
 fn filter(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {

@@ -3,12 +3,14 @@
 //! bytes as the Rust encoder for every level on inputs that exercise every block type
 //! (empty, tiny, runs, random, text, a tar of real files, mixes across block boundaries).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::{goflate, gzip, header, identify};
+use support::gzipwrite::gzipwrite;
 
 /// Every level Go's `compress/flate` accepts: Huffman only, default, stored, 1..=9.
 const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -17,43 +19,6 @@ const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 /// fails the test, so the list always says exactly what is broken. Empty: every level
 /// matches on every input.
 const KNOWN_FAILING: &[(i32, &str)] = &[];
-
-struct Go {
-    _dir: tempfile::TempDir,
-    bin: PathBuf,
-}
-
-/// Builds `tests/go/gzipwrite` once with the `go` on PATH (offline, private caches).
-fn gzipwrite() -> &'static Path {
-    static GO: OnceLock<Go> = OnceLock::new();
-    &GO.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("gzipwrite");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/gzipwrite/main.go");
-        let out = Command::new("go")
-            .arg("build")
-            .arg("-o")
-            .arg(&bin)
-            .arg(&src)
-            .env("GOCACHE", dir.path().join("cache"))
-            .env("GOPATH", dir.path().join("gopath"))
-            .env("GOFLAGS", "")
-            .env("GOPROXY", "off")
-            .env("GOTOOLCHAIN", "local")
-            .env("GO111MODULE", "off")
-            .output()
-            .expect("`go` not found: install Debian's golang-go (scripts/test.sh does)");
-        assert!(
-            out.status.success(),
-            "go build gzipwrite: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let version = Command::new("go").arg("version").output().unwrap();
-        eprintln!("Go: {}", String::from_utf8_lossy(&version.stdout).trim());
-        Go { _dir: dir, bin }
-    })
-    .bin
-}
 
 /// Go's gzip of `input` at `level`; `named` sets the header's Name and ModTime.
 fn go_gzip(

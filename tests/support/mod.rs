@@ -12,6 +12,7 @@ pub mod client;
 pub mod corpus;
 pub mod dockerd;
 pub mod faulty;
+pub mod gzipwrite;
 pub mod image_trust;
 pub mod images;
 pub mod referrers;
