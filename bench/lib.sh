@@ -45,6 +45,22 @@ EOF
     die "docker-registry did not answer on 127.0.0.1:$port; see $logfile"
 }
 
+# synth_registry WORK IMAGES LAYERS -> a synthetic corpus (synth.py: IMAGES images, one random
+# gzip layer per MiB size in LAYERS) in WORK/layout, pushed by skopeo into a docker-registry on
+# 127.0.0.1 (REG_PORT, REG_PID); the image names, one a line, in WORK/list.
+synth_registry() {
+    local work=$1 images=$2 layers=$3 i src
+    log "corpus: $images images, layers of $layers MiB"
+    python3 "$(dirname "${BASH_SOURCE[0]}")/synth.py" "$work/layout" "$images" "$layers"
+    start_registry "$work/registry" "$work/registry.log"
+    src="127.0.0.1:$REG_PORT"
+    : >"$work/list"
+    for ((i = 0; i < images; i++)); do
+        skopeo copy -q --dest-tls-verify=false "oci:$work/layout:img$i:1" "docker://$src/bench/img$i:1"
+        echo "$src/bench/img$i:1" >>"$work/list"
+    done
+}
+
 # stop_pid PID: TERM, wait up to 10 s, then KILL.
 stop_pid() {
     local pid=$1 i

@@ -54,15 +54,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "corpus: $images images, layers of $layers MiB"
-python3 "$here/synth.py" "$work/layout" "$images" "$layers"
-start_registry "$work/registry" "$work/registry.log"
-src="127.0.0.1:$REG_PORT"
-: >"$work/list"
-for ((i = 0; i < images; i++)); do
-    skopeo copy -q --dest-tls-verify=false "oci:$work/layout:img$i:1" "docker://$src/bench/img$i:1"
-    echo "$src/bench/img$i:1" >>"$work/list"
-done
+synth_registry "$work" "$images" "$layers"
 corpus_bytes=$(du -sb "$work/layout/blobs" | cut -f1)
 rm -rf "$work/layout"
 
