@@ -20,11 +20,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 
 use super::plan::PlannedImage;
 use crate::bundle::Bundle;
 use crate::engine::Engine;
+use crate::hint::Hint;
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::serve::{LogMode, catalog::Catalog};
@@ -82,15 +83,21 @@ fn pull_each(
         let name = Reference::parse(&image.name)?;
         let repo = format!("{addr}/{}", target.repository_for(&name, false)?);
         let digest = image.source_digest.as_str();
-        engine
-            .pull(&repo, digest, Some(&image.platform))
-            .map_err(|e| {
-                anyhow!(
-                    "{e}\nhint: an engine in another network namespace (rootless Docker) cannot \
-                     reach 127.0.0.1 on this host; load without --with-digests"
-                )
-            })
-            .with_context(|| format!("cannot load {} with its digest", image.name))?;
+        if let Err(e) = engine.pull(&repo, digest, Some(&image.platform)) {
+            // Docker says `dial tcp 127.0.0.1:PORT: connect: …` when it cannot reach us.
+            let unreachable = e.to_string().contains("dial tcp");
+            let e = anyhow::Error::new(e)
+                .context(format!("cannot load {} with its digest", image.name));
+            return Err(if unreachable {
+                e.context(Hint(
+                    "an engine in another network namespace (rootless Docker) cannot reach \
+                     127.0.0.1 on this host; load without --with-digests"
+                        .to_string(),
+                ))
+            } else {
+                e
+            });
+        }
         let pulled = format!("{repo}@{digest}");
         if let Some(tag) = &image.tag {
             let (tag_repo, tag_name) = split_tag(tag);
