@@ -298,40 +298,4 @@ mod tests {
         );
         assert_eq!(classify(None, Some("application/x-thing"), &[]), Other);
     }
-
-    #[test]
-    fn flags_resolve_to_wanted() {
-        assert_eq!(Wanted::from_flags(true, &[]), Ok(None));
-        assert_eq!(Wanted::from_flags(false, &[]), Ok(Some(Wanted::default())));
-        let types = vec![
-            "sbom".to_string(),
-            " application/spdx+json ".into(),
-            "".into(),
-        ];
-        assert_eq!(
-            Wanted::from_flags(false, &types),
-            Ok(Some(Wanted {
-                types: vec!["sbom".into(), "application/spdx+json".into()]
-            }))
-        );
-        let err = Wanted::from_flags(false, &["sboms".to_string()]).unwrap_err();
-        assert!(err.contains("`sboms`") && err.contains("signature, attestation, sbom"));
-    }
-
-    #[test]
-    fn wanted_matches_words_and_types() {
-        let all = Wanted::default();
-        assert!(all.accepts(ArtifactKind::Other, None));
-        let w = Wanted {
-            types: vec!["sbom".into(), "application/x-thing".into()],
-        };
-        assert!(w.accepts(ArtifactKind::Sbom, Some("application/spdx+json")));
-        assert!(w.accepts(ArtifactKind::Other, Some("application/x-thing")));
-        assert!(!w.accepts(ArtifactKind::Signature, None));
-        assert_eq!(w.server_filter(), None);
-        let one = Wanted {
-            types: vec!["application/spdx+json".into()],
-        };
-        assert_eq!(one.server_filter(), Some("application/spdx+json"));
-    }
 }
