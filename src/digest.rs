@@ -58,6 +58,12 @@ impl Digest {
         &self.0[7..]
     }
 
+    /// `sha256-<hex>`: the tag the OCI referrers tag schema lists this manifest's
+    /// referrers under, and the stem of cosign's `.sig`/`.att`/`.sbom` tags.
+    pub fn referrers_tag(&self) -> String {
+        format!("sha256-{}", self.hex())
+    }
+
     /// `blobs/sha256/<hex>`, the path of this blob in an OCI layout and in a bundle.
     pub fn blob_path(&self) -> String {
         format!("blobs/sha256/{}", self.hex())
@@ -276,6 +282,14 @@ pub(crate) fn read_verified(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referrers_tag_is_the_digest_with_a_dash() {
+        assert_eq!(
+            Digest::of(b"").referrers_tag(),
+            "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

@@ -82,7 +82,7 @@ impl BlobStore for Repository {
             .client
             .referrers(&self.registry, &self.repository, subject, artifact_type)
             .with_context(|| format!("cannot list the referrers of {subject}"))?;
-        let tag_base = format!("sha256-{}", subject.hex());
+        let tag_base = subject.referrers_tag();
         let has_api = api.is_some();
         if let Some(api) = api {
             out.extend(api.manifests.into_iter().map(|desc| Referrer {

@@ -41,11 +41,6 @@ pub(crate) enum IndexOutcome {
     ByRegistry,
 }
 
-/// The referrers tag of `subject`: `sha256-<hex>`.
-pub(crate) fn tag_of(subject: &Digest) -> String {
-    subject.as_str().replacen(':', "-", 1)
-}
-
 /// A referrer's entry in a referrers index: `mediaType`, `digest`, `size`, then its
 /// `artifactType` (the manifest's, else its config's media type) and `annotations`
 /// when it has them.
@@ -78,7 +73,7 @@ pub(crate) fn merge(
     entries: &[Referrer<'_>],
     dry_run: bool,
 ) -> anyhow::Result<IndexOutcome> {
-    let tag = tag_of(subject);
+    let tag = subject.referrers_tag();
     let place = format!("{}/{repo}:{tag}", ctx.registry);
     let mut wanted: Vec<&PlannedArtifact> = entries.iter().map(|(a, _)| *a).collect();
     let mut unknown: Vec<&PlannedArtifact> = entries
@@ -237,11 +232,5 @@ mod tests {
             "application/vnd.dev.cosign.simplesigning.v1+json"
         );
         assert!(d.get("annotations").is_none());
-    }
-
-    #[test]
-    fn tag_of_a_digest() {
-        let d = Digest::of(b"x");
-        assert_eq!(tag_of(&d), format!("sha256-{}", d.hex()));
     }
 }
