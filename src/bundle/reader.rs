@@ -145,6 +145,18 @@ pub(crate) fn open_stream(
     buffer: usize,
     hashes: Option<&Arc<PartHashes>>,
 ) -> io::Result<Box<dyn ReadSeek>> {
+    open_stream_with(loc, storage, buffer, hashes, false)
+}
+
+/// [`open_stream`]; with `pass_raw`, a `.tar.zst` reads raw blocks without the decoder
+/// (their frame checksums unchecked: only for bytes the caller hashes against a digest).
+fn open_stream_with(
+    loc: &Location,
+    storage: &Storage,
+    buffer: usize,
+    hashes: Option<&Arc<PartHashes>>,
+    pass_raw: bool,
+) -> io::Result<Box<dyn ReadSeek>> {
     let file = Arc::new(BundleFile::open(loc, hashes)?);
     Ok(match storage {
         Storage::Plain => Box::new(BufReader::with_capacity(buffer, Cursor::new(file))),
@@ -152,7 +164,8 @@ pub(crate) fn open_stream(
             frames, data_end, ..
         } => Box::new(
             ZstdSeekReader::from_source(file, Arc::clone(frames), *data_end)
-                .with_buffer_size(buffer),
+                .with_buffer_size(buffer)
+                .passing_raw_blocks(pass_raw),
         ),
     })
 }
@@ -464,7 +477,7 @@ impl Bundle {
             });
         }
         let mut out = Vec::with_capacity(entry.size as usize);
-        self.open_entry(entry, 64 * 1024)?
+        self.open_entry(entry, 64 * 1024, false)?
             .read_to_end(&mut out)
             .map_err(|source| self.read_error(source))?;
         if out.len() as u64 != entry.size {
@@ -501,16 +514,20 @@ impl Bundle {
                 path: self.path.clone(),
                 digest: digest.clone(),
             })?;
-        self.open_entry(entry, 256 * 1024)
+        self.open_entry(entry, 256 * 1024, false)
     }
 
     /// The bytes of blob `digest` from offset `start` to its end (for a range request),
     /// reached by seeking: in a `.tar.zst` only the frames from the one holding `start`
-    /// on are decoded. Not verified (a part of a blob cannot be).
+    /// on are decoded. Not verified (a part of a blob cannot be). With `hashed` (the
+    /// caller checks every byte it reads against the digest: a whole blob), a
+    /// `.tar.zst`'s raw blocks are read without the decoder and their frames' checksums
+    /// are left to that digest; without it, every frame read is decoded and checked.
     pub fn blob_from(
         &self,
         digest: &Digest,
         start: u64,
+        hashed: bool,
     ) -> Result<Box<dyn Read + Send + '_>, BundleError> {
         if self.toc.compact_layer(digest).is_some() {
             // Rebuilt from the start, the bytes before `start` dropped.
@@ -531,20 +548,21 @@ impl Bundle {
             size: entry.size - start,
             ..entry.clone()
         };
-        self.open_entry(&part, 256 * 1024)
+        self.open_entry(&part, 256 * 1024, hashed)
     }
 
+    /// A reader of `entry`'s bytes; `pass_raw` as in [`open_stream_with`].
     fn open_entry(
         &self,
         entry: &Entry,
         buffer: usize,
+        pass_raw: bool,
     ) -> Result<Box<dyn Read + Send + '_>, BundleError> {
-        let mut stream = open_stream(&self.loc, &self.storage, buffer, None).map_err(|source| {
-            BundleError::Open {
+        let mut stream = open_stream_with(&self.loc, &self.storage, buffer, None, pass_raw)
+            .map_err(|source| BundleError::Open {
                 path: self.path.clone(),
                 source,
-            }
-        })?;
+            })?;
         stream
             .seek(SeekFrom::Start(entry.offset))
             .map_err(|source| self.read_error(source))?;

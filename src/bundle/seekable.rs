@@ -17,6 +17,14 @@
 //! everything inside the frames is the `zstd` crate's job. The reader works on a
 //! [`BundleFile`], so a split bundle's parts read as one file: frame offsets are offsets
 //! in the joined bundle.
+//!
+//! A reader made [`passing_raw_blocks`](ZstdSeekReader::passing_raw_blocks) (for callers
+//! that hash every byte against a digest) reads raw and RLE blocks straight from the
+//! file ([`raw`]) and brings in the decoder only for a compressed block or anything
+//! unusual: blob data is mostly raw blocks, and the decoder's window and double copy
+//! are what made serving a `.tar.zst` slower than a `.tar`.
+
+mod raw;
 
 #[cfg(test)]
 use std::fs::File;
@@ -359,6 +367,10 @@ pub(crate) struct ZstdSeekReader {
     pos: u64,
     dec: Option<Decoding>,
     buffer: usize,
+    /// Whether raw blocks may be read without the decoder (see [`raw`]).
+    pass_raw: bool,
+    /// Where the raw-block walk stands, when it is in use.
+    raw: Option<raw::RawCursor>,
 }
 
 impl ZstdSeekReader {
@@ -382,7 +394,49 @@ impl ZstdSeekReader {
             pos: 0,
             dec: None,
             buffer: 256 * 1024,
+            pass_raw: false,
+            raw: None,
         }
+    }
+
+    /// Reads raw and RLE blocks without the decoder, which leaves their frames' content
+    /// checksums unchecked: only for a caller that checks every byte it reads against a
+    /// digest. Has no effect without a seek table.
+    pub(crate) fn passing_raw_blocks(mut self, on: bool) -> Self {
+        self.pass_raw = on && self.frames.iter().all(|f| f.d_size != u64::MAX);
+        self
+    }
+
+    /// Whether the decoder can go on from where it stands to `self.pos`.
+    fn decoder_reusable(&self) -> bool {
+        match &self.dec {
+            Some(d) => {
+                d.pos == self.pos
+                    || (d.pos < self.pos && self.frame_index(d.pos) == self.frame_index(self.pos))
+            }
+            None => false,
+        }
+    }
+
+    /// Reads through the raw-block walk; `None` when the decoder has to do this read.
+    fn read_raw(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if self.decoder_reusable() {
+            return None;
+        }
+        let mut cur = match self.raw.take() {
+            Some(c) if c.d_pos == self.pos => c,
+            _ => {
+                let idx = self.frame_index(self.pos);
+                if idx >= self.frames.len() {
+                    return Some(0);
+                }
+                raw::RawCursor::seek(&self.file, &self.frames, idx, self.pos)?
+            }
+        };
+        let n = cur.read(&self.file, &self.frames, buf)?;
+        self.pos += n as u64;
+        self.raw = Some(cur);
+        Some(n)
     }
 
     /// The frame map for a file without a seek table: one frame of unknown size.
@@ -479,22 +533,25 @@ impl Read for ZstdSeekReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        let reuse = match &self.dec {
-            Some(d) => {
-                d.pos == self.pos
-                    || (d.pos < self.pos && self.frame_index(d.pos) == self.frame_index(self.pos))
-            }
-            None => false,
-        };
-        if !reuse && !self.start()? {
+        if self.pass_raw
+            && let Some(n) = self.read_raw(buf)
+        {
+            return Ok(n);
+        }
+        self.raw = None;
+        if !self.decoder_reusable() && !self.start()? {
             return Ok(0);
         }
-        // Skip forward inside the frame to the wanted offset.
-        let mut scratch = [0u8; 8192];
+        // Skip forward inside the frame to the wanted offset (the scratch buffer is
+        // zeroed only when there is something to skip).
+        let mut scratch = Vec::new();
         loop {
             let dec = self.dec.as_mut().expect("decoder started");
             if dec.pos >= self.pos {
                 break;
+            }
+            if scratch.is_empty() {
+                scratch = vec![0u8; 8192];
             }
             let want = (self.pos - dec.pos).min(scratch.len() as u64) as usize;
             match dec.decoder.read(&mut scratch[..want]) {

@@ -284,7 +284,7 @@ impl BlobRead {
     /// Reads the blob in chunks into `tx`, each once the channel has room for it.
     fn pump(self, opened: oneshot::Sender<Result<(), String>>, tx: mpsc::Sender<Chunk>) {
         let bundle = &self.cat.bundles[self.bundle];
-        let mut src = match bundle.blob_from(&self.digest, self.start) {
+        let mut src = match bundle.blob_from(&self.digest, self.start, self.verify) {
             Ok(r) => r,
             Err(e) => {
                 let _ = opened.send(Err(e.to_string()));
