@@ -345,6 +345,50 @@ fn a_damaged_blob_is_cut_off_and_named_and_verify_first_refuses_the_bundle() {
     assert_eq!((status, body), (200, layer.bytes.clone()));
 }
 
+/// A `.tar.zst` stores incompressible layer bytes as raw zstd blocks, which serve reads
+/// without the decoder (so without the frame's checksum) for a whole blob: the blob's
+/// digest check must still stop a damaged byte there.
+#[test]
+fn a_damaged_raw_block_of_a_zst_bundle_is_cut_off_by_the_digest_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let zst = dir.path().join("b.tar.zst");
+    save_bundle(dir.path(), &zst, &[]);
+    let layer = &SOURCE.oci.layers[1].gz;
+    let mut bytes = fs::read(&zst).unwrap();
+    // 64 bytes of the (gzip) layer appear verbatim in the file: a raw block.
+    let needle = &layer.bytes[200_000..200_064];
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the layer's bytes are stored as a raw block");
+    bytes[at + 10] ^= 0x20;
+    let damaged = dir.path().join("damaged.tar.zst");
+    fs::write(&damaged, &bytes).unwrap();
+    let served = Served::start(&[&damaged], &[]);
+    let path = format!("/v2/serve/oci/blobs/{}", layer.digest);
+    let bad = request("GET", &served.addr, &path, &[]);
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.is_err(), "a damaged blob must not arrive whole");
+    // Every other blob still arrives whole, through the same raw-block path.
+    let base = &SOURCE.oci.layers[0].gz;
+    let (status, body) = get(
+        &served.addr,
+        &format!("/v2/serve/oci/blobs/{}", base.digest),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(body == base.bytes, "blob {} differs", base.digest);
+    // A range before the damage is served as stored.
+    let (status, body) = get(&served.addr, &path, &[("Range", "bytes=0-99999")]);
+    assert_eq!(status, 206);
+    assert!(body == layer.bytes[..100_000], "the range differs");
+    let log = served.log();
+    assert!(
+        log.contains(&format!("blob {} in bundle", layer.digest)) && log.contains("damaged"),
+        "the log names the damaged blob:\n{log}"
+    );
+}
+
 #[test]
 fn a_taken_port_and_an_unsound_bundle_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
