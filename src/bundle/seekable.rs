@@ -14,15 +14,19 @@
 //! seek table, the reader treats the whole file as one frame: sequential reads still
 //! work, seeks forward decode and discard, seeks backward restart from the beginning.
 //! The table is written and parsed by hand because it is a dozen documented bytes;
-//! everything inside the frames is the `zstd` crate's job. The reader works on a
+//! decoding the frames is the `zstd` crate's job (except the raw-block pass below,
+//! which only copies stored bytes and hands everything else to it). The reader works on a
 //! [`BundleFile`], so a split bundle's parts read as one file: frame offsets are offsets
 //! in the joined bundle.
 //!
 //! A reader made [`passing_raw_blocks`](ZstdSeekReader::passing_raw_blocks) (for callers
 //! that hash every byte against a digest) reads raw and RLE blocks straight from the
 //! file ([`raw`]) and brings in the decoder only for a compressed block or anything
-//! unusual: blob data is mostly raw blocks, and the decoder's window and double copy
-//! are what made serving a `.tar.zst` slower than a `.tar`.
+//! unusual: blob data is mostly raw blocks, and the decoder's window (as large as the
+//! frame, per open reader) and double copy are what made serving a `.tar.zst` slower
+//! and bigger than a `.tar`. Such a reader holds no buffer of its own until it needs
+//! the decoder; the decoder, when used, holds its window and a `buffer`-sized input
+//! buffer.
 
 mod raw;
 

@@ -11,7 +11,8 @@
 //! however many clients connect. [`routes`] picks the answer ([`http`] is the request
 //! and body glue); blobs are streamed out of the bundle through
 //! the reader's random access (a `.tar.zst` decodes only the frames a request needs,
-//! split parts read as one file), never extracted, never buffered whole.
+//! and for a full blob, which is hashed anyway, copies its raw zstd blocks without
+//! decoding them; split parts read as one file), never extracted, never buffered whole.
 //!
 //! A blob served in full is hashed while it streams; before its last bytes are sent the
 //! hash is checked, and on a mismatch the connection is cut and the blob named on
