@@ -11,8 +11,9 @@
 # (order flipped every run), page cache dropped before each:
 #   pull  — `docker pull` of every tag into a fresh dockerd (images removed between runs)
 #   blobs — CLIENTS (default 32) concurrent `curl` GETs of every blob, twice over: MB/s
-# and, for the serving process, peak RSS (VmHWM) after the runs. Prints one line per run,
-# the medians and ratios airlock/registry. Needs root (dockerd, drop_caches).
+# and, for each serving process, peak RSS (VmHWM) and the CPU time (user + system) the
+# timed runs cost it. Prints one line per run, the medians and ratios airlock/registry.
+# Needs root (dockerd, drop_caches).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -119,6 +120,9 @@ blobs_run() {
     log "$(tail -n 1 "$results")"
 }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+serve_cpu0=$(cpu "$serve_pid") peer_cpu0=$(cpu "$peer_pid")
 for ((r = 1; r <= runs; r++)); do
     order=(airlock registry)
     ((r % 2 == 0)) && order=(registry airlock)
@@ -128,9 +132,12 @@ done
 hwm() { awk '/VmHWM/ { print $2 * 1024 }' "/proc/$1/status"; }
 printf 'rss\tairlock\t-\t%s\n' "$(hwm "$serve_pid")" >>"$results"
 printf 'rss\tregistry\t-\t%s\n' "$(hwm "$peer_pid")" >>"$results"
+printf 'cpu\tairlock\t-\t%s\n' "$(($(cpu "$serve_pid") - serve_cpu0))" >>"$results"
+printf 'cpu\tregistry\t-\t%s\n' "$(($(cpu "$peer_pid") - peer_cpu0))" >>"$results"
 
-python3 - "$results" "$images" "$layers" "$clients" <<'PY'
+python3 - "$results" "$images" "$layers" "$clients" "$(getconf CLK_TCK)" <<'PY'
 import statistics, sys
+hz = int(sys.argv[5])
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 print(f"\n{sys.argv[2]} images, layers {sys.argv[3]} MiB, {sys.argv[4]} concurrent blob clients")
 print("| measure | side | runs | median |")
@@ -145,6 +152,9 @@ for kind in ("pull", "blobs"):
 rss = {x[1]: int(x[3]) for x in rows if x[0] == "rss"}
 for side in ("airlock", "registry"):
     print(f"| peak RSS (MB) | {side} | - | {rss[side] / 1e6:.1f} |")
+cpu = {x[1]: float(x[3]) for x in rows if x[0] == "cpu"}
+for side in ("airlock", "registry"):
+    print(f"| server CPU, all runs (s) | {side} | - | {cpu[side] / hz:.2f} |")
 print(f"\ndocker pull time airlock/registry: {med['pull', 'airlock'] / med['pull', 'registry']:.2f}x (goal <= 1.0)")
 print(f"blob GET throughput airlock/registry: {med['blobs', 'airlock'] / med['blobs', 'registry']:.2f}x (goal >= 1.0)")
 PY
