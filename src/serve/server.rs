@@ -14,6 +14,14 @@
 //! is sent; on a mismatch the body ends with an error, hyper aborts the connection,
 //! and the client sees a short body.
 //!
+//! Memory, per download being read: at most four chunks (512 KiB: one being read, one in
+//! the channel, two in hyper's queue). A full blob's raw zstd blocks are copied from the
+//! file into the chunk and add nothing; a compressed frame (small entries, tails of
+//! layers, compressible data) brings in the zstd decoder for that frame: its window
+//! (at most the frame's size, 4 MiB as airlock writes frames) and a 256 KiB input buffer.
+//! So `workers` (48 for `serve`) downloads hold at most 24 MiB when they read raw
+//! blocks, and about 230 MiB in the worst case of all 48 inside 4 MiB compressed frames.
+//!
 //! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
 //! connection to shut down gracefully (idle ones close at once, answers in flight
 //! finish) and returns when they have.
