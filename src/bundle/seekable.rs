@@ -407,7 +407,8 @@ impl ZstdSeekReader {
     /// checksums unchecked: only for a caller that checks every byte it reads against a
     /// digest. Has no effect without a seek table.
     pub(crate) fn passing_raw_blocks(mut self, on: bool) -> Self {
-        self.pass_raw = on && self.frames.iter().all(|f| f.d_size != u64::MAX);
+        // Only `whole_file` makes a frame of unknown size (a seek table holds u32 sizes).
+        self.pass_raw = on && self.frames.first().is_none_or(|f| f.d_size != u64::MAX);
         self
     }
 

@@ -374,6 +374,22 @@ mod tests {
     }
 
     #[test]
+    fn without_a_seek_table_the_decoder_reads_everything() {
+        let data = noise(300_000, 7);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&zstd::encode_all(&data[..], 3).unwrap())
+            .unwrap();
+        let len = f.as_file().metadata().unwrap().len();
+        let file = File::open(f.path()).unwrap();
+        let mut r = ZstdSeekReader::new(file, ZstdSeekReader::whole_file(len), len)
+            .passing_raw_blocks(true);
+        assert!(!r.pass_raw);
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert!(got == data);
+    }
+
+    #[test]
     fn a_block_header_that_disagrees_with_the_table_is_left_to_the_decoder() {
         let (f, _) = seekable(&[noise(300_000, 9)]);
         let mut bytes = std::fs::read(f.path()).unwrap();
