@@ -424,18 +424,23 @@ impl ZstdSeekReader {
     }
 
     /// Reads through the raw-block walk; `None` when the decoder has to do this read.
+    /// A decoder in use keeps the rest of its frame; at the next frame's start the walk
+    /// is tried again, and the decoder is dropped when it succeeds.
     fn read_raw(&mut self, buf: &mut [u8]) -> Option<usize> {
-        if self.decoder_reusable() {
-            return None;
-        }
         let mut cur = match self.raw.take() {
             Some(c) if c.d_pos == self.pos => c,
             _ => {
                 let idx = self.frame_index(self.pos);
+                let frame_start = self.frames.get(idx).is_some_and(|f| f.d_off == self.pos);
+                if self.decoder_reusable() && !frame_start {
+                    return None;
+                }
                 if idx >= self.frames.len() {
                     return Some(0);
                 }
-                raw::RawCursor::seek(&self.file, &self.frames, idx, self.pos)?
+                let cur = raw::RawCursor::seek(&self.file, &self.frames, idx, self.pos)?;
+                self.dec = None;
+                cur
             }
         };
         let n = cur.read(&self.file, &self.frames, buf)?;

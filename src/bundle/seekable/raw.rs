@@ -367,6 +367,11 @@ mod tests {
         r.read_exact(&mut more).unwrap();
         assert!(more == want[plain..plain + 1000]);
         assert!(r.dec.is_some(), "a compressed frame is the decoder's");
+        // The frames after a compressed one are read raw again.
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert!(rest == want[plain + 1000..]);
+        assert!(r.dec.is_none(), "the decoder stayed on for raw frames");
         // Without the option, the decoder reads everything.
         let mut r = reader(f.path(), false);
         r.read_exact(&mut got[..1000]).unwrap();
