@@ -5,12 +5,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::{goflate, gzip, header, identify};
 use support::gzipwrite::gzipwrite;
+use support::regzip_inputs::{log_text, mix, own_sources, random, tar_of};
 
 /// Every level Go's `compress/flate` accepts: Huffman only, default, stored, 1..=9.
 const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -112,118 +113,6 @@ fn check(results: Vec<(i32, String)>, group: &str) {
 
 fn join(v: &[&String]) -> String {
     v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
-}
-
-/// Deterministic pseudo-random bytes (xorshift), the same on every run.
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// A generated access log: repetitive structure, varying fields.
-fn log_text(len: usize) -> Vec<u8> {
-    let paths = [
-        "/v2/",
-        "/v2/library/alpine/manifests/3.19",
-        "/v2/app/blobs/sha256:",
-        "/healthz",
-        "/v2/_catalog",
-    ];
-    let levels = ["INFO", "WARN", "DEBUG", "ERROR"];
-    let mut out = Vec::with_capacity(len + 200);
-    let mut r = random(len / 8 + 64, 7).into_iter().cycle();
-    let mut n = 0u64;
-    while out.len() < len {
-        let a = r.next().unwrap() as usize;
-        let b = r.next().unwrap() as u64;
-        let line = format!(
-            "2026-11-30T12:{:02}:{:02}.{:03}Z {} request id={:08x} path={}{} status={} bytes={} took={}ms\n",
-            (n / 60) % 60,
-            n % 60,
-            (b * 7) % 1000,
-            levels[a % levels.len()],
-            n.wrapping_mul(0x9e37_79b9) as u32,
-            paths[a % paths.len()],
-            if a % 5 == 2 {
-                format!("{:016x}", b.wrapping_mul(n))
-            } else {
-                String::new()
-            },
-            [200, 200, 200, 404, 500][a % 5],
-            b * 131 + n % 977,
-            b % 300
-        );
-        out.extend_from_slice(line.as_bytes());
-        n += 1;
-    }
-    out.truncate(len);
-    out
-}
-
-/// This repository's Rust sources, concatenated in path order.
-fn own_sources() -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.unwrap().into_path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|p| std::fs::read(p).unwrap())
-        .collect()
-}
-
-/// A tar of real files from `dir` (path order) until about `limit` bytes.
-fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect();
-    files.sort();
-    let mut builder = tar::Builder::new(Vec::new());
-    for f in files {
-        if builder.get_ref().len() >= limit {
-            break;
-        }
-        let rel = f.strip_prefix("/").unwrap();
-        builder.append_path_with_name(&f, rel).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
-/// Random and text pieces of uneven sizes, so block cuts fall inside and across them.
-fn mix() -> Vec<u8> {
-    let text = log_text(400_000);
-    let noise = random(700_000, 99);
-    let mut out = Vec::new();
-    let (mut t, mut n) = (0, 0);
-    for (i, size) in [30_000, 70_001, 5_000, 65_535, 100, 131_072, 12_345, 40_000]
-        .iter()
-        .cycle()
-        .take(16)
-        .enumerate()
-    {
-        if i % 2 == 0 {
-            out.extend_from_slice(&text[t..t + size]);
-            t += size;
-        } else {
-            out.extend_from_slice(&noise[n..n + size]);
-            n += size;
-        }
-    }
-    out
 }
 
 #[test]

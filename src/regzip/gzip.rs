@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::goflate;
+use super::{goflate, goflate27};
 
 /// Writes `header` (recorded bytes), then `input` compressed by Go's classic
 /// `compress/flate` at `level` the way `gzip.Writer` feeds it, then the trailer: the
@@ -33,6 +33,40 @@ pub fn encode_go(
     Ok(total)
 }
 
+/// [`encode_go`] for Go 1.27's rewritten encoder (`goflate27`): the blob Go 1.27's
+/// `gzip.NewWriterLevel` + `io.Copy` + `Close` writes. `gzip.Writer` is unchanged in
+/// 1.27 (it hands each `Write` to flate and frames the stream the same way), and the
+/// new encoder's output does not depend on how writes are split.
+pub fn encode_go127(
+    header: &[u8],
+    level: i32,
+    mut input: impl Read,
+    mut out: impl Write,
+) -> io::Result<u64> {
+    out.write_all(header)?;
+    let mut enc = goflate27::Encoder::new(level, &mut out)?;
+    let mut crc = flate2::Crc::new();
+    let mut buf = vec![0u8; goflate::CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        crc.update(&buf[..n]);
+        enc.write(&buf[..n])?;
+        total += n as u64;
+    }
+    enc.finish()?;
+    let mut trailer = [0u8; 8];
+    trailer[..4].copy_from_slice(&crc.sum().to_le_bytes());
+    trailer[4..].copy_from_slice(&(total as u32).to_le_bytes());
+    out.write_all(&trailer)?;
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +80,24 @@ mod tests {
         let mut blob = Vec::new();
         assert_eq!(
             encode_go(&header, -1, &input[..], &mut blob).unwrap(),
+            input.len() as u64
+        );
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, input);
+    }
+
+    #[test]
+    fn go127_output_is_a_gzip_stream_of_the_input() {
+        let input: Vec<u8> = (0..100_000u32)
+            .map(|i| (i.wrapping_mul(i) % 251) as u8)
+            .collect();
+        let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        let mut blob = Vec::new();
+        assert_eq!(
+            encode_go127(&header, -1, &input[..], &mut blob).unwrap(),
             input.len() as u64
         );
         let mut back = Vec::new();

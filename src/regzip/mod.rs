@@ -12,9 +12,12 @@
 //! - `goflate`: Go's classic `compress/flate` (Go 1.7–1.26 at the default level; the
 //!   exact range per level is in its docs), which Docker 20.10 (Go 1.19 in Debian)
 //!   pushes layers with; `gzip` frames it as Go's `gzip.Writer` does, around header
-//!   bytes as recorded.
+//!   bytes as recorded;
+//! - `goflate27`: Go 1.27's rewritten `compress/flate` (Go 1.27.0–1.27.3), whose
+//!   output differs from the classic one at every level.
 
 pub mod goflate;
+pub mod goflate27;
 pub mod gzip;
 pub mod header;
 pub mod identify;

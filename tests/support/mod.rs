@@ -19,6 +19,7 @@ pub mod referrers;
 pub mod referrers_api;
 pub mod registry;
 pub mod registry_api;
+pub mod regzip_inputs;
 pub mod serve;
 pub mod tls;
 pub mod tmpfs;
