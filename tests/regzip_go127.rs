@@ -252,3 +252,32 @@ fn raw_deflate_is_the_gzip_body() {
     goflate27::encode(-1, &input[..], &mut raw).unwrap();
     assert_eq!(difference(&go[10..go.len() - 8], &raw), None);
 }
+
+#[test]
+fn recipe_names_the_go127_variant_and_rebuilds_the_blob() {
+    use airlock::regzip::recipe::{self, EncoderSpec, GoVariant};
+    let input = tar_of("/usr/share/doc", 1 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    for level in [-1, 1, 9] {
+        let blob = go_gzip(dir.path(), "recipe", &input, level, None, None);
+        let found = recipe::find_recipe(&blob[..], &recipe::default_encoders())
+            .unwrap()
+            .unwrap_or_else(|| panic!("level {level}: no recipe for Go 1.27's blob"));
+        let want = if level == -1 { 6 } else { level };
+        let spec = found.recipe.members[0].encoder;
+        assert_eq!(
+            spec,
+            EncoderSpec::GoFlate {
+                variant: GoVariant::Go127,
+                level: want
+            }
+        );
+        assert_eq!(spec.short(), format!("go-flate go1.27 level {want}"));
+        let json = serde_json::to_string(&found.recipe).unwrap();
+        assert!(json.contains(r#""variant":"go1.27""#), "{json}");
+        let back: recipe::Recipe = serde_json::from_str(&json).unwrap();
+        let mut rebuilt = Vec::new();
+        recipe::rebuild(&back, &input[..], &mut rebuilt).unwrap();
+        assert!(rebuilt == blob, "level {level}: rebuilt blob differs");
+    }
+}

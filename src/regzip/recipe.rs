@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use super::goflate::GoFlate;
+use super::goflate27::GoFlate127;
 use super::header::GzipError;
 use super::identify::{Candidate, Encoder, identify_with};
 use super::zlib::{Strategy, ZlibParams};
@@ -56,7 +57,8 @@ pub enum Trailing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "kebab-case")]
 pub enum EncoderSpec {
-    /// Go's `compress/flate`; `variant` `classic` is Go 1.7–1.26 (see `goflate`).
+    /// Go's `compress/flate`; `variant` `classic` is Go 1.7–1.26 (see `goflate`),
+    /// `go1.27` is Go 1.27's rewrite (see `goflate27`).
     GoFlate { variant: GoVariant, level: i32 },
     /// Stock zlib's deflate (`deflateInit2` with these arguments, raw stream).
     Zlib {
@@ -72,6 +74,9 @@ pub enum EncoderSpec {
 pub enum GoVariant {
     /// The encoder before Go 1.27's rewrite.
     Classic,
+    /// Go 1.27's rewritten encoder (Go 1.27.0–1.27.3).
+    #[serde(rename = "go1.27")]
+    Go127,
 }
 
 /// zlib's strategy argument, as a recipe names it.
@@ -119,7 +124,14 @@ impl EncoderSpec {
     /// Short form for listings: `go-flate classic -1`, `zlib 9`.
     pub fn short(&self) -> String {
         match self {
-            EncoderSpec::GoFlate { level, .. } => format!("go-flate classic level {level}"),
+            EncoderSpec::GoFlate {
+                variant: GoVariant::Classic,
+                level,
+            } => format!("go-flate classic level {level}"),
+            EncoderSpec::GoFlate {
+                variant: GoVariant::Go127,
+                level,
+            } => format!("go-flate go1.27 level {level}"),
             EncoderSpec::Zlib { level, .. } => format!("zlib level {level}"),
         }
     }
@@ -129,7 +141,14 @@ impl EncoderSpec {
     /// The encoder this spec names, ready to start.
     fn encoder(&self) -> Box<dyn Encoder> {
         match *self {
-            EncoderSpec::GoFlate { level, .. } => Box::new(GoFlate { level }),
+            EncoderSpec::GoFlate {
+                variant: GoVariant::Classic,
+                level,
+            } => Box::new(GoFlate { level }),
+            EncoderSpec::GoFlate {
+                variant: GoVariant::Go127,
+                level,
+            } => Box::new(GoFlate127 { level }),
             EncoderSpec::Zlib {
                 level,
                 window_bits,
@@ -156,7 +175,8 @@ impl Encoder for EncoderSpec {
 
 /// The encoders `save --compact` tries, in preference order (the first matching one is
 /// recorded): Go's default level first (Docker's pushes), Go's other levels, then
-/// stock zlib 1–9 (Python's `gzip`, lowest level first: the fastest rebuild).
+/// stock zlib 1–9 (Python's `gzip`, lowest level first: the fastest rebuild), then Go
+/// 1.27's rewritten encoder (its default level first).
 pub fn default_encoders() -> Vec<EncoderSpec> {
     let mut list = vec![EncoderSpec::go(6)];
     list.extend(
@@ -165,6 +185,15 @@ pub fn default_encoders() -> Vec<EncoderSpec> {
             .map(EncoderSpec::go),
     );
     list.extend((1..=9).map(EncoderSpec::zlib));
+    // Go 1.27's rewritten encoder, default level first.
+    list.extend(
+        super::goflate27::go127_encoders()
+            .into_iter()
+            .map(|e| EncoderSpec::GoFlate {
+                variant: GoVariant::Go127,
+                level: e.level,
+            }),
+    );
     list
 }
 
