@@ -1,9 +1,10 @@
-//! Throughput of the bit-exact Go flate encoder (`airlock::regzip`), single-threaded:
+//! Throughput of the bit-exact Go flate encoders (`airlock::regzip`), single-threaded:
 //!
 //! ```text
 //! tar cf /tmp/bench.tar -C / usr/lib/x86_64-linux-gnu/perl-base usr/share/doc   # any tar
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar          # default level
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar 1 6 9    # chosen levels
+//! cargo run --release --example regzip_bench -- --go1.27 /tmp/bench.tar -1 1 9   # Go 1.27's
 //! ```
 //!
 //! The input is read into memory first so only the encoder is timed; prints MB/s of
@@ -14,7 +15,7 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use airlock::regzip::goflate;
+use airlock::regzip::{goflate, goflate27};
 
 /// Counts bytes and drops them.
 struct Count(u64);
@@ -36,8 +37,11 @@ fn cpu_ns() -> Option<u64> {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: regzip_bench FILE [LEVEL...]");
+    let mut args = std::env::args().skip(1).peekable();
+    let go127 = args.next_if(|a| a == "--go1.27").is_some();
+    let path = args
+        .next()
+        .expect("usage: regzip_bench [--go1.27] FILE [LEVEL...]");
     let mut levels: Vec<i32> = args.map(|a| a.parse().expect("level: -2..=9")).collect();
     if levels.is_empty() {
         levels.push(-1);
@@ -46,12 +50,17 @@ fn main() {
     for level in levels {
         let (start, cpu_start) = (Instant::now(), cpu_ns());
         let mut out = Count(0);
-        goflate::encode(level, &data[..], &mut out).unwrap();
+        if go127 {
+            goflate27::encode(level, &data[..], &mut out).unwrap();
+        } else {
+            goflate::encode(level, &data[..], &mut out).unwrap();
+        }
         let secs = start.elapsed().as_secs_f64();
         let cpu = cpu_ns().zip(cpu_start).map(|(b, a)| (b - a) as f64 / 1e9);
         let mb = data.len() as f64 / 1e6;
         println!(
-            "level {level:>2}: {:.1} MB/s wall, {} CPU  ({} -> {} bytes, {:.3}, {secs:.2} s)",
+            "{}level {level:>2}: {:.1} MB/s wall, {} CPU  ({} -> {} bytes, {:.3}, {secs:.2} s)",
+            if go127 { "go1.27 " } else { "classic " },
             mb / secs,
             cpu.map_or("?".to_string(), |c| format!("{:.1} MB/s", mb / c)),
             data.len(),

