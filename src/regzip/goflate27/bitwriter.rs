@@ -129,11 +129,12 @@ impl BitWriter {
         };
         self.codegen_freq = [0; CODEGEN_CODE_COUNT];
         let cg = &mut self.codegen;
-        for i in 0..num_literals {
-            cg[i] = code_len(lit.codes[i]) as u8;
+        for (c, &code) in cg[..num_literals].iter_mut().zip(&lit.codes) {
+            *c = code_len(code) as u8;
         }
-        for i in 0..num_offsets {
-            cg[num_literals + i] = code_len(off.codes[i]) as u8;
+        let offsets = &mut cg[num_literals..num_literals + num_offsets];
+        for (c, &code) in offsets.iter_mut().zip(&off.codes) {
+            *c = code_len(code) as u8;
         }
         cg[num_literals + num_offsets] = BAD_CODE;
         let freq = &mut self.codegen_freq;

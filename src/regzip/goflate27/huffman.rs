@@ -184,11 +184,9 @@ impl HuffmanEncoder {
             "huffman: leaf count"
         );
         let mb = max_bits as usize;
-        let mut bits = 1;
         let counts = leaf_counts[mb];
-        for level in (1..=mb).rev() {
+        for (bits, level) in (1..).zip((1..=mb).rev()) {
             self.bit_count[bits] = counts[level] - counts[level - 1];
-            bits += 1;
         }
         self.bit_count[..=mb].to_vec()
     }
