@@ -11,7 +11,7 @@ use std::process::Command;
 use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::{goflate, gzip, header, identify};
 use support::gzipwrite::gzipwrite;
-use support::regzip_inputs::{log_text, mix, own_sources, random, tar_of};
+use support::regzip_inputs::{SameAs, Stream, log_text, mix, own_sources, random, tar_of};
 
 /// Every level Go's `compress/flate` accepts: Huffman only, default, stored, 1..=9.
 const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -182,67 +182,6 @@ fn past_16_mib_matches_go_at_every_level() {
         input.extend_from_slice(&noise[..(input.len() / 7) % noise.len()]);
     }
     check(compare("17m", &input, None), "past 16 MiB");
-}
-
-/// `len` bytes made on the fly from 64 KiB pieces of `pool` at varying offsets; the
-/// bytes depend only on their position, not on how they are read.
-struct Stream<'a> {
-    pool: &'a [u8],
-    pos: u64,
-    len: u64,
-}
-
-impl std::io::Read for Stream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        const PIECE: u64 = 1 << 16;
-        let (piece, within) = (self.pos / PIECE, (self.pos % PIECE) as usize);
-        let start =
-            (piece.wrapping_mul(7919 * 64) % (self.pool.len() as u64 - PIECE)) as usize + within;
-        let k = (buf.len() as u64)
-            .min(PIECE - within as u64)
-            .min(self.len - self.pos) as usize;
-        buf[..k].copy_from_slice(&self.pool[start..start + k]);
-        self.pos += k as u64;
-        Ok(k)
-    }
-}
-
-/// Compares what is written with Go's stdout as it arrives; remembers the first difference.
-struct SameAs<R: std::io::Read> {
-    go: R,
-    at: u64,
-    diff: Option<u64>,
-}
-
-impl<R: std::io::Read> std::io::Write for SameAs<R> {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let mut theirs = vec![0u8; b.len()];
-        let got = read_full(&mut self.go, &mut theirs);
-        if self.diff.is_none() {
-            let i = b
-                .iter()
-                .zip(&theirs[..got])
-                .position(|(x, y)| x != y)
-                .or((got < b.len()).then_some(got));
-            self.diff = i.map(|i| self.at + i as u64);
-        }
-        self.at += b.len() as u64;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]).unwrap() {
-            0 => break,
-            k => n += k,
-        }
-    }
-    n
 }
 
 /// Streams past 4 GiB (ISIZE wraps; level 1 rebases its table near 2 GiB) through Go

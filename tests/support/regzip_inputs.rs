@@ -1,6 +1,7 @@
 //! The inputs the bit-exact encoder tests (`regzip_go`, `regzip_go127`) compress with
 //! Go and with Rust: deterministic random bytes, generated log text, this repository's
-//! sources, a tar of real files, and a mix of random and text cut at uneven sizes.
+//! sources, a tar of real files, and a mix of random and text cut at uneven sizes; and
+//! for streams too big to hold, a generated stream and a writer comparing with Go's.
 
 use std::path::{Path, PathBuf};
 
@@ -114,4 +115,65 @@ pub fn mix() -> Vec<u8> {
         }
     }
     out
+}
+
+/// `len` bytes made on the fly from 64 KiB pieces of `pool` at varying offsets; the
+/// bytes depend only on their position, not on how they are read.
+pub struct Stream<'a> {
+    pub pool: &'a [u8],
+    pub pos: u64,
+    pub len: u64,
+}
+
+impl std::io::Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        const PIECE: u64 = 1 << 16;
+        let (piece, within) = (self.pos / PIECE, (self.pos % PIECE) as usize);
+        let start =
+            (piece.wrapping_mul(7919 * 64) % (self.pool.len() as u64 - PIECE)) as usize + within;
+        let k = (buf.len() as u64)
+            .min(PIECE - within as u64)
+            .min(self.len - self.pos) as usize;
+        buf[..k].copy_from_slice(&self.pool[start..start + k]);
+        self.pos += k as u64;
+        Ok(k)
+    }
+}
+
+/// Compares what is written with Go's stdout as it arrives; remembers the first difference.
+pub struct SameAs<R: std::io::Read> {
+    pub go: R,
+    pub at: u64,
+    pub diff: Option<u64>,
+}
+
+impl<R: std::io::Read> std::io::Write for SameAs<R> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let mut theirs = vec![0u8; b.len()];
+        let got = read_full(&mut self.go, &mut theirs);
+        if self.diff.is_none() {
+            let i = b
+                .iter()
+                .zip(&theirs[..got])
+                .position(|(x, y)| x != y)
+                .or((got < b.len()).then_some(got));
+            self.diff = i.map(|i| self.at + i as u64);
+        }
+        self.at += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]).unwrap() {
+            0 => break,
+            k => n += k,
+        }
+    }
+    n
 }
