@@ -336,3 +336,107 @@ fn long_streams_match_go127() {
         assert!(go.wait().unwrap().success());
     }
 }
+
+#[test]
+fn compact_save_rebuilds_layers_written_by_go127() {
+    // What a user sees: layers pushed by a tool built with Go 1.27 are stored as raw
+    // tar + recipe (variant go1.27), listed with their encoder, verified, and pushed
+    // to another registry with the very bytes (and digests) of the source.
+    use support::cli::{Bundle, airlock};
+    use support::images::{Blob, ImageSpec, Layer, OCI_LAYER_GZIP, PushOptions, push, sha256};
+    use support::registry::TestRegistry;
+    use support::registry_api::registry_manifest;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tar = tar_of("/usr/share/doc", 3 << 20);
+    let (half, rest) = tar.split_at(tar.len() / 2);
+    let layers: Vec<(Layer, i32)> = [(half, -1, "a"), (rest, 9, "b")]
+        .into_iter()
+        .map(|(raw, level, name)| {
+            let gz = go_gzip(d, name, raw, level, None, None);
+            let l = Layer {
+                tar: raw.to_vec(),
+                diff_id: sha256(raw),
+                gz: Blob::new(OCI_LAYER_GZIP, gz),
+            };
+            (l, if level == -1 { 6 } else { level })
+        })
+        .collect();
+    let image = ImageSpec::new("linux/amd64")
+        .layer(&layers[0].0)
+        .layer(&layers[1].0)
+        .label("made-by", "go1.27")
+        .build();
+    let reg = TestRegistry::start();
+    let name = format!("{}/go127/app:1", reg.addr());
+    push(&image, &name, &PushOptions::default());
+
+    let bundle = d.join("go127.tar.zst");
+    airlock(&["save", &name, "-o", bundle.to_str().unwrap(), "--compact"]).ok();
+    let b = Bundle::open(&bundle);
+    let compact = b.toc()["compact"].as_array().cloned().unwrap_or_default();
+    assert_eq!(compact.len(), 2, "{compact:#?}");
+    for (l, level) in &layers {
+        let c = compact
+            .iter()
+            .find(|c| c["digest"] == l.digest())
+            .unwrap_or_else(|| panic!("{} is not compact: {compact:#?}", l.digest()));
+        let enc = &c["recipe"]["members"][0]["encoder"];
+        assert_eq!(enc["family"], "go-flate", "{enc}");
+        assert_eq!(enc["variant"], "go1.27", "{enc}");
+        assert_eq!(enc["level"], *level, "{enc}");
+        assert!(
+            !b.has_blob(l.digest()),
+            "gzip bytes of {} stored",
+            l.digest()
+        );
+        assert_eq!(b.blob(&l.diff_id), &l.tar[..]);
+    }
+    let ls = airlock(&["ls", bundle.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    for (l, level) in &layers {
+        let entry = ls["compact"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["digest"] == l.digest())
+            .cloned()
+            .unwrap();
+        assert_eq!(entry["stored"], "rebuilt", "{entry}");
+        assert_eq!(
+            entry["encoders"][0],
+            format!("go-flate go1.27 level {level}"),
+            "{entry}"
+        );
+    }
+    airlock(&["verify", bundle.to_str().unwrap()]).ok();
+
+    let target = TestRegistry::start();
+    airlock(&[
+        "push",
+        bundle.to_str().unwrap(),
+        &format!("{}/mirror", target.addr()),
+    ])
+    .ok();
+    let s = registry_manifest(&reg.addr(), "go127/app", "1", None);
+    let t = registry_manifest(&target.addr(), "mirror/go127/app", "1", None);
+    assert_eq!(t.bytes, s.bytes);
+    for (l, _) in &layers {
+        let url = format!(
+            "http://{}/v2/mirror/go127/app/blobs/{}",
+            target.addr(),
+            l.digest()
+        );
+        let got = ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap();
+        assert!(got == l.gz.bytes, "layer {} on the target", l.digest());
+    }
+}
