@@ -21,5 +21,6 @@ pub mod goflate27;
 pub mod gzip;
 pub mod header;
 pub mod identify;
+pub mod klauspost;
 pub mod recipe;
 pub mod zlib;

@@ -22,6 +22,7 @@ use super::goflate::GoFlate;
 use super::goflate27::GoFlate127;
 use super::header::GzipError;
 use super::identify::{Candidate, Encoder, identify_with};
+use super::klauspost::{self, Pgzip};
 use super::zlib::{Strategy, ZlibParams};
 use crate::digest::{Digest, Hasher};
 
@@ -67,6 +68,32 @@ pub enum EncoderSpec {
         mem_level: u8,
         strategy: ZlibStrategy,
     },
+    /// klauspost's pgzip over klauspost's flate (containers/image: skopeo, podman);
+    /// `variant` `compress-1.15` is compress 1.15 + pgzip 1.2 (see `klauspost`).
+    Pgzip {
+        variant: PgzipVariant,
+        level: i32,
+        block_size: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgzipVariant {
+    /// klauspost/compress 1.15.12's flate under pgzip 1.2.5 (Debian 12).
+    #[serde(rename = "compress-1.15")]
+    Compress115,
+}
+
+impl EncoderSpec {
+    /// klauspost's pgzip at flate `level` with its default 1 MiB blocks (containers/image).
+    pub fn pgzip(level: i32) -> EncoderSpec {
+        EncoderSpec::Pgzip {
+            variant: PgzipVariant::Compress115,
+            level,
+            block_size: klauspost::BLOCK_SIZE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +160,9 @@ impl EncoderSpec {
                 level,
             } => format!("go-flate go1.27 level {level}"),
             EncoderSpec::Zlib { level, .. } => format!("zlib level {level}"),
+            EncoderSpec::Pgzip {
+                level, block_size, ..
+            } => format!("pgzip level {level} ({} KiB blocks)", block_size >> 10),
         }
     }
 }
@@ -160,6 +190,9 @@ impl EncoderSpec {
                 mem_level,
                 strategy: strategy.zlib(),
             }),
+            EncoderSpec::Pgzip {
+                level, block_size, ..
+            } => Box::new(Pgzip { level, block_size }),
         }
     }
 }
@@ -183,6 +216,11 @@ pub fn default_encoders() -> Vec<EncoderSpec> {
         [0, -2, 1, 2, 3, 4, 5, 7, 8, 9]
             .into_iter()
             .map(EncoderSpec::go),
+    );
+    list.extend(
+        klauspost::pgzip_encoders()
+            .into_iter()
+            .map(|p| EncoderSpec::pgzip(p.level)),
     );
     list.extend((1..=9).map(EncoderSpec::zlib));
     // Go 1.27's rewritten encoder, default level first.

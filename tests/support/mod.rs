@@ -15,6 +15,7 @@ pub mod faulty;
 pub mod gzipwrite;
 pub mod image_trust;
 pub mod images;
+pub mod pgzipwrite;
 pub mod referrers;
 pub mod referrers_api;
 pub mod registry;

@@ -28,7 +28,7 @@
 mod bitwriter;
 mod deflate;
 mod fast;
-mod huffman;
+pub(crate) mod huffman;
 mod tokens;
 
 use std::io::{self, Read, Write};
@@ -221,7 +221,7 @@ impl Candidate for Running {
 
 /// Length of the common prefix of `a` and `b` (up to the shorter one).
 #[inline]
-pub(super) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {
