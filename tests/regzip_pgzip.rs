@@ -302,3 +302,130 @@ fn pgzip_blob_is_identified_and_rebuilt() {
     rebuild(&found.recipe, &tar[..], &mut out).unwrap();
     assert!(out == blob, "rebuild differs");
 }
+
+/// A `dir:` image (skopeo's directory transport) whose one layer is an *uncompressed*
+/// tar (OCI `layer.v1.tar`), so whoever copies it compresses the layer itself.
+fn uncompressed_dir_image(dir: &Path, tar: &[u8]) {
+    use support::images::sha256;
+    let diff_id = sha256(tar);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256(&config),
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": diff_id,
+            "size": tar.len(),
+        }],
+    }))
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("version"), "Directory Transport Version: 1.1\n").unwrap();
+    std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    let hex = |d: String| d.trim_start_matches("sha256:").to_string();
+    std::fs::write(dir.join(hex(sha256(&config))), &config).unwrap();
+    std::fs::write(dir.join(hex(diff_id)), tar).unwrap();
+}
+
+/// The one layer of the `dir:` image at `dir`: its digest and bytes.
+fn dir_layer(dir: &Path) -> (String, Vec<u8>) {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    let digest = layers[0]["digest"].as_str().unwrap().to_string();
+    let bytes = std::fs::read(dir.join(digest.trim_start_matches("sha256:"))).unwrap();
+    (digest, bytes)
+}
+
+/// `find_recipe` on a layer skopeo compressed: pgzip at `level`, rebuilt from the tar
+/// to the layer's digest.
+fn assert_rebuilt(blob: &[u8], digest: &str, tar: &[u8], level: i32) {
+    assert_eq!(support::images::sha256(blob), digest, "the layer's bytes");
+    assert_eq!(&blob[..2], [0x1f, 0x8b], "skopeo gzip-compressed the layer");
+    let found = find_recipe(blob, &default_encoders())
+        .unwrap()
+        .unwrap_or_else(|| panic!("no recipe for skopeo's layer {digest} (level {level})"));
+    assert_eq!(found.raw_digest.as_str(), support::images::sha256(tar));
+    let encoders = found.recipe.encoders();
+    assert_eq!(
+        encoders,
+        vec![EncoderSpec::pgzip(level)],
+        "{}",
+        encoders[0].short()
+    );
+    let mut out = Vec::new();
+    rebuild(&found.recipe, tar, &mut out).unwrap();
+    assert_eq!(
+        support::images::sha256(&out),
+        digest,
+        "the rebuilt layer's digest"
+    );
+}
+
+#[test]
+fn layer_skopeo_pushes_is_rebuilt() {
+    use support::registry::TestRegistry;
+    let tar = tar_of("/usr/share/doc", 5 << 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    uncompressed_dir_image(&src, &tar);
+    let registry = TestRegistry::start();
+    let dest = format!("docker://{}/pgzip/layer:default", registry.addr());
+    support::images::skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--dest-no-creds",
+        &format!("dir:{}", src.display()),
+        &dest,
+    ]);
+    let manifest =
+        support::registry_api::registry_manifest(&registry.addr(), "pgzip/layer", "default", None);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    let digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    let url = format!("http://{}/v2/pgzip/layer/blobs/{digest}", registry.addr());
+    let blob = ureq::get(&url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    // containers/image's default: pgzip.NewWriter, flate level -1, which is level 5
+    assert_rebuilt(&blob, digest, &tar, 5);
+}
+
+#[test]
+fn layers_skopeo_compresses_at_other_levels_are_rebuilt() {
+    let tar = tar_of("/usr/share/doc", 3 << 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    uncompressed_dir_image(&src, &tar);
+    for level in [1, 2, 3, 4, 6] {
+        let dst = tmp.path().join(format!("level{level}"));
+        support::images::skopeo(&[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-compress",
+            "--dest-compress-level",
+            &level.to_string(),
+            &format!("dir:{}", src.display()),
+            &format!("dir:{}", dst.display()),
+        ]);
+        let (digest, blob) = dir_layer(&dst);
+        assert_rebuilt(&blob, &digest, &tar, level);
+    }
+}
