@@ -15,7 +15,9 @@
 #    binary's checks), procps (kill, pgrep, ps: the tests signal and find processes),
 #    iproute2 (`ip netns`, for the TLS test's private network), gcc and libc6-dev (ring
 #    and zstd-sys compile C), python3-pip, pigz, golang-go (Go 1.19: the reference writer
-#    for tests/regzip_go.rs). Re-runs with everything present skip apt
+#    for tests/regzip_go.rs), golang-github-klauspost-{compress,pgzip}-dev (the sources
+#    tests/regzip_pgzip.rs builds its reference pgzip writer from). Re-runs with
+#    everything present skip apt
 #    entirely. Then the rustfmt and clippy components (rustup component add), and
 #    cargo-zigbuild and ziglang from PyPI (pip), when missing, for the release binary's
 #    test (tests/release_binary.rs runs scripts/release.sh), and the `oras` Python SDK
@@ -33,7 +35,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(docker-registry docker.io skopeo umoci podman apache2-utils zstd ca-certificates openssl jq binutils
-    procps iproute2 gcc libc6-dev python3-pip pigz golang-go)
+    procps iproute2 gcc libc6-dev python3-pip pigz golang-go
+    golang-github-klauspost-compress-dev golang-github-klauspost-pgzip-dev)
 
 check_only=0
 if [[ ${1-} == --check-tools ]]; then check_only=1; fi
@@ -66,6 +69,8 @@ declare -A tools=(
     [python3]=python3-pip
     [pigz]=pigz
     [go]=golang-go
+    [/usr/share/gocode/src/github.com/klauspost/compress/flate]=golang-github-klauspost-compress-dev
+    [/usr/share/gocode/src/github.com/klauspost/pgzip]=golang-github-klauspost-pgzip-dev
 )
 
 missing=()
