@@ -12,6 +12,7 @@
 //! the match finder's tables and history keep it.
 
 use super::fast::{FastEnc, MAX_MATCH_OFFSET, new_fast};
+use super::lazy::Lazy;
 use super::tokens::{MAX_STORE_BLOCK, Tokens};
 use super::writer::BitWriter;
 
@@ -19,6 +20,7 @@ enum Mode {
     Store,
     Huff,
     Fast(Box<dyn FastEnc>),
+    Lazy(Box<Lazy>),
 }
 
 /// One klauspost flate stream at one level.
@@ -39,6 +41,7 @@ impl Compressor {
             -2 => (Mode::Huff, 32 << 10, 10),
             -1 => (Mode::Fast(new_fast(5)), MAX_STORE_BLOCK, 7),
             1..=6 => (Mode::Fast(new_fast(level)), MAX_STORE_BLOCK, 7),
+            7..=9 => (Mode::Lazy(Box::new(Lazy::new(level))), 2 * 32768, 8),
             _ => return None,
         };
         Some(Compressor {
@@ -61,6 +64,9 @@ impl Compressor {
                 f.encode(&mut self.tokens, d);
                 self.tokens.reset();
             }
+            Mode::Lazy(l) => {
+                self.window_end += l.fill_window(&mut self.window[self.window_end..], dict);
+            }
         }
     }
 
@@ -70,9 +76,15 @@ impl Compressor {
             if self.window_end == self.window.len() || self.sync {
                 self.step();
             }
-            let n = b.len().min(self.window.len() - self.window_end);
-            self.window[self.window_end..self.window_end + n].copy_from_slice(&b[..n]);
-            self.window_end += n;
+            let n = match &mut self.mode {
+                Mode::Lazy(l) => l.fill(&mut self.window, &mut self.window_end, b),
+                _ => {
+                    let n = b.len().min(self.window.len() - self.window_end);
+                    self.window[self.window_end..self.window_end + n].copy_from_slice(&b[..n]);
+                    self.window_end += n;
+                    n
+                }
+            };
             b = &b[n..];
         }
     }
@@ -144,6 +156,7 @@ impl Compressor {
                 tokens.reset();
                 self.window_end = 0;
             }
+            Mode::Lazy(l) => l.step(w, tokens, &self.window, end, sync),
         }
     }
 }

@@ -17,14 +17,15 @@
 //! streaming: memory is one compressor and its window, never a whole block of output.
 //!
 //! Split as the original is, because each part decides visible bits: `compressor` (the
-//! window, steps, flush/close, dictionary), `fast` and `greedy` (levels 1–6's match finders),
-//! `writer` (block type choice and table reuse), `tokens` (token histograms and the size
-//! estimate). The Huffman code construction is Go's (`goflate::huffman`): klauspost's is
+//! window, steps, flush/close, dictionary), `fast` and `greedy` (levels 1–6's match
+//! finders), `lazy` (levels 7–9), `writer` (block type choice and table reuse), `tokens`
+//! (token histograms and the size estimate). The Huffman code construction is Go's (`goflate::huffman`): klauspost's is
 //! the same algorithm with the same (frequency, symbol) order.
 
 mod compressor;
 mod fast;
 mod greedy;
+mod lazy;
 mod tokens;
 mod writer;
 
@@ -46,10 +47,10 @@ pub struct Pgzip {
     pub block_size: u64,
 }
 
-/// The levels reproduced, in the order `identify` tries them: the default (5) first,
-/// then the other fast levels, stored and Huffman only.
+/// Every level, in the order `identify` tries them: the default (5) first, then the
+/// others by ascending level, stored and Huffman only last.
 pub fn pgzip_encoders() -> Vec<Pgzip> {
-    [5, 1, 2, 3, 4, 6, 0, -2]
+    [5, 1, 2, 3, 4, 6, 7, 8, 9, 0, -2]
         .into_iter()
         .map(|level| Pgzip {
             level,
@@ -64,7 +65,7 @@ impl Pgzip {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "klauspost flate level {} is not reproduced (-2..=6 are)",
+                    "klauspost flate level {} is not reproduced (-2..=9 are)",
                     self.level
                 ),
             )

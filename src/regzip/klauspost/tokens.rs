@@ -63,14 +63,23 @@ const fn build_length_code() -> [u8; 256] {
     t
 }
 
-/// Distance symbol of `xoffset` (distance - 1).
+/// Distance symbol of `xoffset` (distance - 1), by the original's two-table lookup:
+/// above 255 the value is shifted right by 7 and truncated to a byte, so 32768 (which
+/// level 9's gain estimate passes, a distance rather than `distance - 1`) maps to 14.
 #[inline]
 pub fn offset_code(xoffset: u32) -> u32 {
-    if xoffset < 2 {
-        xoffset
+    let small = |x: u32| {
+        if x < 2 {
+            x
+        } else {
+            let n = 31 - x.leading_zeros();
+            2 * n + ((x >> (n - 1)) & 1)
+        }
+    };
+    if xoffset < 256 {
+        small(xoffset)
     } else {
-        let n = 31 - xoffset.leading_zeros();
-        2 * n + ((xoffset >> (n - 1)) & 1)
+        small((xoffset >> 7) & 0xff) + 14
     }
 }
 
@@ -134,7 +143,6 @@ impl Tokens {
 
     /// A match of `xlength` (length - 3, at most 255) at `xoffset` (distance - 1).
     #[inline]
-    #[allow(dead_code)] // levels 7-9 (not yet reproduced)
     pub fn add_match(&mut self, xlength: u32, xoffset: u32) {
         let oc = offset_code(xoffset);
         self.extra_hist[length_code(xlength) + 1] += 1;
@@ -245,6 +253,7 @@ mod tests {
         assert_eq!(offset_code(5), 4);
         assert_eq!(offset_code(6), 5);
         assert_eq!(offset_code(32767), 29);
+        assert_eq!(offset_code(32768), 14);
         for c in 0..30 {
             assert_eq!(offset_code(OFFSET_BASE[c]), c as u32);
         }
