@@ -1,10 +1,16 @@
-//! Throughput of the bit-exact Go flate encoders (`airlock::regzip`), single-threaded:
+//! Throughput of the bit-exact encoders (`airlock::regzip`), single-threaded: Go's
+//! classic flate (levels as numbers), Go 1.27's rewritten flate (`go1.27:LEVEL`) and
+//! klauspost's pgzip (`pgzip:LEVEL`); or, with
+//! `--find-recipe`, of `find_recipe` (identification with the default encoder list) on a
+//! gzip file:
 //!
 //! ```text
 //! tar cf /tmp/bench.tar -C / usr/lib/x86_64-linux-gnu/perl-base usr/share/doc   # any tar
-//! cargo run --release --example regzip_bench -- /tmp/bench.tar          # default level
-//! cargo run --release --example regzip_bench -- /tmp/bench.tar 1 6 9    # chosen levels
-//! cargo run --release --example regzip_bench -- --go1.27 /tmp/bench.tar -1 1 9   # Go 1.27's
+//! cargo run --release --example regzip_bench -- /tmp/bench.tar          # Go, default level
+//! cargo run --release --example regzip_bench -- /tmp/bench.tar 1 6 9    # Go, chosen levels
+//! cargo run --release --example regzip_bench -- /tmp/bench.tar go1.27:-1 go1.27:9
+//! cargo run --release --example regzip_bench -- /tmp/bench.tar pgzip:5 pgzip:9
+//! cargo run --release --example regzip_bench -- --find-recipe /tmp/bench.tar.gz
 //! ```
 //!
 //! The input is read into memory first so only the encoder is timed; prints MB/s of
@@ -16,6 +22,9 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use airlock::regzip::{goflate, goflate27};
+use airlock::regzip::identify::Encoder as _;
+use airlock::regzip::klauspost::{BLOCK_SIZE, Pgzip};
+use airlock::regzip::recipe::{default_encoders, find_recipe};
 
 /// Counts bytes and drops them.
 struct Count(u64);
@@ -36,31 +45,76 @@ fn cpu_ns() -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
+/// klauspost's pgzip at `level` over `data` (256 KiB writes, as a rebuild feeds it).
+fn pgzip(level: i32, data: &[u8], out: &mut Count) {
+    let mut c = Pgzip {
+        level,
+        block_size: BLOCK_SIZE,
+    }
+    .start()
+    .unwrap();
+    let mut buf = Vec::new();
+    for piece in data.chunks(256 << 10) {
+        c.write(piece, &mut buf).unwrap();
+        out.0 += buf.len() as u64;
+        buf.clear();
+    }
+    c.finish(&mut buf).unwrap();
+    out.0 += buf.len() as u64;
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let go127 = args.next_if(|a| a == "--go1.27").is_some();
+    let find = args.next_if(|a| a == "--find-recipe").is_some();
     let path = args
         .next()
-        .expect("usage: regzip_bench [--go1.27] FILE [LEVEL...]");
-    let mut levels: Vec<i32> = args.map(|a| a.parse().expect("level: -2..=9")).collect();
-    if levels.is_empty() {
-        levels.push(-1);
-    }
+        .expect("usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL...] | --find-recipe FILE.gz");
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    if find {
+        let (start, cpu_start) = (Instant::now(), cpu_ns());
+        let found = find_recipe(&data[..], &default_encoders()).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_ns().zip(cpu_start).map(|(b, a)| (b - a) as f64 / 1e9);
+        let raw = found.as_ref().map_or(0, |f| f.raw_len) as f64 / 1e6;
+        println!(
+            "find_recipe: {} ({:.1} MB/s of raw bytes wall, {} CPU, {secs:.2} s)",
+            found.as_ref().map_or("no recipe".to_string(), |f| f
+                .recipe
+                .encoders()
+                .iter()
+                .map(|e| e.short())
+                .collect::<Vec<_>>()
+                .join(", ")),
+            raw / secs,
+            cpu.map_or("?".to_string(), |c| format!("{:.1} MB/s", raw / c)),
+        );
+        return;
+    }
+    let mut levels: Vec<String> = args.collect();
+    if levels.is_empty() {
+        levels.push("-1".into());
+    }
     for level in levels {
         let (start, cpu_start) = (Instant::now(), cpu_ns());
         let mut out = Count(0);
-        if go127 {
-            goflate27::encode(level, &data[..], &mut out).unwrap();
-        } else {
-            goflate::encode(level, &data[..], &mut out).unwrap();
+        match level.strip_prefix("pgzip:") {
+            Some(l) => pgzip(l.parse().expect("pgzip level: -2..=9"), &data, &mut out),
+            None => match level.strip_prefix("go1.27:") {
+                Some(l) => {
+                    let l = l.parse().expect("go1.27 level: -2..=9");
+                    goflate27::encode(l, &data[..], &mut out).unwrap();
+                }
+                None => {
+                    let l = level.parse().expect("level: -2..=9");
+                    goflate::encode(l, &data[..], &mut out).unwrap();
+                }
+            },
         }
         let secs = start.elapsed().as_secs_f64();
         let cpu = cpu_ns().zip(cpu_start).map(|(b, a)| (b - a) as f64 / 1e9);
         let mb = data.len() as f64 / 1e6;
         println!(
-            "{}level {level:>2}: {:.1} MB/s wall, {} CPU  ({} -> {} bytes, {:.3}, {secs:.2} s)",
-            if go127 { "go1.27 " } else { "classic " },
+            "level {level:>8}: {:.1} MB/s wall, {} CPU  ({} -> {} bytes, {:.3}, {secs:.2} s)",
             mb / secs,
             cpu.map_or("?".to_string(), |c| format!("{:.1} MB/s", mb / c)),
             data.len(),
