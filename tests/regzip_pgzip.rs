@@ -298,8 +298,17 @@ fn pgzip_blob_is_identified_and_rebuilt() {
         "{}",
         found.recipe.members[0].encoder.short()
     );
+    // the recipe's JSON (part of the bundle format, docs/bundle-format.md §9)
+    let json = serde_json::to_string(&found.recipe).unwrap();
+    assert!(
+        json.contains(
+            r#""encoder":{"family":"pgzip","variant":"compress-1.15","level":5,"block_size":1048576}"#
+        ),
+        "{json}"
+    );
+    let back: airlock::regzip::recipe::Recipe = serde_json::from_str(&json).unwrap();
     let mut out = Vec::new();
-    rebuild(&found.recipe, &tar[..], &mut out).unwrap();
+    rebuild(&back, &tar[..], &mut out).unwrap();
     assert!(out == blob, "rebuild differs");
 }
 
