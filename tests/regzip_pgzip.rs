@@ -438,3 +438,74 @@ fn layers_skopeo_compresses_at_other_levels_are_rebuilt() {
         assert_rebuilt(&blob, &digest, &tar, level);
     }
 }
+
+/// The blob `digest` of `repo` as the registry at `addr` serves it.
+fn registry_blob(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
+    let url = format!("http://{addr}/v2/{repo}/blobs/{digest}");
+    ureq::get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap()
+}
+
+#[test]
+fn compact_save_keeps_a_skopeo_layer_raw_and_push_rebuilds_it() {
+    use support::cli::{Bundle, airlock};
+    use support::registry::TestRegistry;
+    use support::registry_api::registry_manifest;
+    let tar = tar_of("/usr/share/doc", 3 << 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    uncompressed_dir_image(&src, &tar);
+    let source = TestRegistry::start();
+    let addr = source.addr();
+    support::images::skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--dest-no-creds",
+        &format!("dir:{}", src.display()),
+        &format!("docker://{addr}/pgzip/app:1"),
+    ]);
+    let s = registry_manifest(&addr, "pgzip/app", "1", None);
+    let manifest: serde_json::Value = serde_json::from_slice(&s.bytes).unwrap();
+    let digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = registry_blob(&addr, "pgzip/app", &digest);
+
+    let bundle = tmp.path().join("compact.tar.zst");
+    airlock(&[
+        "save",
+        &format!("{addr}/pgzip/app:1"),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--compact",
+    ])
+    .ok();
+    let toc = Bundle::open(&bundle).toc();
+    let compact = toc["compact"].as_array().expect("a compact entry");
+    let entry = compact
+        .iter()
+        .find(|e| e["digest"] == digest.as_str())
+        .unwrap_or_else(|| panic!("skopeo's layer {digest} is not compact: {toc}"));
+    assert_eq!(entry["raw"], support::images::sha256(&tar));
+    let encoder = &entry["recipe"]["members"][0]["encoder"];
+    assert_eq!(encoder["family"], "pgzip", "{encoder}");
+    assert_eq!(encoder["level"], 5, "{encoder}");
+    airlock(&["verify", bundle.to_str().unwrap()]).ok();
+
+    let target = TestRegistry::start();
+    let taddr = target.addr();
+    airlock(&["push", bundle.to_str().unwrap(), &format!("{taddr}/mirror")]).ok();
+    let t = registry_manifest(&taddr, "mirror/pgzip/app", "1", None);
+    assert_eq!(t.digest, s.digest);
+    let got = registry_blob(&taddr, "mirror/pgzip/app", &digest);
+    assert!(got == blob, "the layer on the target differs from skopeo's");
+}
