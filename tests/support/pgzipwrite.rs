@@ -15,6 +15,17 @@ struct Built {
 /// Where Debian's Go -dev packages put their sources.
 pub const GOCODE: &str = "/usr/share/gocode";
 
+/// Debian's Go 1.19 (what Debian 12 builds skopeo and podman with), even when another
+/// `go` comes first on PATH; `go` from PATH when it is not installed there.
+fn debian_go() -> &'static str {
+    const GO119: &str = "/usr/lib/go-1.19/bin/go";
+    if Path::new(GO119).exists() {
+        GO119
+    } else {
+        "go"
+    }
+}
+
 /// The built `pgzipwrite` binary (built on first use).
 pub fn pgzipwrite() -> &'static Path {
     static GO: OnceLock<Built> = OnceLock::new();
@@ -29,7 +40,7 @@ pub fn pgzipwrite() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("pgzipwrite");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/pgzipwrite/main.go");
-        let out = Command::new("go")
+        let out = Command::new(debian_go())
             .arg("build")
             .arg("-o")
             .arg(&bin)
@@ -47,6 +58,11 @@ pub fn pgzipwrite() -> &'static Path {
             out.status.success(),
             "go build pgzipwrite: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        let version = Command::new(debian_go()).arg("version").output().unwrap();
+        eprintln!(
+            "pgzipwrite built with {}",
+            String::from_utf8_lossy(&version.stdout).trim()
         );
         Built { _dir: dir, bin }
     })
