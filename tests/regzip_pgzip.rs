@@ -284,6 +284,48 @@ fn random_and_text_mix_matches_pgzip_at_every_level() {
 }
 
 #[test]
+fn other_block_sizes_match_pgzip() {
+    use airlock::regzip::identify::Encoder as _;
+    let input = mix();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("mix.in");
+    std::fs::write(&src, &input).unwrap();
+    let mut failures = Vec::new();
+    for block_size in [16_385u64, 100_000, 3 << 20] {
+        for level in ["default", "-2", "0", "1", "6", "9"] {
+            let dst = dir.path().join("out.gz");
+            let out = Command::new(pgzipwrite())
+                .args([level, src.to_str().unwrap(), dst.to_str().unwrap()])
+                .arg(block_size.to_string())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let go = std::fs::read(&dst).unwrap();
+            let p = klauspost::Pgzip {
+                level: rust_level(level),
+                block_size,
+            };
+            let mut c = p.start().unwrap();
+            let mut rust = go[..10].to_vec();
+            c.write(&input, &mut rust).unwrap();
+            c.finish(&mut rust).unwrap();
+            let mut crc = flate2::Crc::new();
+            crc.update(&input);
+            rust.extend_from_slice(&crc.sum().to_le_bytes());
+            rust.extend_from_slice(&(input.len() as u32).to_le_bytes());
+            if let Some(d) = difference(&go, &rust) {
+                failures.push(format!("block size {block_size}, level {level}: {d}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn pgzip_blob_is_identified_and_rebuilt() {
     let tar = tar_of("/usr/share/doc", 3 << 20);
     let dir = tempfile::tempdir().unwrap();

@@ -8,8 +8,7 @@
 //!
 //! **pgzip**: the raw stream is cut into blocks of exactly 1 MiB (the last one shorter,
 //! possibly empty), each compressed by its own flate writer whose dictionary is the
-//! previous block's last 16 KiB (none for the first block, or after a block of at most
-//! 16 KiB); each block ends with a sync flush (an empty stored block), the last one also
+//! previous block's last 16 KiB (none for the first block); each block ends with a sync flush (an empty stored block), the last one also
 //! with flate's `Close` (an empty final fixed block). Blocks are compressed in parallel
 //! goroutines but written in order, and nothing a block's compressor does depends on
 //! another's state (a pooled writer is fully reset, see `fast`), so the output does not
@@ -36,6 +35,8 @@ use compressor::Compressor;
 
 /// pgzip's block size (`defaultBlockSize`), which containers/image does not change.
 pub const BLOCK_SIZE: u64 = 1 << 20;
+/// The largest block size a recipe may name.
+pub const MAX_BLOCK_SIZE: u64 = 256 << 20;
 /// How much of the previous block primes the next one (`tailSize`).
 pub const TAIL_SIZE: usize = 16384;
 
@@ -82,10 +83,16 @@ impl RecipeEncoder for Pgzip {
         )
     }
     fn start(&self) -> io::Result<Box<dyn Candidate>> {
-        if self.block_size == 0 || self.block_size > (1 << 30) {
+        // Up to 256 MiB a block stays below the point where the original re-bases its
+        // hash positions (which is not reproduced).
+        // (pgzip itself refuses blocks of at most 16 KiB.)
+        if self.block_size <= TAIL_SIZE as u64 || self.block_size > MAX_BLOCK_SIZE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("pgzip block size {} is not in 1..=1 GiB", self.block_size),
+                format!(
+                    "pgzip block size {} is not in 16385..=256 MiB",
+                    self.block_size
+                ),
             ));
         }
         Ok(Box::new(Running {
@@ -134,9 +141,8 @@ impl Candidate for Running {
                 self.comp.flush();
                 out.append(&mut self.comp.w.out);
                 self.comp = self.spec.compressor()?;
-                if self.spec.block_size > TAIL_SIZE as u64 {
-                    self.comp.set_dict(&self.tail);
-                }
+                // (a block is always longer than the tail: see `start`)
+                self.comp.set_dict(&self.tail);
                 self.tail.clear();
                 self.in_block = 0;
             }
@@ -208,6 +214,21 @@ mod tests {
         }
         // the empty stream: a sync flush, then the final empty block
         assert_eq!(encode(5, b"").unwrap(), [0, 0, 0, 0xff, 0xff, 3, 0]);
+        for bad in [0, TAIL_SIZE as u64, MAX_BLOCK_SIZE + 1] {
+            let p = Pgzip {
+                level: 5,
+                block_size: bad,
+            };
+            assert!(p.start().is_err(), "block size {bad}");
+        }
+        assert!(
+            Pgzip {
+                level: 10,
+                block_size: BLOCK_SIZE
+            }
+            .start()
+            .is_err()
+        );
     }
 
     #[test]

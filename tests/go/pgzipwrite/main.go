@@ -3,7 +3,10 @@
 // sources, built in GOPATH mode), the way containers/image's gzip compressor does:
 // pgzip.NewWriterLevel (or pgzip.NewWriter for "default"), io.Copy, Close.
 //
-//	pgzipwrite LEVEL IN OUT     LEVEL is -2..9 or "default"
+//	pgzipwrite LEVEL IN OUT [BLOCKSIZE]   LEVEL is -2..9 or "default"
+//
+// BLOCKSIZE sets pgzip's block size (SetConcurrency; containers/image keeps the 1 MiB
+// default).
 //
 // IN or OUT "-" is stdin or stdout.
 package main
@@ -26,8 +29,8 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("usage: pgzipwrite LEVEL IN OUT")
+	if len(args) != 3 && len(args) != 4 {
+		return fmt.Errorf("usage: pgzipwrite LEVEL IN OUT [BLOCKSIZE]")
 	}
 	in, out := os.Stdin, os.Stdout
 	var err error
@@ -52,6 +55,15 @@ func run(args []string) error {
 			return err
 		}
 		if zw, err = pgzip.NewWriterLevel(bw, level); err != nil {
+			return err
+		}
+	}
+	if len(args) == 4 {
+		size, err := strconv.Atoi(args[3])
+		if err != nil {
+			return err
+		}
+		if err := zw.SetConcurrency(size, 4); err != nil {
 			return err
 		}
 	}
