@@ -14,6 +14,9 @@
 //! another's state (a pooled writer is fully reset, see `fast`), so the output does not
 //! depend on scheduling, and here the blocks are simply compressed one after another,
 //! streaming: memory is one compressor and its window, never a whole block of output.
+//! Output comes out window by window (at most 64 KiB of input behind the raw bytes fed),
+//! so `identify` compares as it goes, far inside its `MAX_LAG`, and a wrong level is
+//! dropped after its first window.
 //!
 //! Split as the original is, because each part decides visible bits: `compressor` (the
 //! window, steps, flush/close, dictionary), `fast` and `greedy` (levels 1–6's match
