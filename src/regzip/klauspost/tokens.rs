@@ -254,8 +254,8 @@ mod tests {
         assert_eq!(offset_code(6), 5);
         assert_eq!(offset_code(32767), 29);
         assert_eq!(offset_code(32768), 14);
-        for c in 0..30 {
-            assert_eq!(offset_code(OFFSET_BASE[c]), c as u32);
+        for (c, &base) in OFFSET_BASE[..30].iter().enumerate() {
+            assert_eq!(offset_code(base), c as u32);
         }
     }
 }
