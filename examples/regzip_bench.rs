@@ -21,10 +21,10 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use airlock::regzip::{goflate, goflate27};
 use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::klauspost::{BLOCK_SIZE, Pgzip};
 use airlock::regzip::recipe::{default_encoders, find_recipe};
+use airlock::regzip::{goflate, goflate27};
 
 /// Counts bytes and drops them.
 struct Count(u64);
@@ -66,9 +66,9 @@ fn pgzip(level: i32, data: &[u8], out: &mut Count) {
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let find = args.next_if(|a| a == "--find-recipe").is_some();
-    let path = args
-        .next()
-        .expect("usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL...] | --find-recipe FILE.gz");
+    let path = args.next().expect(
+        "usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL...] | --find-recipe FILE.gz",
+    );
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     if find {
         let (start, cpu_start) = (Instant::now(), cpu_ns());
