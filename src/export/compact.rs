@@ -1,25 +1,27 @@
-//! `save --compact` (first version): gzip layers stored as their raw tar plus a recipe.
+//! `save --compact`: gzip layers stored as their raw tar plus a recipe.
 //!
 //! The bundle's head (TOC, `manifest.json`) is written before any layer, and it must
 //! already say which layers are stored raw and how to rebuild them. So the encoders are
 //! found in a pass of their own before the head ([`identify_all`]): every gzip layer is
 //! read once from its source, verified, and run through [`find_recipe`] (parallel
-//! across layers, bounded memory: one identification per worker). [`apply`] then
-//! rewrites the documents: the layer leaves `blobs[]` for its raw tar, the TOC's
-//! `compact` gets its recipe, and `manifest.json` points at the raw tar so that
-//! `zstd -dc | docker load` still works. When its turn comes, [`write_layer`]
-//! decompresses the layer (fetched a second time, verified again) into the raw entry
-//! and, as the raw bytes pass, rebuilds the gzip bytes from the recipe: the save fails
-//! unless the rebuild has the layer's digest, so no recipe is written that was not
-//! proven on the very bytes stored.
+//! across layers, bounded memory: one identification per worker). That pass is the
+//! proof: a recipe is only returned when its encoder rebuilt the whole blob from the
+//! raw bytes, and the raw bytes' sha256 is recorded with it. [`apply`] then rewrites the
+//! documents: the layer leaves `blobs[]` for its raw tar, the TOC's `compact` gets its
+//! recipe, and `manifest.json` points at the raw tar so that `zstd -dc | docker load`
+//! still works. When its turn comes, [`write_layer`] decompresses the layer (fetched a
+//! second time, verified again) into the raw entry, which the writer hashes: the save
+//! fails unless the stored bytes have the sha256 the recipe was proven on, so no recipe
+//! is written that was not proven on the very bytes stored — with one encoder run per
+//! layer, not two.
 //!
-//! Reading each layer twice is the price of the head-first layout; a later version can
-//! keep the identified layers in the scratch space instead.
+//! Reading each layer twice from its source is the price of the head-first layout; a
+//! later version can keep the identified layers in the scratch space instead.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rayon::prelude::*;
 
 use super::check_interrupt;
@@ -27,10 +29,10 @@ use super::compose::Documents;
 use super::fetch::LayerJob;
 use crate::bundle::toc::{RAW_LAYER_TYPE, TocBlob, TocCompact};
 use crate::bundle::writer::BundleWriter;
-use crate::digest::{Digest, Hasher, VerifyingReader};
+use crate::digest::{Digest, VerifyingReader};
 use crate::progress::{Progress, ProgressReader, human_bytes};
 use crate::regzip::header::GzipError;
-use crate::regzip::recipe::{Found, Rebuilder, default_encoders, find_recipe};
+use crate::regzip::recipe::{Found, default_encoders, find_recipe};
 
 /// The gzip layers that have a recipe, by layer digest.
 pub(crate) type Recipes = BTreeMap<Digest, Found>;
@@ -145,8 +147,10 @@ pub(crate) fn apply(docs: &mut Documents, recipes: &Recipes) {
 }
 
 /// Writes a compact layer: `data` (the gzip bytes, verified here again) decompressed into
-/// its raw entry, while the gzip bytes are rebuilt from the recipe and compared with the
-/// layer's digest.
+/// its raw entry. No second rebuild: [`identify_all`] proved the recipe by rebuilding
+/// the layer from its raw bytes, whose sha256 is `found.raw_digest`; the writer hashes
+/// the raw bytes it stores and fails the save (poisoning the bundle) unless they have
+/// that digest, so the stored bytes are the bytes the recipe was proven on.
 pub(crate) fn write_layer(
     writer: &mut BundleWriter,
     job: &LayerJob,
@@ -155,63 +159,20 @@ pub(crate) fn write_layer(
 ) -> anyhow::Result<()> {
     let digest = &job.desc.digest;
     let mut gzip = VerifyingReader::new(data, digest.clone(), job.desc.size);
-    let (rebuilt, len) = {
-        let mut decoder = flate2::read::MultiGzDecoder::new(&mut gzip);
-        let mut raw = Checked {
-            inner: (&mut decoder).take(found.raw_len),
-            rebuilder: Rebuilder::new(found.recipe.clone()),
-            out: Vec::new(),
-            hasher: Hasher::new(),
-        };
-        if writer.contains(&found.raw_digest) {
-            io::copy(&mut raw, &mut io::sink())
-                .with_context(|| format!("cannot read layer {digest}"))?;
-        } else {
-            writer
-                .add_blob(&found.raw_digest, found.raw_len, &mut raw)
-                .with_context(|| {
-                    format!(
-                        "cannot write the raw tar {} of layer {digest} into the bundle",
-                        found.raw_digest
-                    )
-                })?;
-        }
-        raw.finish()?
-    };
-    // The rest of the gzip bytes (trailer, padding), so their digest is checked.
+    if !writer.contains(&found.raw_digest) {
+        let mut raw = flate2::read::MultiGzDecoder::new(&mut gzip);
+        writer
+            .add_blob(&found.raw_digest, found.raw_len, &mut raw)
+            .with_context(|| {
+                format!(
+                    "the raw tar of layer {digest} is not the {} bytes with digest {} its recipe \
+                     was proven on, or cannot be written into the bundle",
+                    found.raw_len, found.raw_digest
+                )
+            })?;
+    }
+    // The rest of the gzip bytes (trailer, padding; all of them when the raw tar is
+    // already in the bundle), so their digest is checked.
     io::copy(&mut gzip, &mut io::sink()).with_context(|| format!("cannot read layer {digest}"))?;
-    if &rebuilt != digest || len != job.desc.size {
-        bail!(
-            "the recipe found for layer {digest} rebuilds {len} bytes with digest {rebuilt}, not the layer; \
-             this is a bug in airlock's encoders: save without --compact"
-        );
-    }
     Ok(())
-}
-
-/// The raw bytes as they are read, rebuilt into gzip and hashed on the side.
-struct Checked<R> {
-    inner: R,
-    rebuilder: Rebuilder,
-    out: Vec<u8>,
-    hasher: Hasher,
-}
-
-impl<R: Read> Read for Checked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.clear();
-        self.rebuilder.write(&buf[..n], &mut self.out)?;
-        self.hasher.update(&self.out);
-        Ok(n)
-    }
-}
-
-impl<R> Checked<R> {
-    fn finish(mut self) -> io::Result<(Digest, u64)> {
-        self.out.clear();
-        self.rebuilder.finish(&mut self.out)?;
-        self.hasher.update(&self.out);
-        Ok(self.hasher.finish())
-    }
 }
