@@ -198,9 +198,11 @@ pub struct SaveArgs {
     /// disk once. Default: the system temp dir ($TMPDIR, else /tmp).
     #[arg(long, value_name = "DIR")]
     pub scratch: Option<PathBuf>,
-    /// zstd level for .tar.zst bundles (1-19; layers are already compressed, so low is fast and nearly as small).
-    #[arg(long, value_name = "LEVEL", default_value_t = Compression::DEFAULT_ZSTD_LEVEL)]
-    pub zstd_level: i32,
+    /// zstd level for .tar.zst bundles (1-19). Default 3: layers are already compressed, so
+    /// low is fast and nearly as small. With --compact the default is higher (see
+    /// docs/bundle-format.md, compact frames), and 19 is the smallest bundle.
+    #[arg(long, value_name = "LEVEL")]
+    pub zstd_level: Option<i32>,
     /// Write the bundle as parts of at most SIZE bytes (`700M`, `4G`, `4GiB`, or `fat32` for
     /// 4 GiB − 1, the largest FAT32 file), plus a parts index; parts are written directly,
     /// never the whole bundle first. `cat BUNDLE.0*` joins them into the ordinary bundle.

@@ -116,15 +116,15 @@ impl SaveSettings {
         }
         let compression = match Compression::from_path(&args.output) {
             Compression::Zstd { .. } => {
-                if !(1..=19).contains(&args.zstd_level) {
-                    return Err(usage(format!(
-                        "--zstd-level {} is outside 1..=19",
-                        args.zstd_level
-                    )));
+                let level = args.zstd_level.unwrap_or(if args.compact {
+                    Compression::COMPACT_ZSTD_LEVEL
+                } else {
+                    Compression::DEFAULT_ZSTD_LEVEL
+                });
+                if !(1..=19).contains(&level) {
+                    return Err(usage(format!("--zstd-level {level} is outside 1..=19")));
                 }
-                Compression::Zstd {
-                    level: args.zstd_level,
-                }
+                Compression::Zstd { level }
             }
             other => other,
         };

@@ -516,7 +516,26 @@ fn measure_compact_on_real_files() {
     eprintln!("layers: {raw} bytes raw, {gz} bytes gzip");
     for (label, out, extra) in [
         ("save plain zstd 3", "plain.tar.zst", vec![]),
-        ("save --compact zstd 3", "c3.tar.zst", vec!["--compact"]),
+        (
+            "save --compact (default level)",
+            "c.tar.zst",
+            vec!["--compact"],
+        ),
+        (
+            "save --compact zstd 3",
+            "c3.tar.zst",
+            vec!["--compact", "--zstd-level", "3"],
+        ),
+        (
+            "save --compact zstd 9",
+            "c9.tar.zst",
+            vec!["--compact", "--zstd-level", "9"],
+        ),
+        (
+            "save --compact zstd 12",
+            "c12.tar.zst",
+            vec!["--compact", "--zstd-level", "12"],
+        ),
         (
             "save --compact zstd 19",
             "c19.tar.zst",
@@ -535,7 +554,7 @@ fn measure_compact_on_real_files() {
             rss / 1024
         );
     }
-    let c3 = path("c3.tar.zst");
+    let c3 = path("c.tar.zst");
     let (secs, rss) = timed(&["verify", c3.as_str()]);
     eprintln!(
         "verify compact: {secs:.1} s ({:.1} MB/s of raw), peak RSS {} MiB",

@@ -64,7 +64,7 @@ use crate::bundle::output::OutputFiles;
 use crate::bundle::resume::Partial;
 use crate::bundle::signature::{self, BundleStatement};
 use crate::bundle::toc::TocBlob;
-use crate::bundle::writer::{BundleWriter, Head, WriteOptions, WriteSummary};
+use crate::bundle::writer::{BundleWriter, Frames, Head, WriteOptions, WriteSummary};
 use crate::digest::Digest;
 use crate::interrupt::{self, Interrupted};
 use crate::inventory::base::BaseSet;
@@ -338,6 +338,12 @@ fn write_bundle(
         compression: settings.compression,
         threads,
         mtime: settings.created.map(|t| t.as_second().unsigned_abs()),
+        // Raw layer tars compress against each other only inside one frame.
+        frames: if settings.compact {
+            Frames::Coarse
+        } else {
+            Frames::PerEntry
+        },
     };
     let mut writer = BundleWriter::create_files(output_files, options, settings.split)?;
     let toc = serde_json::to_vec_pretty(&bundle.docs.toc)?;

@@ -49,6 +49,46 @@ mod sink;
 /// Most bytes of tar stream one zstd frame holds.
 pub const FRAME_INPUT: usize = 4 * 1024 * 1024;
 
+/// Most bytes of tar stream one coarse frame ([`Frames::Coarse`]) holds.
+pub const COARSE_FRAME_INPUT: usize = 64 * 1024 * 1024;
+
+/// A coarse frame ends at the first entry boundary after this many bytes.
+pub const COARSE_FRAME_MIN: usize = 32 * 1024 * 1024;
+
+/// The largest zstd window a coarse frame uses (its frames are smaller, so in practice
+/// the window is the frame): what a reader must be ready to hold.
+pub const LONG_WINDOW_LOG: u32 = 27;
+
+/// How a zstd bundle's tar stream is cut into frames (`docs/bundle-format.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Frames {
+    /// A new frame for every entry, and every [`FRAME_INPUT`] bytes inside an entry:
+    /// any entry is reached without decoding another. For ordinary bundles, whose
+    /// layers are gzip already and gain nothing from a bigger window.
+    #[default]
+    PerEntry,
+    /// Frames of [`COARSE_FRAME_MIN`]..[`COARSE_FRAME_INPUT`] bytes that span entries,
+    /// compressed with long-distance matching: for compact bundles, whose raw layer tars
+    /// compress against each other. Reaching an entry decodes its frame from the start.
+    Coarse,
+}
+
+impl Frames {
+    fn max_input(self) -> usize {
+        match self {
+            Frames::PerEntry => FRAME_INPUT,
+            Frames::Coarse => COARSE_FRAME_INPUT,
+        }
+    }
+
+    fn min_input(self) -> usize {
+        match self {
+            Frames::PerEntry => 0,
+            Frames::Coarse => COARSE_FRAME_MIN,
+        }
+    }
+}
+
 /// How the tar stream is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -59,6 +99,11 @@ pub enum Compression {
 impl Compression {
     /// The zstd level used unless asked otherwise: fast on already-compressed layers.
     pub(crate) const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+    /// The zstd level of a compact bundle unless asked otherwise (`save --compact`): its
+    /// raw layer tars do compress, so a higher level pays; chosen by measurement
+    /// (`docs/bundle-format.md`, compact frames; `bench/results.md`).
+    pub(crate) const COMPACT_ZSTD_LEVEL: i32 = 9;
 
     /// zstd for `*.tar.zst`, `*.tzst` and `*.zst`, none otherwise (`*.tar`).
     pub(crate) fn from_path(path: &Path) -> Compression {
@@ -85,6 +130,8 @@ pub struct WriteOptions {
     /// `None`: when the writer is created. Two bundles of the same entries written with
     /// the same time are the same bytes.
     pub mtime: Option<u64>,
+    /// How zstd frames are cut (ignored for plain tar).
+    pub frames: Frames,
 }
 
 impl Default for WriteOptions {
@@ -94,6 +141,7 @@ impl Default for WriteOptions {
             compression: Compression::None,
             threads: 0,
             mtime: None,
+            frames: Frames::PerEntry,
         }
     }
 }
@@ -105,6 +153,7 @@ impl WriteOptions {
             compression: Compression::from_path(path),
             threads: 0,
             mtime: None,
+            frames: Frames::PerEntry,
         }
     }
 }
@@ -211,9 +260,9 @@ impl BundleWriter {
         };
         let sink = match opts.compression {
             Compression::None => Sink::Plain(out),
-            Compression::Zstd { level } => {
-                Sink::Zstd(ZstdSink::new(out, level, opts.threads).map_err(create_err)?)
-            }
+            Compression::Zstd { level } => Sink::Zstd(
+                ZstdSink::new(out, level, opts.threads, opts.frames).map_err(create_err)?,
+            ),
         };
         let tar = tar::Builder::new(sink);
         let mtime = opts.mtime.unwrap_or_else(|| {
@@ -590,5 +639,65 @@ mod tests {
         let s = w.finish().unwrap();
         assert_eq!(s.entries, 2);
         assert_eq!(s.bytes, std::fs::metadata(&path).unwrap().len());
+    }
+
+    /// Coarse frames (compact bundles) span entries: a frame ends at the first entry
+    /// boundary past [`COARSE_FRAME_MIN`] bytes or at [`COARSE_FRAME_INPUT`], the seek
+    /// table stays valid, and the file still decodes to the same tar.
+    #[test]
+    fn coarse_frames_span_entries() {
+        use crate::bundle::seekable::read_seek_table;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.zst");
+        let opts = WriteOptions {
+            compression: Compression::Zstd { level: 1 },
+            threads: 2,
+            mtime: Some(0),
+            frames: Frames::Coarse,
+        };
+        let mut w = BundleWriter::create(&path, opts).unwrap();
+        w.add_file("oci-layout", b"{}").unwrap();
+        // Compressible, not trivially: a few distinct lines.
+        let blob = |n: usize, seed: u8| -> Vec<u8> {
+            (0..n)
+                .map(|i| b"abcdefghij\n"[(i / 7 + seed as usize) % 11] ^ (i % 13 == 0) as u8)
+                .collect()
+        };
+        let sizes = [5 << 20, 30 << 20, 1000, 70 << 20, 3 << 20];
+        let blobs: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| blob(n, i as u8))
+            .collect();
+        for b in &blobs {
+            w.add_blob(&Digest::of(b), b.len() as u64, &mut &b[..])
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let mut f = File::open(&path).unwrap();
+        let len = f.metadata().unwrap().len();
+        let table = read_seek_table(&mut f, len).unwrap().unwrap();
+        let sizes: Vec<u64> = table.frames.iter().map(|f| f.d_size).collect();
+        // Frame 1: the head, 5 MiB, 30 MiB (past the minimum: cut after it); then the
+        // small blob and 70 MiB cut at the maximum, the rest, 3 MiB.
+        assert_eq!(sizes.len(), 3, "{sizes:?}");
+        assert!(
+            sizes[0] > 35 << 20 && sizes[0] < COARSE_FRAME_INPUT as u64,
+            "{sizes:?}"
+        );
+        assert_eq!(sizes[1], COARSE_FRAME_INPUT as u64);
+        let tar = zstd::decode_all(File::open(&path).unwrap()).unwrap();
+        assert_eq!(tar.len() as u64, sizes.iter().sum::<u64>());
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut found = 0;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            if blobs.contains(&data) {
+                found += 1;
+            }
+        }
+        assert_eq!(found, blobs.len());
     }
 }

@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
-use super::FRAME_INPUT;
+use super::{Frames, LONG_WINDOW_LOG};
 use crate::bundle::parts::PartWriter;
 use crate::bundle::seekable::encode_seek_table;
 use crate::ordered;
@@ -84,7 +84,7 @@ impl Sink {
         match self {
             Sink::Plain(_) => Ok(()),
             Sink::Zstd(z) => {
-                z.stream.cut();
+                z.cut();
                 Ok(())
             }
         }
@@ -96,6 +96,7 @@ impl Sink {
             Sink::Plain(out) => out.flush(),
             Sink::Zstd(z) => {
                 z.stream.drain()?;
+                z.filled = 0;
                 z.stream.get_mut().out.flush()
             }
         }
@@ -140,7 +141,7 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Plain(out) => out.write(buf),
-            Sink::Zstd(z) => z.stream.write(buf),
+            Sink::Zstd(z) => z.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -153,21 +154,25 @@ impl Write for Sink {
     }
 }
 
-/// Cuts the tar stream into zstd frames of at most [`FRAME_INPUT`] bytes (and at every
+/// Cuts the tar stream into zstd frames of at most [`super::FRAME_INPUT`] bytes (and at every
 /// entry boundary, [`Sink::cut`]), compressed on its own pool by [`ordered`], recording
-/// each frame's sizes for the seek table.
+/// each frame's sizes for the seek table. With [`Frames::Coarse`] (compact bundles) the
+/// frames are bigger and span entries; see [`Frames`].
 pub(super) struct ZstdSink {
-    pub(super) stream: ordered::Stream<Frames>,
+    pub(super) stream: ordered::Stream<FrameSizes>,
+    policy: Frames,
+    /// Bytes in the frame being filled (the stream cuts by itself at its chunk size).
+    filled: usize,
 }
 
 /// Where the frames go: the file, and what the seek table needs.
-pub(super) struct Frames {
+pub(super) struct FrameSizes {
     out: Counting,
     frames: Vec<(u32, u32)>,
     uncompressed: u64,
 }
 
-impl ordered::ChunkOut for Frames {
+impl ordered::ChunkOut for FrameSizes {
     fn put(&mut self, frame: &[u8], input_len: usize) -> io::Result<()> {
         self.out.write_all(frame)?;
         self.frames.push((frame.len() as u32, input_len as u32));
@@ -177,29 +182,57 @@ impl ordered::ChunkOut for Frames {
 }
 
 impl ZstdSink {
-    pub(super) fn new(out: Counting, level: i32, threads: usize) -> io::Result<ZstdSink> {
+    pub(super) fn new(
+        out: Counting,
+        level: i32,
+        threads: usize,
+        policy: Frames,
+    ) -> io::Result<ZstdSink> {
         let threads = if threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             threads
         };
-        // Two frames per thread in flight, plus the one being filled.
-        let pool = ordered::Pool::new("zstd", threads, 2 * threads + 1, move |chunk| {
-            compress_frame(chunk, level)
+        let long = policy == Frames::Coarse;
+        // Two frames per thread in flight, plus the one being filled; coarse frames are
+        // big, so one per thread plus the one being filled.
+        let in_flight = if long { threads + 1 } else { 2 * threads + 1 };
+        let pool = ordered::Pool::new("zstd", threads, in_flight, move |chunk| {
+            compress_frame(chunk, level, long)
         })?;
-        let frames = Frames {
+        let frames = FrameSizes {
             out,
             frames: Vec::new(),
             uncompressed: 0,
         };
         Ok(ZstdSink {
-            stream: ordered::Stream::new(&pool, FRAME_INPUT, frames),
+            stream: ordered::Stream::new(&pool, policy.max_input(), frames),
+            policy,
+            filled: 0,
         })
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.filled += n;
+        if self.filled == self.policy.max_input() {
+            // The stream cut the frame there.
+            self.filled = 0;
+        }
+        Ok(n)
+    }
+
+    /// An entry boundary: ends the frame, unless coarse frames want more.
+    fn cut(&mut self) {
+        if self.filled >= self.policy.min_input() {
+            self.stream.cut();
+            self.filled = 0;
+        }
     }
 
     /// Writes every frame, then the seek table.
     fn finish(self) -> io::Result<(Counting, u64)> {
-        let Frames {
+        let FrameSizes {
             mut out,
             frames,
             uncompressed,
@@ -211,19 +244,26 @@ impl ZstdSink {
 }
 
 thread_local! {
-    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+    static COMPRESSOR: std::cell::RefCell<Option<((i32, bool), zstd::bulk::Compressor<'static>)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// One complete zstd frame (with content size and checksum) for `input`.
-fn compress_frame(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
+/// One complete zstd frame (with content size and checksum) for `input`; `long`: with
+/// long-distance matching over a window of up to [`LONG_WINDOW_LOG`] (zstd shrinks it to
+/// the frame when the frame is smaller).
+fn compress_frame(input: &[u8], level: i32, long: bool) -> io::Result<Vec<u8>> {
+    use zstd::zstd_safe::CParameter;
     COMPRESSOR
         .with(|cell| {
             let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            if slot.as_ref().is_none_or(|(k, _)| *k != (level, long)) {
                 let mut c = zstd::bulk::Compressor::new(level)?;
-                c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
-                *slot = Some((level, c));
+                c.set_parameter(CParameter::ChecksumFlag(true))?;
+                if long {
+                    c.set_parameter(CParameter::EnableLongDistanceMatching(true))?;
+                    c.set_parameter(CParameter::WindowLog(LONG_WINDOW_LOG))?;
+                }
+                *slot = Some(((level, long), c));
             }
             let (_, c) = slot.as_mut().expect("compressor set");
             c.compress(input)
