@@ -5,9 +5,12 @@
 //! finding naming the layer (and, through the graph, the images it breaks).
 //!
 //! The rebuild reads through [`Bundle::blob`], the same path `push` and `load` take,
-//! so `verify` checks exactly what they would send.
+//! so `verify` checks exactly what they would send; layers are rebuilt in parallel
+//! (rayon's pool, one bundle reader per layer being rebuilt).
 
 use std::io;
+
+use rayon::prelude::*;
 
 use super::report::{Finding, FindingKind};
 use super::{BlobSeen, Pass, error_chain};
@@ -38,13 +41,35 @@ impl Pass<'_> {
                 None
             }
         };
-        for c in &layers {
-            let raw_ok = self
-                .seen
-                .blobs
-                .get(&c.raw)
-                .is_some_and(|s| s.size == c.raw_size);
-            if !raw_ok {
+        let raw_ok: Vec<bool> = layers
+            .iter()
+            .map(|c| {
+                self.seen
+                    .blobs
+                    .get(&c.raw)
+                    .is_some_and(|s| s.size == c.raw_size)
+            })
+            .collect();
+        // Rebuilds are CPU-bound (one encoder run per layer): in parallel across layers,
+        // one reader each; findings are reported in TOC order all the same.
+        let rebuilt: Vec<Option<Result<u64, String>>> = layers
+            .par_iter()
+            .zip(&raw_ok)
+            .map(|(c, &ok)| {
+                let bundle = bundle.as_ref().filter(|_| ok)?;
+                Some(
+                    bundle
+                        .blob(&c.digest)
+                        .map_err(|e| error_chain(&e))
+                        // the rebuilding reader checks the digest when it reaches the end
+                        .and_then(|mut r| {
+                            io::copy(&mut r, &mut io::sink()).map_err(|e| e.to_string())
+                        }),
+                )
+            })
+            .collect();
+        for ((c, ok), rebuilt) in layers.iter().zip(raw_ok).zip(rebuilt) {
+            if !ok {
                 self.findings.push(
                     Finding::new(
                         FindingKind::MissingBlob,
@@ -57,19 +82,14 @@ impl Pass<'_> {
                 );
                 continue;
             }
-            let Some(bundle) = &bundle else { continue };
-            let rebuilt = bundle
-                .blob(&c.digest)
-                .map_err(|e| error_chain(&e))
-                // the rebuilding reader checks the digest when it reaches the end
-                .and_then(|mut r| io::copy(&mut r, &mut io::sink()).map_err(|e| e.to_string()));
             match rebuilt {
-                Ok(_) => {
+                None => {}
+                Some(Ok(_)) => {
                     self.seen
                         .blobs
                         .insert(c.digest.clone(), BlobSeen { size: c.size });
                 }
-                Err(e) => self.findings.push(
+                Some(Err(e)) => self.findings.push(
                     Finding::new(
                         FindingKind::DigestMismatch,
                         format!("compact layer {} does not rebuild: {e}", c.digest),
