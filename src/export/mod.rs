@@ -338,8 +338,9 @@ fn write_bundle(
         compression: settings.compression,
         threads,
         mtime: settings.created.map(|t| t.as_second().unsigned_abs()),
-        // Raw layer tars compress against each other only inside one frame.
-        frames: if settings.compact {
+        // Raw layer tars compress against each other only inside one frame (a compact
+        // save that found no recipe holds only gzip layers: ordinary frames).
+        frames: if !bundle.recipes.is_empty() {
             Frames::Coarse
         } else {
             Frames::PerEntry
