@@ -195,7 +195,14 @@ impl ZstdSink {
         };
         let long = policy == Frames::Coarse;
         // Two frames per thread in flight, plus the one being filled; coarse frames are
-        // big, so one per thread plus the one being filled.
+        // big, so one per thread plus the one being filled, on at most
+        // COARSE_MAX_THREADS threads (memory: each holds up to 64 MiB of input, its
+        // output and a zstd context, however many cores the machine has).
+        let threads = if long {
+            threads.min(COARSE_MAX_THREADS)
+        } else {
+            threads
+        };
         let in_flight = if long { threads + 1 } else { 2 * threads + 1 };
         let pool = ordered::Pool::new("zstd", threads, in_flight, move |chunk| {
             compress_frame(chunk, level, long)
@@ -242,6 +249,9 @@ impl ZstdSink {
         Ok((out, uncompressed))
     }
 }
+
+/// Most threads compressing coarse frames at once.
+const COARSE_MAX_THREADS: usize = 4;
 
 thread_local! {
     static COMPRESSOR: std::cell::RefCell<Option<((i32, bool), zstd::bulk::Compressor<'static>)>> =
