@@ -250,7 +250,9 @@ pub struct SaveArgs {
     /// inside rebuilds the exact gzip bytes and checks their digest (`verify`, `push`);
     /// other layers are stored as they are. Older airlock releases cannot read such a
     /// bundle; `zstd -dc BUNDLE | docker load` still works. Each layer is read twice from
-    /// its source (once to find its encoder, once to write it). Example: --compact
+    /// its source (once to find its encoder, once to write it). The bundle's zstd frames are
+    /// coarser (several layers each, so similar layers compress together) and the default
+    /// --zstd-level is 9. Example: --compact
     #[arg(long)]
     pub compact: bool,
     #[command(flatten)]

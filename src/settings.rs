@@ -632,6 +632,22 @@ mod tests {
                 level: Compression::DEFAULT_ZSTD_LEVEL
             }
         ));
+        // --compact raises the default level; an explicit one still wins.
+        assert_eq!(
+            save(&["nginx", "-o", "x.tar.zst", "--compact"])
+                .unwrap()
+                .compression,
+            Compression::Zstd {
+                level: Compression::COMPACT_ZSTD_LEVEL
+            }
+        );
+        assert_eq!(
+            save(&["nginx", "-o", "x.tar.zst", "--compact", "--zstd-level", "3"])
+                .unwrap()
+                .compression,
+            Compression::Zstd { level: 3 }
+        );
+        assert!(save(&["nginx", "-o", "x.tar.zst", "--zstd-level", "20"]).is_err());
         let ext = save(&["nginx", "-o", "x.zip"]).unwrap_err().0;
         for accepted in [".tar (plain)", ".tar.zst", ".tzst"] {
             assert!(ext.contains(accepted), "{ext}");
