@@ -4,9 +4,10 @@
 //! table from the end of the file, and walks the tar headers once, seeking over entry
 //! data, to build an index of entry name → (offset in the tar stream, size). Because
 //! the writer starts every entry in a new zstd frame, reaching a header decodes only
-//! the first block of its frame, never the blob data before it. A `.zst` without a seek
-//! table (recompressed by hand) still opens, at the cost of one sequential pass now and
-//! a decode from the start for every later read.
+//! the first block of its frame, never the blob data before it (a compact bundle's
+//! coarse frames span entries: there the walk decodes each frame once, in order). A
+//! `.zst` without a seek table (recompressed by hand) still opens, at the cost of one
+//! sequential pass now and a decode from the start for every later read.
 //!
 //! The index is the place where hostile archives are refused: absolute paths, `..`,
 //! links, devices and duplicate names make `open` fail, so nothing downstream (push,

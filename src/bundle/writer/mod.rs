@@ -21,7 +21,9 @@
 //!   of their own with a bounded number in flight, two per thread plus the one being
 //!   filled (memory stays flat), and written in order ([`crate::ordered`]), recording
 //!   sizes for the seek table. One frame per chunk costs a little ratio but buys random
-//!   access, and layers are mostly compressed already.
+//!   access, and layers are mostly compressed already. A compact bundle's raw layer tars
+//!   are not: with [`Frames::Coarse`] frames span entries (32–64 MiB) and use
+//!   long-distance matching, so similar layers compress against each other.
 //! - With a part size ([`BundleWriter::create_split`], `save --split`), the same bytes
 //!   go to numbered parts instead of one file ([`PartWriter`]): cut at exact byte
 //!   counts, each hashed while written, under temporary names until `finish` renames
