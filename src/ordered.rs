@@ -27,14 +27,17 @@
 //!   started are skipped; the pool's threads end once idle after the last handle to the
 //!   pool is gone. To keep everything compressed or pending (a bundle kept on Ctrl-C),
 //!   call [`Stream::drain`] first. [`Stream::read_from`] fails its next read once Ctrl-C
-//!   or SIGTERM has been received ([`crate::interrupt`]); `write` does not look at the
-//!   flag, because its caller's readers do and a stream must still drain after one.
+//!   or SIGTERM has been received ([`crate::interrupt`]), and `write` and `read_from`
+//!   stop waiting for a busy pool then (a chunk can take minutes: a coarse zstd frame
+//!   at level 19); `drain` does not look at the flag, because a stream must still drain
+//!   after one.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use crate::interrupt::InterruptibleReader;
 use crate::sync::lock;
@@ -229,8 +232,32 @@ impl<O: ChunkOut> Stream<O> {
             if let Some(permit) = self.pool.0.budget.try_acquire() {
                 return Ok(permit);
             }
-            self.write_oldest()?;
+            self.write_oldest_unless_interrupted()?;
         }
+    }
+
+    /// [`write_oldest`](Self::write_oldest), but giving up once Ctrl-C or SIGTERM has
+    /// been received: a writer must not sit behind a chunk that takes minutes (a coarse
+    /// frame at a high zstd level) after the user asked to stop. The chunk stays queued,
+    /// so a [`drain`](Self::drain) still writes it out.
+    fn write_oldest_unless_interrupted(&mut self) -> io::Result<()> {
+        while let Some(rx) = self.in_flight.front() {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(done) => {
+                    self.in_flight.pop_front();
+                    return self.put(done);
+                }
+                Err(RecvTimeoutError::Timeout) if crate::interrupt::requested() => {
+                    return Err(crate::interrupt::io_error());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.in_flight.pop_front();
+                    return Err(self.lost());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes out the oldest chunk in flight, waiting for it; false when there is none.

@@ -125,6 +125,18 @@ fn stopped_early(e: anyhow::Error, resume: Option<&Partial>) -> anyhow::Error {
     }
 }
 
+/// A compact save that stopped after writing layers: its partial bundle is not kept
+/// (see the fetch loop), and the message says so.
+fn compact_stopped(e: anyhow::Error) -> anyhow::Error {
+    let note = "a compact bundle's partial file is not kept (a rerun fetches its layers again)";
+    let e = if interrupt::requested() {
+        Interrupted(format!("interrupted; {note}")).into()
+    } else {
+        e.context(crate::hint::Hint(note.to_string()))
+    };
+    Stopped(e).into()
+}
+
 /// Fails with [`Interrupted`] once Ctrl-C has been pressed.
 fn check_interrupt() -> anyhow::Result<()> {
     if interrupt::requested() {
@@ -392,8 +404,11 @@ fn write_bundle(
                     .add_blob(&job.desc.digest, job.desc.size, data)
                     .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?,
             }
-            // From the first layer on, what is written is worth keeping.
-            writer.keep_on_drop(true);
+            // From the first layer on, what is written is worth keeping — except in a
+            // compact bundle: a rerun cannot reuse its coarse frames (the layers are
+            // fetched and identified again anyway), and keeping it would mean waiting for
+            // the frames in flight, minutes at high zstd levels, before stopping.
+            writer.keep_on_drop(bundle.recipes.is_empty());
             tally.add(origin, job.desc.size);
             reuse.copied(job);
             Ok(())
@@ -423,9 +438,13 @@ fn write_bundle(
     let has_layers = tally.reused + tally.fetched > 0;
     if let Err(e) = fetched {
         // The earlier partial bundle, when still there, is kept instead of the new one.
-        let keep_new = has_layers && reuse.pending().is_none();
+        let keep_new = has_layers && reuse.pending().is_none() && bundle.recipes.is_empty();
         writer.keep_on_drop(keep_new);
-        let err = stopped(e, keep_new);
+        let err = if keep_new || !has_layers || reuse.pending().is_some() {
+            stopped(e, keep_new)
+        } else {
+            compact_stopped(e)
+        };
         drop(writer);
         return Err(err);
     }
