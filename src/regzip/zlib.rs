@@ -17,7 +17,7 @@
 //! own state (about 256 KiB at the defaults) plus whatever the caller keeps.
 
 use std::alloc::{self, Layout};
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_int, c_uint, c_void};
 use std::io::{self, Read, Write};
 use std::ptr;
 
@@ -228,6 +228,90 @@ impl Deflater {
         Ok(())
     }
 
+    /// Starts a new raw deflate stream on the same state (`deflateReset`) at `level`
+    /// (`deflateParams`, which right after a reset changes only the match parameters):
+    /// what pigz does before each block.
+    pub fn reset(&mut self, level: u8) -> io::Result<()> {
+        let params = ZlibParams {
+            level,
+            ..self.params
+        };
+        params.check()?;
+        // SAFETY: the stream was initialised by deflateInit2_ in `new`.
+        let rc = unsafe { z::deflateReset(&mut *self.strm) };
+        if rc != z::Z_OK {
+            return Err(zlib_error("deflateReset", rc));
+        }
+        // SAFETY: as above.
+        let rc =
+            unsafe { z::deflateParams(&mut *self.strm, c_int::from(level), params.strategy.raw()) };
+        if rc != z::Z_OK {
+            return Err(zlib_error("deflateParams", rc));
+        }
+        self.params = params;
+        self.finished = false;
+        Ok(())
+    }
+
+    /// Primes the history with `dict` (`deflateSetDictionary`; zlib keeps its last
+    /// window's worth). Only right after [`Deflater::new`] or [`Deflater::reset`].
+    pub fn set_dictionary(&mut self, dict: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(dict.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "dictionary too big"))?;
+        // SAFETY: zlib only reads `len` bytes from `dict` during the call.
+        let rc = unsafe { z::deflateSetDictionary(&mut *self.strm, dict.as_ptr(), len) };
+        if rc != z::Z_OK {
+            return Err(zlib_error("deflateSetDictionary", rc));
+        }
+        Ok(())
+    }
+
+    /// Flushes what was written so far with `mode`, appending the output (pigz's loop:
+    /// `deflate` again while it fills the output room).
+    pub fn flush(&mut self, mode: Flush, out: &mut Vec<u8>) -> io::Result<()> {
+        if self.finished {
+            return Err(io::Error::other("zlib deflate: flush after finish"));
+        }
+        self.strm.next_in = ptr::null_mut();
+        self.strm.avail_in = 0;
+        let flush = match mode {
+            Flush::Block => z::Z_BLOCK,
+            Flush::Sync => z::Z_SYNC_FLUSH,
+            Flush::Full => z::Z_FULL_FLUSH,
+        };
+        loop {
+            let (rc, filled) = self.step(flush, out);
+            if rc != z::Z_OK && rc != z::Z_BUF_ERROR {
+                return Err(zlib_error("deflate flush", rc));
+            }
+            if !filled {
+                return Ok(());
+            }
+        }
+    }
+
+    /// How many bits of output zlib holds back short of a byte (`deflatePending`).
+    pub fn pending_bits(&mut self) -> io::Result<u32> {
+        let mut bits: c_int = 0;
+        // SAFETY: the stream is initialised; zlib writes one int through `bits` and
+        // accepts a null `pending`.
+        let rc = unsafe { deflatePending(&mut *self.strm, ptr::null_mut(), &mut bits) };
+        if rc != z::Z_OK {
+            return Err(zlib_error("deflatePending", rc));
+        }
+        Ok(bits as u32)
+    }
+
+    /// Inserts the low `bits` bits of `value` into the output (`deflatePrime`).
+    pub fn prime(&mut self, bits: u8, value: u16) -> io::Result<()> {
+        // SAFETY: the stream is initialised; zlib checks `bits` against its buffer.
+        let rc = unsafe { z::deflatePrime(&mut *self.strm, c_int::from(bits), c_int::from(value)) };
+        if rc != z::Z_OK {
+            return Err(zlib_error("deflatePrime", rc));
+        }
+        Ok(())
+    }
+
     /// One call to `deflate` with fresh output room at the end of `out`; returns
     /// zlib's code and whether the output room was used up (more may be pending).
     fn step(&mut self, flush: c_int, out: &mut Vec<u8>) -> (c_int, bool) {
@@ -248,6 +332,23 @@ impl Deflater {
             (rc, self.strm.avail_out == 0)
         }
     }
+}
+
+/// The flush modes [`Deflater::flush`] offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// `Z_BLOCK`: end the current block, keep the bits short of a byte pending.
+    Block,
+    /// `Z_SYNC_FLUSH`: end the block and add an empty stored block (byte aligned).
+    Sync,
+    /// `Z_FULL_FLUSH`: as `Sync`, and forget the history.
+    Full,
+}
+
+// libz-sys does not declare `deflatePending` (zlib 1.2.5.1+), but the zlib it compiles
+// in (its `static` feature) has it, unprefixed.
+unsafe extern "C" {
+    fn deflatePending(strm: z::z_streamp, pending: *mut c_uint, bits: *mut c_int) -> c_int;
 }
 
 impl Drop for Deflater {
