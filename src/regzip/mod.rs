@@ -14,7 +14,9 @@
 //!   pushes layers with; `gzip` frames it as Go's `gzip.Writer` does, around header
 //!   bytes as recorded;
 //! - `goflate27`: Go 1.27's rewritten `compress/flate` (Go 1.27.0–1.27.3), whose
-//!   output differs from the classic one at every level.
+//!   output differs from the classic one at every level;
+//! - `pigz`: pigz's blocks (stock zlib per block, primed with the previous block's
+//!   tail, joined by flushes).
 
 pub mod goflate;
 pub mod goflate27;
@@ -22,5 +24,6 @@ pub mod gzip;
 pub mod header;
 pub mod identify;
 pub mod klauspost;
+pub mod pigz;
 pub mod recipe;
 pub mod zlib;
