@@ -23,6 +23,7 @@ use super::goflate27::GoFlate127;
 use super::header::GzipError;
 use super::identify::{Candidate, Encoder, identify_with};
 use super::klauspost::{self, Pgzip};
+use super::pigz::{self, Pigz};
 use super::zlib::{Strategy, ZlibParams};
 use crate::digest::{Digest, Hasher};
 
@@ -75,6 +76,17 @@ pub enum EncoderSpec {
         level: i32,
         block_size: u64,
     },
+    /// pigz (2.6) over stock zlib: `block_size` bytes per block (`-b`), each primed
+    /// with the previous block's last 32 KiB unless `independent` (`-i`); see `pigz`.
+    /// `single_thread`: pigz's `-p 1` path (one stream across blocks), which differs
+    /// at levels 1–3; absent = false.
+    Pigz {
+        level: u8,
+        block_size: u64,
+        independent: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        single_thread: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +104,29 @@ impl EncoderSpec {
             variant: PgzipVariant::Compress115,
             level,
             block_size: klauspost::BLOCK_SIZE,
+        }
+    }
+}
+
+impl EncoderSpec {
+    /// pigz at `level` with its defaults (128 KiB blocks, not independent).
+    pub fn pigz(level: u8) -> EncoderSpec {
+        EncoderSpec::Pigz {
+            level,
+            block_size: pigz::BLOCK_SIZE,
+            independent: false,
+            single_thread: false,
+        }
+    }
+}
+
+impl From<Pigz> for EncoderSpec {
+    fn from(p: Pigz) -> EncoderSpec {
+        EncoderSpec::Pigz {
+            level: p.level,
+            block_size: p.block_size,
+            independent: p.independent,
+            single_thread: p.single_thread,
         }
     }
 }
@@ -163,6 +198,17 @@ impl EncoderSpec {
             EncoderSpec::Pgzip {
                 level, block_size, ..
             } => format!("pgzip level {level} ({} KiB blocks)", block_size >> 10),
+            EncoderSpec::Pigz {
+                level,
+                block_size,
+                independent,
+                single_thread,
+            } => format!(
+                "pigz level {level} ({} KiB blocks{}{})",
+                block_size >> 10,
+                if *independent { ", independent" } else { "" },
+                if *single_thread { ", one thread" } else { "" }
+            ),
         }
     }
 }
@@ -193,6 +239,17 @@ impl EncoderSpec {
             EncoderSpec::Pgzip {
                 level, block_size, ..
             } => Box::new(Pgzip { level, block_size }),
+            EncoderSpec::Pigz {
+                level,
+                block_size,
+                independent,
+                single_thread,
+            } => Box::new(Pigz {
+                level,
+                block_size,
+                independent,
+                single_thread,
+            }),
         }
     }
 }
@@ -209,7 +266,9 @@ impl Encoder for EncoderSpec {
 /// The encoders `save --compact` tries, in preference order (the first matching one is
 /// recorded): Go's default level first (Docker's pushes), Go's other levels, then
 /// stock zlib 1–9 (Python's `gzip`, lowest level first: the fastest rebuild), then Go
-/// 1.27's rewritten encoder (its default level first).
+/// 1.27's rewritten encoder (its default level first), then pigz (its default level
+/// first, 128 KiB blocks, then its one-thread path at levels 1–3; a pigz stream
+/// shorter than a block is zlib's and matches zlib first).
 pub fn default_encoders() -> Vec<EncoderSpec> {
     let mut list = vec![EncoderSpec::go(6)];
     list.extend(
@@ -232,6 +291,7 @@ pub fn default_encoders() -> Vec<EncoderSpec> {
                 level: e.level,
             }),
     );
+    list.extend(pigz::pigz_encoders().into_iter().map(EncoderSpec::from));
     list
 }
 
