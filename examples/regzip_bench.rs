@@ -1,6 +1,7 @@
 //! Throughput of the bit-exact encoders (`airlock::regzip`), single-threaded: Go's
 //! classic flate (levels as numbers), Go 1.27's rewritten flate (`go1.27:LEVEL`) and
-//! klauspost's pgzip (`pgzip:LEVEL`); or, with
+//! klauspost's pgzip (`pgzip:LEVEL`), pigz over stock zlib (`pigz:LEVEL`, 128 KiB
+//! blocks; `pigz1:LEVEL` for its one-thread path); or, with
 //! `--find-recipe`, of `find_recipe` (identification with the default encoder list) on a
 //! gzip file:
 //!
@@ -10,6 +11,7 @@
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar 1 6 9    # Go, chosen levels
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar go1.27:-1 go1.27:9
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar pgzip:5 pgzip:9
+//! cargo run --release --example regzip_bench -- /tmp/bench.tar pigz:6 pigz:9 pigz1:1
 //! cargo run --release --example regzip_bench -- --find-recipe /tmp/bench.tar.gz
 //! ```
 //!
@@ -21,8 +23,10 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
+use airlock::regzip::identify::Candidate;
 use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::klauspost::{BLOCK_SIZE, Pgzip};
+use airlock::regzip::pigz::Pigz;
 use airlock::regzip::recipe::{default_encoders, find_recipe};
 use airlock::regzip::{goflate, goflate27};
 
@@ -47,12 +51,28 @@ fn cpu_ns() -> Option<u64> {
 
 /// klauspost's pgzip at `level` over `data` (256 KiB writes, as a rebuild feeds it).
 fn pgzip(level: i32, data: &[u8], out: &mut Count) {
-    let mut c = Pgzip {
+    let c = Pgzip {
         level,
         block_size: BLOCK_SIZE,
     }
     .start()
     .unwrap();
+    feed(c, data, out);
+}
+
+/// pigz at `level` (128 KiB blocks; `single_thread`: its -p 1 path) over `data`.
+fn pigz(level: u8, single_thread: bool, data: &[u8], out: &mut Count) {
+    let c = Pigz {
+        single_thread,
+        ..Pigz::level(level)
+    }
+    .start()
+    .unwrap();
+    feed(c, data, out);
+}
+
+/// Runs a candidate encoder over `data` in 256 KiB writes, as a rebuild feeds it.
+fn feed(mut c: Box<dyn Candidate>, data: &[u8], out: &mut Count) {
     let mut buf = Vec::new();
     for piece in data.chunks(256 << 10) {
         c.write(piece, &mut buf).unwrap();
@@ -67,7 +87,7 @@ fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let find = args.next_if(|a| a == "--find-recipe").is_some();
     let path = args.next().expect(
-        "usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL...] | --find-recipe FILE.gz",
+        "usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL|pigz:LEVEL|pigz1:LEVEL...] | --find-recipe FILE.gz",
     );
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     if find {
@@ -97,12 +117,19 @@ fn main() {
     for level in levels {
         let (start, cpu_start) = (Instant::now(), cpu_ns());
         let mut out = Count(0);
+        let pigz_spec = (level.strip_prefix("pigz:").map(|l| (l, false)))
+            .or(level.strip_prefix("pigz1:").map(|l| (l, true)));
         match level.strip_prefix("pgzip:") {
             Some(l) => pgzip(l.parse().expect("pgzip level: -2..=9"), &data, &mut out),
             None => match level.strip_prefix("go1.27:") {
                 Some(l) => {
                     let l = l.parse().expect("go1.27 level: -2..=9");
                     goflate27::encode(l, &data[..], &mut out).unwrap();
+                }
+                None if pigz_spec.is_some() => {
+                    let (l, single_thread) = pigz_spec.unwrap();
+                    let l = l.parse().expect("pigz level: 1..=9");
+                    pigz(l, single_thread, &data, &mut out);
                 }
                 None => {
                     let l = level.parse().expect("level: -2..=9");
