@@ -14,7 +14,10 @@
 //! bytes to a caller's `Vec`; stock zlib's output at levels 1–9 does not depend on
 //! how the input is chunked or how much output room each call has (it decides block
 //! boundaries from its own symbol buffer), which the tests check. Memory is zlib's
-//! own state (about 256 KiB at the defaults) plus whatever the caller keeps.
+//! own state (about 256 KiB at the defaults) plus whatever the caller keeps. For
+//! pigz's block framing (`pigz`) it also offers reset + level, a dictionary, the
+//! `Z_BLOCK`/`Z_SYNC_FLUSH`/`Z_FULL_FLUSH` flushes, the pending bit count and
+//! `deflatePrime`.
 
 use std::alloc::{self, Layout};
 use std::ffi::{CStr, c_int, c_uint, c_void};
