@@ -18,6 +18,7 @@
 //! - `pigz`: pigz's blocks (stock zlib per block, primed with the previous block's
 //!   tail, joined by flushes).
 
+pub mod gnugzip;
 pub mod goflate;
 pub mod goflate27;
 pub mod gzip;
