@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use airlock::regzip::gnugzip;
+use airlock::regzip::recipe::{EncoderSpec, Recipe, default_encoders, find_recipe, rebuild};
 
 use support::regzip_inputs::{log_text, mix, own_sources, random, tar_of};
 
@@ -77,4 +78,114 @@ fn every_level_matches_gnu_gzip_byte_for_byte() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finds `blob`'s recipe with the default list, checks it names `want`, survives a JSON
+/// round trip and rebuilds `blob` byte for byte from `raw`.
+fn recipe_rebuilds(blob: &[u8], raw: &[u8], want: EncoderSpec) -> String {
+    let found = find_recipe(blob, &default_encoders())
+        .unwrap()
+        .expect("a recipe for GNU gzip's output");
+    assert_eq!(found.raw_len, raw.len() as u64);
+    assert_eq!(found.recipe.members.len(), 1);
+    assert_eq!(found.recipe.members[0].encoder, want);
+    let json = serde_json::to_string(&found.recipe).unwrap();
+    let back: Recipe = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, found.recipe);
+    let mut out = Vec::new();
+    rebuild(&back, raw, &mut out).unwrap();
+    assert!(
+        out == blob,
+        "rebuilt blob differs at byte {}",
+        first_diff(&out, blob)
+    );
+    json
+}
+
+#[test]
+fn gnu_gzip_files_at_every_level_are_found_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = [
+        &log_text(150_000)[..],
+        &random(20_000, 5),
+        &own_sources()[..200_000],
+    ]
+    .concat();
+    for level in 1..=9u32 {
+        let blob = gnu_gzip(dir.path(), "in", &input, &["-n", &format!("-{level}")]);
+        let json = recipe_rebuilds(&blob, &input, EncoderSpec::gnu(level));
+        assert!(
+            json.contains(&format!(
+                r#""family":"gnu-gzip","variant":"1.12","level":{level}"#
+            )),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn default_gzip_with_name_and_mtime_is_rebuilt_with_its_header() {
+    // `gzip FILE` with no flags: level 6, the file's name and mtime in the header.
+    let dir = tempfile::tempdir().unwrap();
+    let input = tar_of("/usr/share/doc", 1 << 20);
+    let src = dir.path().join("layer.tar");
+    std::fs::write(&src, &input).unwrap();
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = Command::new("gzip").arg(&src).output().unwrap();
+    assert!(out.status.success());
+    let blob = std::fs::read(dir.path().join("layer.tar.gz")).unwrap();
+    assert_eq!(blob[3], 8, "FNAME set");
+    assert_eq!(&blob[4..8], &1_700_000_000u32.to_le_bytes());
+    assert_eq!(&blob[10..19], b"layer.tar");
+    recipe_rebuilds(&blob, &input, EncoderSpec::gnu(6));
+}
+
+#[test]
+fn gzip_in_a_pipe_is_rebuilt() {
+    // `tar | gzip`: reads from a pipe in whatever pieces it gets; same bytes.
+    let input = mix();
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = input.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        for piece in feed.chunks(10_007) {
+            stdin.write_all(piece).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    recipe_rebuilds(&out.stdout, &input, EncoderSpec::gnu(6));
+}
+
+#[test]
+fn candidate_fed_odd_pieces_equals_one_write() {
+    use airlock::regzip::identify::Encoder;
+    let input = mix();
+    for level in [1, 6, 9] {
+        let whole = gnugzip::deflate(level, &input).unwrap();
+        let mut c = gnugzip::GnuGzip { level }.start().unwrap();
+        let mut out = Vec::new();
+        for piece in input.chunks(7_919) {
+            c.write(piece, &mut out).unwrap();
+        }
+        c.finish(&mut out).unwrap();
+        assert!(
+            out == whole,
+            "level {level}: differs at {}",
+            first_diff(&out, &whole)
+        );
+    }
 }

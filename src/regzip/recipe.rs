@@ -18,6 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
+use super::gnugzip::GnuGzip;
 use super::goflate::GoFlate;
 use super::goflate27::GoFlate127;
 use super::header::GzipError;
@@ -87,6 +88,27 @@ pub enum EncoderSpec {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         single_thread: bool,
     },
+    /// GNU gzip's own deflate (not zlib); `variant` `1.12` is gzip 1.12's
+    /// (Debian 12; see `gnugzip`), `level` 1–9.
+    GnuGzip { variant: GnuVariant, level: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GnuVariant {
+    /// GNU gzip 1.12's `deflate.c` + `trees.c` (measured against Debian 12's gzip).
+    #[serde(rename = "1.12")]
+    Gzip112,
+}
+
+impl EncoderSpec {
+    /// GNU gzip 1.12 at `level` (`gzip -6` is its default).
+    pub fn gnu(level: u32) -> EncoderSpec {
+        EncoderSpec::GnuGzip {
+            variant: GnuVariant::Gzip112,
+            level,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +231,7 @@ impl EncoderSpec {
                 if *independent { ", independent" } else { "" },
                 if *single_thread { ", one thread" } else { "" }
             ),
+            EncoderSpec::GnuGzip { level, .. } => format!("gnu-gzip level {level}"),
         }
     }
 }
@@ -250,6 +273,7 @@ impl EncoderSpec {
                 independent,
                 single_thread,
             }),
+            EncoderSpec::GnuGzip { level, .. } => Box::new(GnuGzip { level }),
         }
     }
 }
@@ -265,10 +289,11 @@ impl Encoder for EncoderSpec {
 
 /// The encoders `save --compact` tries, in preference order (the first matching one is
 /// recorded): Go's default level first (Docker's pushes), Go's other levels, then
-/// stock zlib 1–9 (Python's `gzip`, lowest level first: the fastest rebuild), then Go
-/// 1.27's rewritten encoder (its default level first), then pigz (its default level
-/// first, 128 KiB blocks, then its one-thread path at levels 1–3; a pigz stream
-/// shorter than a block is zlib's and matches zlib first).
+/// klauspost's pgzip (skopeo/podman; its default level first), then stock zlib 1–9 (Python's `gzip`, lowest level first: the fastest rebuild), then GNU
+/// gzip's own deflate (default level 6 first), then Go 1.27's rewritten encoder (its
+/// default level first), then pigz (its default level first, 128 KiB blocks, then its
+/// one-thread path at levels 1–3; a pigz stream shorter than a block is zlib's and
+/// matches zlib first).
 pub fn default_encoders() -> Vec<EncoderSpec> {
     let mut list = vec![EncoderSpec::go(6)];
     list.extend(
@@ -282,6 +307,12 @@ pub fn default_encoders() -> Vec<EncoderSpec> {
             .map(|p| EncoderSpec::pgzip(p.level)),
     );
     list.extend((1..=9).map(EncoderSpec::zlib));
+    // GNU gzip's own deflate (`tar | gzip`), its default level first.
+    list.extend(
+        super::gnugzip::gnu_encoders()
+            .into_iter()
+            .map(|g| EncoderSpec::gnu(g.level)),
+    );
     // Go 1.27's rewritten encoder, default level first.
     list.extend(
         super::goflate27::go127_encoders()
