@@ -1,7 +1,8 @@
 //! Throughput of the bit-exact encoders (`airlock::regzip`), single-threaded: Go's
 //! classic flate (levels as numbers), Go 1.27's rewritten flate (`go1.27:LEVEL`) and
 //! klauspost's pgzip (`pgzip:LEVEL`), pigz over stock zlib (`pigz:LEVEL`, 128 KiB
-//! blocks; `pigz1:LEVEL` for its one-thread path); or, with
+//! blocks; `pigz1:LEVEL` for its one-thread path), GNU gzip's own deflate
+//! (`gnu:LEVEL`); or, with
 //! `--find-recipe`, of `find_recipe` (identification with the default encoder list) on a
 //! gzip file:
 //!
@@ -12,6 +13,7 @@
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar go1.27:-1 go1.27:9
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar pgzip:5 pgzip:9
 //! cargo run --release --example regzip_bench -- /tmp/bench.tar pigz:6 pigz:9 pigz1:1
+//! cargo run --release --example regzip_bench -- /tmp/bench.tar gnu:1 gnu:6 gnu:9
 //! cargo run --release --example regzip_bench -- --find-recipe /tmp/bench.tar.gz
 //! ```
 //!
@@ -28,7 +30,7 @@ use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::klauspost::{BLOCK_SIZE, Pgzip};
 use airlock::regzip::pigz::Pigz;
 use airlock::regzip::recipe::{default_encoders, find_recipe};
-use airlock::regzip::{goflate, goflate27};
+use airlock::regzip::{gnugzip, goflate, goflate27};
 
 /// Counts bytes and drops them.
 struct Count(u64);
@@ -83,11 +85,24 @@ fn feed(mut c: Box<dyn Candidate>, data: &[u8], out: &mut Count) {
     out.0 += buf.len() as u64;
 }
 
+/// GNU gzip's deflate at `level` over `data` (256 KiB writes, as a rebuild feeds it).
+fn gnu(level: u32, data: &[u8], out: &mut Count) {
+    let mut c = gnugzip::GnuGzip { level }.start().unwrap();
+    let mut buf = Vec::new();
+    for piece in data.chunks(256 << 10) {
+        c.write(piece, &mut buf).unwrap();
+        out.0 += buf.len() as u64;
+        buf.clear();
+    }
+    c.finish(&mut buf).unwrap();
+    out.0 += buf.len() as u64;
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let find = args.next_if(|a| a == "--find-recipe").is_some();
     let path = args.next().expect(
-        "usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL|pigz:LEVEL|pigz1:LEVEL...] | --find-recipe FILE.gz",
+        "usage: regzip_bench FILE [LEVEL|go1.27:LEVEL|pgzip:LEVEL|pigz:LEVEL|pigz1:LEVEL|gnu:LEVEL...] | --find-recipe FILE.gz",
     );
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     if find {
@@ -117,25 +132,23 @@ fn main() {
     for level in levels {
         let (start, cpu_start) = (Instant::now(), cpu_ns());
         let mut out = Count(0);
-        let pigz_spec = (level.strip_prefix("pigz:").map(|l| (l, false)))
-            .or(level.strip_prefix("pigz1:").map(|l| (l, true)));
-        match level.strip_prefix("pgzip:") {
-            Some(l) => pgzip(l.parse().expect("pgzip level: -2..=9"), &data, &mut out),
-            None => match level.strip_prefix("go1.27:") {
-                Some(l) => {
-                    let l = l.parse().expect("go1.27 level: -2..=9");
-                    goflate27::encode(l, &data[..], &mut out).unwrap();
-                }
-                None if pigz_spec.is_some() => {
-                    let (l, single_thread) = pigz_spec.unwrap();
-                    let l = l.parse().expect("pigz level: 1..=9");
-                    pigz(l, single_thread, &data, &mut out);
-                }
-                None => {
-                    let l = level.parse().expect("level: -2..=9");
-                    goflate::encode(l, &data[..], &mut out).unwrap();
-                }
-            },
+        let (family, l) = level.split_once(':').unwrap_or(("go", level.as_str()));
+        match family {
+            "pgzip" => pgzip(l.parse().expect("pgzip level: -2..=9"), &data, &mut out),
+            "go1.27" => {
+                let l = l.parse().expect("go1.27 level: -2..=9");
+                goflate27::encode(l, &data[..], &mut out).unwrap();
+            }
+            "pigz" | "pigz1" => {
+                let l = l.parse().expect("pigz level: 1..=9");
+                pigz(l, family == "pigz1", &data, &mut out);
+            }
+            "gnu" => gnu(l.parse().expect("gnu level: 1..=9"), &data, &mut out),
+            "go" => {
+                let l = l.parse().expect("level: -2..=9");
+                goflate::encode(l, &data[..], &mut out).unwrap();
+            }
+            other => panic!("unknown encoder family {other}: go1.27, pgzip, pigz, pigz1, gnu"),
         }
         let secs = start.elapsed().as_secs_f64();
         let cpu = cpu_ns().zip(cpu_start).map(|(b, a)| (b - a) as f64 / 1e9);
