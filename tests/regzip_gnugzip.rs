@@ -189,3 +189,19 @@ fn candidate_fed_odd_pieces_equals_one_write() {
         );
     }
 }
+
+#[test]
+fn rsyncable_output_is_not_claimed() {
+    // `--rsyncable` cuts blocks where a rolling sum of the input says: not reproduced,
+    // so no recipe may claim it (the layer is kept as is).
+    let dir = tempfile::tempdir().unwrap();
+    let input = tar_of("/usr/share/doc", 1 << 20);
+    let plain = gnu_gzip(dir.path(), "in", &input, &["-n"]);
+    let rsync = gnu_gzip(dir.path(), "in", &input, &["-n", "--rsyncable"]);
+    assert!(plain != rsync, "--rsyncable changed nothing on this input");
+    assert!(
+        find_recipe(&rsync[..], &default_encoders())
+            .unwrap()
+            .is_none()
+    );
+}
