@@ -72,3 +72,51 @@ pub fn deflate(level: u32, data: &[u8]) -> io::Result<Vec<u8>> {
     c.finish(&mut out)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn inflate(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::DeflateDecoder::new(data)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..40_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if (i / 5_000) % 3 == 0 {
+                v.push(x as u8);
+            } else {
+                v.extend_from_slice(format!("line {} value {}\n", i % 977, x % 13).as_bytes());
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn every_level_round_trips() {
+        let data = sample();
+        for level in 1..=9 {
+            for input in [&data[..], &[][..], &b"a"[..], &data[..70_000]] {
+                let z = deflate(level, input).unwrap();
+                assert!(inflate(&z) == input, "level {level}, {} bytes", input.len());
+            }
+        }
+    }
+
+    #[test]
+    fn level_outside_1_to_9_is_refused() {
+        for level in [0, 10] {
+            assert!(GnuGzip { level }.start().is_err());
+        }
+    }
+}
