@@ -16,7 +16,10 @@
 //! - `goflate27`: Go 1.27's rewritten `compress/flate` (Go 1.27.0–1.27.3), whose
 //!   output differs from the classic one at every level;
 //! - `pigz`: pigz's blocks (stock zlib per block, primed with the previous block's
-//!   tail, joined by flushes).
+//!   tail, joined by flushes);
+//! - `gnugzip`: GNU gzip 1.12's own deflate (`tar | gzip`), not zlib, levels 1–9;
+//! - `klauspost`: klauspost/compress 1.15's flate under pgzip 1.2 (containers/image:
+//!   skopeo, podman, buildah).
 
 pub mod gnugzip;
 pub mod goflate;
