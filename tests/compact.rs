@@ -1,6 +1,7 @@
 //! Compact bundles (`save --compact`, issue 14) against real components: layers written
 //! by the independent writers (Go's own `compress/gzip` through `tests/go/gzipwrite`,
-//! Python's `gzip` at level 9, GNU `gzip -9`), put into a real registry as OCI layouts
+//! Python's `gzip` at level 9, pigz's zopfli `-11`, which airlock cannot rebuild; GNU
+//! `gzip -9` in the recipe test), put into a real registry as OCI layouts
 //! with `skopeo copy --preserve-digests`, saved compact, verified, damaged, pushed to a
 //! fresh registry (whose own answers are compared with the source's) and loaded into a
 //! real dockerd from the decompressed stream.
@@ -53,8 +54,10 @@ enum Writer {
     Go,
     /// Python's `gzip.compress(level=9, mtime=0)` (stock zlib).
     Python9,
-    /// GNU `gzip -9 -n`: no encoder airlock has.
+    /// GNU `gzip -9 -n` (its own deflate, `regzip::gnugzip`).
     Gnu9,
+    /// `pigz -11 -n`: zopfli, an encoder airlock does not have.
+    Zopfli,
 }
 
 fn compress(writer: Writer, tar: &[u8]) -> Vec<u8> {
@@ -72,6 +75,7 @@ fn compress(writer: Writer, tar: &[u8]) -> Vec<u8> {
             tar,
         ),
         Writer::Gnu9 => filter("gzip", &["-9", "-n", "-c"], tar),
+        Writer::Zopfli => filter("pigz", &["-11", "-n", "-c"], tar),
     }
 }
 
@@ -112,17 +116,17 @@ struct Source {
     names: Vec<String>,
 }
 
-/// A registry with two images: `compact/one:1` (OCI; a Go, a Python -9 and a GNU -9
+/// A registry with two images: `compact/one:1` (OCI; a Go, a Python -9 and a zopfli
 /// layer) and `compact/two:1` (Docker types; the same Go layer and another).
 fn source() -> Source {
     let go = real_layer(&["email", "json"], 1_500_000, Writer::Go);
     let go2 = real_layer(&["asyncio"], 1_500_000, Writer::Go);
     let py = real_layer(&["xml", "http"], 1_500_000, Writer::Python9);
-    let gnu = real_layer(&["logging"], 400_000, Writer::Gnu9);
+    let zopfli = real_layer(&["logging"], 400_000, Writer::Zopfli);
     let one = ImageSpec::new("linux/amd64")
         .layer(&go)
         .layer(&py)
-        .layer(&gnu)
+        .layer(&zopfli)
         .label("compact", "one")
         .build();
     let two = ImageSpec::new("linux/amd64")
@@ -186,7 +190,7 @@ fn toc_compact(bundle: &Bundle) -> Vec<Value> {
 fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
     let src = source();
     let d = src.dir.path();
-    let (go, py, gnu, go2) = (
+    let (go, py, zopfli, go2) = (
         &src.one.layers[0],
         &src.one.layers[1],
         &src.one.layers[2],
@@ -219,7 +223,7 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
     );
     assert!(size19 < plain_size * 85 / 100, "{size19} vs {plain_size}");
 
-    // The TOC: the Go and Python layers are raw + recipe, the GNU one is kept as is.
+    // The TOC: the Go and Python layers are raw + recipe, the zopfli one is kept as is.
     let b = Bundle::open(&compact);
     let entries = toc_compact(&b);
     let by_digest = |l: &Layer| {
@@ -244,8 +248,8 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
         assert_eq!(b.blob(&l.diff_id), &l.tar[..], "raw tar of {}", l.digest());
     }
     assert_eq!(by_digest(go)["recipe"]["members"][0]["encoder"]["level"], 6);
-    assert!(entries.iter().all(|c| c["digest"] != gnu.digest()));
-    assert_eq!(b.blob(gnu.digest()), &gnu.gz.bytes[..]);
+    assert!(entries.iter().all(|c| c["digest"] != zopfli.digest()));
+    assert_eq!(b.blob(zopfli.digest()), &zopfli.gz.bytes[..]);
     // manifest.json points `docker load` at the raw tars.
     let docker = b.docker_manifest();
     let one_layers: Vec<String> = docker[0]["Layers"]
@@ -259,7 +263,7 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
         vec![
             blob_path(&go.diff_id),
             blob_path(&py.diff_id),
-            blob_path(gnu.digest())
+            blob_path(zopfli.digest())
         ]
     );
 
@@ -276,7 +280,7 @@ fn compact_bundle_is_smaller_verifies_and_pushes_every_digest_exactly() {
     };
     assert_eq!(stored(go).as_deref(), Some("rebuilt"));
     assert_eq!(stored(py).as_deref(), Some("rebuilt"));
-    assert_eq!(stored(gnu).as_deref(), Some("kept"));
+    assert_eq!(stored(zopfli).as_deref(), Some("kept"));
     let human = airlock(&["ls", compact.to_str().unwrap()]).ok().stdout;
     assert!(
         human.contains("compact: 3 of 4 gzip layers rebuilt"),
@@ -440,8 +444,8 @@ fn compact_bundle_loads_into_docker_from_the_decompressed_stream() {
 }
 
 /// The recipe finder on blobs of the independent writers, without a registry: Go's
-/// default level and Python's level 9 are found and rebuilt byte for byte; GNU gzip's
-/// own deflate is not (no recipe, stored as is).
+/// default level, Python's level 9 and GNU gzip -9 are found and rebuilt byte for byte;
+/// zopfli is not (no recipe, stored as is).
 #[test]
 fn recipes_of_real_writers_rebuild_their_blobs() {
     use airlock::regzip::recipe::{EncoderSpec, default_encoders, find_recipe, rebuild};
@@ -449,7 +453,8 @@ fn recipes_of_real_writers_rebuild_their_blobs() {
     for (writer, expected) in [
         (Writer::Go, Some(EncoderSpec::go(6))),
         (Writer::Python9, Some(EncoderSpec::zlib(9))),
-        (Writer::Gnu9, None),
+        (Writer::Gnu9, Some(EncoderSpec::gnu(9))),
+        (Writer::Zopfli, None),
     ] {
         let blob = compress(writer, &l.tar);
         let found = find_recipe(&blob[..], &default_encoders()).unwrap();

@@ -8,7 +8,7 @@
 //! reproduced exactly (match finder, block splitting, Huffman tie-breaking), not just
 //! any DEFLATE encoder. Each encoder lives in its own submodule:
 //!
-//! - `zlib`: stock zlib (Python's `gzip`, pigz, GNU gzip's family);
+//! - `zlib`: stock zlib (Python's `gzip`; pigz builds on it);
 //! - `goflate`: Go's classic `compress/flate` (Go 1.7–1.26 at the default level; the
 //!   exact range per level is in its docs), which Docker 20.10 (Go 1.19 in Debian)
 //!   pushes layers with; `gzip` frames it as Go's `gzip.Writer` does, around header
