@@ -11,7 +11,10 @@ use std::process::Command;
 use airlock::regzip::identify::Encoder as _;
 use airlock::regzip::{goflate, gzip, header, identify};
 use support::gzipwrite::gzipwrite;
-use support::regzip_inputs::{SameAs, Stream, log_text, mix, own_sources, random, tar_of};
+use support::regzip_compare::{difference, every_level, side_by_side};
+use support::regzip_inputs::{
+    log_text, mix, own_sources, past_16_mib, random, small_and_edge, stream_pool, tar_of,
+};
 
 /// Every level Go's `compress/flate` accepts: Huffman only, default, stored, 1..=9.
 const LEVELS: [i32; 12] = [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -50,31 +53,13 @@ fn go_gzip(
     blob
 }
 
-/// `None` when equal, else a description with the first differing offset.
-fn difference(go: &[u8], rust: &[u8]) -> Option<String> {
-    if go == rust {
-        return None;
-    }
-    let at = go
-        .iter()
-        .zip(rust)
-        .position(|(a, b)| a != b)
-        .unwrap_or(go.len().min(rust.len()));
-    Some(format!(
-        "first difference at byte {at} (Go {} bytes, Rust {} bytes)",
-        go.len(),
-        rust.len()
-    ))
-}
-
 /// Compresses `input` with Go and with Rust (the header taken from Go's blob, as a
 /// recipe records it) at every level; returns the mismatches as (level, message).
 fn compare(name: &str, input: &[u8], named: Option<(&str, u32)>) -> Vec<(i32, String)> {
     let dir = tempfile::tempdir().unwrap();
-    let mut failures = Vec::new();
-    for level in LEVELS {
-        let go = go_gzip(dir.path(), name, input, level, named);
-        let header = &go[..header::parse_header(&go).unwrap().len];
+    let go = |level| go_gzip(dir.path(), name, input, level, named);
+    every_level(name, &LEVELS, go, |blob, level| {
+        let header = &blob[..header::parse_header(blob).unwrap().len];
         match named {
             None => assert_eq!(header.len(), 10, "{name}: Go's default header"),
             Some((n, _)) => assert_eq!(header.len(), 10 + n.len() + 1, "{name}: Go's named header"),
@@ -82,52 +67,21 @@ fn compare(name: &str, input: &[u8], named: Option<(&str, u32)>) -> Vec<(i32, St
         let mut rust = Vec::new();
         let size = gzip::encode_go(header, level, input, &mut rust).unwrap();
         assert_eq!(size, input.len() as u64);
-        if let Some(diff) = difference(&go, &rust) {
-            failures.push((level, format!("{name} at level {level}: {diff}")));
-        }
-    }
-    failures
+        Ok(rust)
+    })
 }
 
 /// Asserts every level of input group `group` matched except those listed for it in
 /// `KNOWN_FAILING`, each of which must have mismatched on at least one of its inputs.
 fn check(results: Vec<(i32, String)>, group: &str) {
-    let known = |level: i32| KNOWN_FAILING.contains(&(level, group));
-    let unexpected: Vec<&String> = results
-        .iter()
-        .filter(|(l, _)| !known(*l))
-        .map(|(_, m)| m)
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "Rust output differs from Go's:\n{}",
-        join(&unexpected)
-    );
-    for &(level, g) in KNOWN_FAILING {
-        assert!(
-            g != group || results.iter().any(|(l, _)| *l == level),
-            "level {level} now matches Go on {group}: take it off KNOWN_FAILING"
-        );
-    }
-}
-
-fn join(v: &[&String]) -> String {
-    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+    support::regzip_compare::check(&results, group, KNOWN_FAILING, "Go");
 }
 
 #[test]
 fn small_and_edge_inputs_match_go_at_every_level() {
     let mut results = Vec::new();
-    results.extend(compare("empty", b"", None));
-    results.extend(compare("one-byte", b"x", None));
-    results.extend(compare("sixteen", b"0123456789abcdef", None));
-    results.extend(compare("seventeen", b"0123456789abcdefg", None));
-    results.extend(compare("short-text", &log_text(127), None));
-    results.extend(compare("short-text-128", &log_text(128), None));
-    results.extend(compare("zeros-64k", &vec![0u8; 65536], None));
-    results.extend(compare("zeros-1m", &vec![0u8; 1 << 20], None));
-    for len in [65_535, 65_536, 2 * 65_535 + 1, 98_304 + 261] {
-        results.extend(compare(&format!("text-{len}"), &log_text(len), None));
+    for (name, input) in small_and_edge() {
+        results.extend(compare(&name, &input, None));
     }
     check(results, "small and edge inputs");
 }
@@ -174,13 +128,7 @@ fn named_header_with_mtime_matches_go_at_every_level() {
 #[test]
 fn past_16_mib_matches_go_at_every_level() {
     // Levels 2-9 rebase their hash chains after 16 MiB of input (512 window slides).
-    let text = log_text(3 << 20);
-    let noise = random(1 << 20, 5);
-    let mut input = Vec::with_capacity(18 << 20);
-    while input.len() < 17 << 20 {
-        input.extend_from_slice(&text);
-        input.extend_from_slice(&noise[..(input.len() / 7) % noise.len()]);
-    }
+    let input = past_16_mib();
     check(compare("17m", &input, None), "past 16 MiB");
 }
 
@@ -189,51 +137,12 @@ fn past_16_mib_matches_go_at_every_level() {
 #[test]
 #[ignore = "streams 4.3 GB per level; run with --release -- --ignored"]
 fn past_4_gib_matches_go() {
-    use std::process::Stdio;
-    let mut pool = log_text(6 << 20);
-    pool.extend_from_slice(&random(2 << 20, 11));
+    let pool = stream_pool();
     let len = (4u64 << 30) + 123_457;
     for level in [1, 0, -1] {
-        let mut go = Command::new(gzipwrite())
-            .arg(level.to_string())
-            .arg("-")
-            .arg("-")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = go.stdin.take().unwrap();
-        let feeder = std::thread::scope(|s| {
-            let pool = &pool;
-            let feeder = s.spawn(move || {
-                std::io::copy(&mut Stream { pool, pos: 0, len }, &mut stdin).unwrap();
-            });
-            let mut same = SameAs {
-                go: go.stdout.take().unwrap(),
-                at: 0,
-                diff: None,
-            };
-            // Go's default header: XFL 4 at BestSpeed, OS 255.
-            let xfl = if level == 1 { 4 } else { 0 };
-            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255];
-            let input = Stream { pool, pos: 0, len };
-            gzip::encode_go(&header, level, input, &mut same).unwrap();
-            let mut rest = Vec::new();
-            std::io::Read::read_to_end(&mut same.go, &mut rest).unwrap();
-            assert!(
-                rest.is_empty(),
-                "level {level}: Go wrote {} bytes more",
-                rest.len()
-            );
-            assert_eq!(
-                same.diff, None,
-                "level {level}: first difference at byte {:?}",
-                same.diff
-            );
-            feeder.join()
+        side_by_side(gzipwrite(), level, &pool, len, |header, input, same| {
+            gzip::encode_go(header, level, input, same).unwrap();
         });
-        feeder.unwrap();
-        assert!(go.wait().unwrap().success());
     }
 }
 

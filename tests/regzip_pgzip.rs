@@ -7,22 +7,24 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use airlock::regzip::header;
 use airlock::regzip::klauspost;
 use airlock::regzip::recipe::{EncoderSpec, default_encoders, find_recipe, rebuild};
 use support::pgzipwrite::pgzipwrite;
+use support::regzip_compare::{difference, every_level};
+use support::regzip_inputs::{log_text, mix_of, own_sources, random, small_and_edge, tar_of};
 
 /// Every level pgzip accepts; "default" is what containers/image uses (`NewWriter`).
 const LEVELS: [&str; 12] = [
     "default", "-2", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
 ];
 
-/// Levels not reproduced yet: a listed level that matches fails the test, so the list
-/// always says exactly what is missing.
-const KNOWN_FAILING: &[&str] = &[];
+/// (level, input group) pairs not reproduced yet: a listed pair that matches fails the
+/// test, so the list always says exactly what is missing.
+const KNOWN_FAILING: &[(&str, &str)] = &[];
 
 fn rust_level(level: &str) -> i32 {
     if level == "default" {
@@ -32,19 +34,19 @@ fn rust_level(level: &str) -> i32 {
     }
 }
 
-/// pgzip's gzip of `input` at `level`.
-fn go_pgzip(dir: &Path, name: &str, input: &[u8], level: &str) -> Vec<u8> {
+/// pgzip's gzip of `input` at `level`, with pgzip's default 1 MiB blocks or `block_size`.
+fn go_pgzip(dir: &Path, name: &str, input: &[u8], level: &str, block_size: Option<u64>) -> Vec<u8> {
     let src = dir.join(format!("{name}.in"));
     if !src.exists() {
         std::fs::write(&src, input).unwrap();
     }
     let dst = dir.join(format!("{name}.{level}.gz"));
-    let out = Command::new(pgzipwrite())
-        .arg(level)
-        .arg(&src)
-        .arg(&dst)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(pgzipwrite());
+    cmd.arg(level).arg(&src).arg(&dst);
+    if let Some(size) = block_size {
+        cmd.arg(size.to_string());
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "pgzipwrite: {}",
@@ -55,216 +57,80 @@ fn go_pgzip(dir: &Path, name: &str, input: &[u8], level: &str) -> Vec<u8> {
     blob
 }
 
-/// The Rust blob: Go's header bytes (as a recipe records them), the deflate stream,
-/// CRC-32 and size.
-fn rust_pgzip(header: &[u8], input: &[u8], level: &str) -> Result<Vec<u8>, String> {
+/// The Rust blob: pgzip's header bytes (as a recipe records them), the deflate stream
+/// of `Pgzip { level, block_size }`, CRC-32 and size.
+fn rust_pgzip(header: &[u8], input: &[u8], level: &str, block_size: u64) -> Vec<u8> {
+    use airlock::regzip::identify::Encoder as _;
+    let p = klauspost::Pgzip {
+        level: rust_level(level),
+        block_size,
+    };
+    let mut c = p.start().unwrap();
     let mut blob = header.to_vec();
-    blob.extend(klauspost::encode(rust_level(level), input).map_err(|e| e.to_string())?);
+    c.write(input, &mut blob).unwrap();
+    c.finish(&mut blob).unwrap();
+    trailer(&mut blob, input);
+    blob
+}
+
+/// Appends the gzip trailer of `input`: CRC-32 and size.
+fn trailer(blob: &mut Vec<u8>, input: &[u8]) {
     let mut crc = flate2::Crc::new();
     crc.update(input);
     blob.extend_from_slice(&crc.sum().to_le_bytes());
     blob.extend_from_slice(&(input.len() as u32).to_le_bytes());
-    Ok(blob)
-}
-
-fn difference(go: &[u8], rust: &[u8]) -> Option<String> {
-    if go == rust {
-        return None;
-    }
-    let at = go
-        .iter()
-        .zip(rust)
-        .position(|(a, b)| a != b)
-        .unwrap_or(go.len().min(rust.len()));
-    Some(format!(
-        "first difference at byte {at} (Go {} bytes, Rust {} bytes)",
-        go.len(),
-        rust.len()
-    ))
 }
 
 /// Mismatches of `input` at every level, as (level, message).
 fn compare(name: &str, input: &[u8]) -> Vec<(&'static str, String)> {
     let dir = tempfile::tempdir().unwrap();
-    let mut failures = Vec::new();
-    for level in LEVELS {
-        let go = go_pgzip(dir.path(), name, input, level);
-        let header = &go[..header::parse_header(&go).unwrap().len];
+    let pgzip = |level| go_pgzip(dir.path(), name, input, level, None);
+    every_level(name, &LEVELS, pgzip, |blob, level| {
+        let header = &blob[..header::parse_header(blob).unwrap().len];
         assert_eq!(header.len(), 10, "{name}: pgzip's default header");
         assert_eq!(header[9], 255, "{name}: pgzip's OS byte");
-        match rust_pgzip(header, input, level) {
-            Err(e) => failures.push((level, format!("{name} at level {level}: {e}"))),
-            Ok(rust) => {
-                if let Some(diff) = difference(&go, &rust) {
-                    failures.push((level, format!("{name} at level {level}: {diff}")));
-                }
-            }
-        }
-    }
-    failures
+        let mut rust = header.to_vec();
+        rust.extend(klauspost::encode(rust_level(level), input).map_err(|e| e.to_string())?);
+        trailer(&mut rust, input);
+        Ok(rust)
+    })
 }
 
-fn check(results: Vec<(&'static str, String)>) {
-    let unexpected: Vec<&str> = results
-        .iter()
-        .filter(|(l, _)| !KNOWN_FAILING.contains(l))
-        .map(|(_, m)| m.as_str())
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "Rust output differs from pgzip's:\n{}",
-        unexpected.join("\n")
-    );
-    for level in KNOWN_FAILING {
-        assert!(
-            results.iter().any(|(l, _)| l == level),
-            "level {level} now matches pgzip: take it off KNOWN_FAILING"
-        );
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), the same on every run.
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// A generated access log: repetitive structure, varying fields.
-fn log_text(len: usize) -> Vec<u8> {
-    let paths = [
-        "/v2/",
-        "/v2/library/alpine/manifests/3.19",
-        "/v2/app/blobs/sha256:",
-        "/healthz",
-    ];
-    let levels = ["INFO", "WARN", "DEBUG", "ERROR"];
-    let mut out = Vec::with_capacity(len + 200);
-    let mut r = random(len / 8 + 64, 7).into_iter().cycle();
-    let mut n = 0u64;
-    while out.len() < len {
-        let a = r.next().unwrap() as usize;
-        let b = r.next().unwrap() as u64;
-        let line = format!(
-            "2026-11-30T12:{:02}:{:02}.{:03}Z {} request id={:08x} path={}{} status={} bytes={} took={}ms\n",
-            (n / 60) % 60,
-            n % 60,
-            (b * 7) % 1000,
-            levels[a % levels.len()],
-            n.wrapping_mul(0x9e37_79b9) as u32,
-            paths[a % paths.len()],
-            if a % 5 == 2 {
-                format!("{:016x}", b.wrapping_mul(n))
-            } else {
-                String::new()
-            },
-            [200, 200, 200, 404, 500][a % 5],
-            b * 131 + n % 977,
-            b % 300
-        );
-        out.extend_from_slice(line.as_bytes());
-        n += 1;
-    }
-    out.truncate(len);
-    out
-}
-
-/// This repository's Rust sources, concatenated in path order.
-fn own_sources() -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.unwrap().into_path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|p| std::fs::read(p).unwrap())
-        .collect()
-}
-
-/// A tar of real files from `dir` (path order) until about `limit` bytes.
-fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect();
-    files.sort();
-    let mut builder = tar::Builder::new(Vec::new());
-    for f in files {
-        if builder.get_ref().len() >= limit {
-            break;
-        }
-        let rel = f.strip_prefix("/").unwrap();
-        builder.append_path_with_name(&f, rel).unwrap();
-    }
-    builder.into_inner().unwrap()
+fn check(results: Vec<(&'static str, String)>, group: &str) {
+    support::regzip_compare::check(&results, group, KNOWN_FAILING, "pgzip");
 }
 
 /// Random and text pieces of uneven sizes, so window and block cuts fall inside them.
 fn mix() -> Vec<u8> {
-    let text = log_text(1_200_000);
-    let noise = random(1_500_000, 99);
-    let mut out = Vec::new();
-    let (mut t, mut n) = (0, 0);
     let sizes = [
         30_000, 70_001, 5_000, 65_535, 100, 131_072, 12_345, 40_000, 300_000, 17,
     ];
-    for (i, size) in sizes.iter().cycle().take(20).enumerate() {
-        if i % 2 == 0 {
-            out.extend_from_slice(&text[t..t + size]);
-            t += size;
-        } else {
-            out.extend_from_slice(&noise[n..n + size]);
-            n += size;
-        }
-    }
-    out
+    mix_of(1_200_000, 1_500_000, &sizes, 20)
 }
 
 #[test]
 fn small_and_edge_inputs_match_pgzip_at_every_level() {
     let mut results = Vec::new();
-    results.extend(compare("empty", b""));
-    results.extend(compare("one-byte", b"x"));
-    results.extend(compare("sixteen", b"0123456789abcdef"));
-    results.extend(compare("thirty-three", &log_text(33)));
-    results.extend(compare("short-text", &log_text(127)));
-    results.extend(compare("short-text-128", &log_text(128)));
-    results.extend(compare("zeros-64k", &vec![0u8; 65536]));
-    results.extend(compare("zeros-1m", &vec![0u8; 1 << 20]));
-    for len in [
-        65_535,
-        65_536,
-        2 * 65_535 + 1,
-        (1 << 20) + 1,
-        (1 << 20) + 16_385,
-    ] {
+    for (name, input) in small_and_edge() {
+        results.extend(compare(&name, &input));
+    }
+    // around pgzip's 1 MiB blocks and its 16 KiB minimum
+    for len in [(1 << 20) + 1, (1 << 20) + 16_385] {
         results.extend(compare(&format!("text-{len}"), &log_text(len)));
     }
-    check(results);
+    check(results, "small and edge inputs");
 }
 
 #[test]
 fn random_bytes_match_pgzip_at_every_level() {
-    check(compare("random-2m", &random(2 << 20, 42)));
+    check(compare("random-2m", &random(2 << 20, 42)), "random");
 }
 
 #[test]
 fn text_matches_pgzip_at_every_level() {
     let mut results = compare("log-3m", &log_text(3 << 20));
     results.extend(compare("own-sources", &own_sources()));
-    check(results);
+    check(results, "text");
 }
 
 #[test]
@@ -275,48 +141,23 @@ fn tar_of_real_files_matches_pgzip_at_every_level() {
         "/usr/share/doc gave only {} bytes of tar",
         tar.len()
     );
-    check(compare("doc-tar", &tar));
+    check(compare("doc-tar", &tar), "tar");
 }
 
 #[test]
 fn random_and_text_mix_matches_pgzip_at_every_level() {
-    check(compare("mix", &mix()));
+    check(compare("mix", &mix()), "mix");
 }
 
 #[test]
 fn other_block_sizes_match_pgzip() {
-    use airlock::regzip::identify::Encoder as _;
     let input = mix();
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("mix.in");
-    std::fs::write(&src, &input).unwrap();
     let mut failures = Vec::new();
     for block_size in [16_385u64, 100_000, 3 << 20] {
         for level in ["default", "-2", "0", "1", "6", "9"] {
-            let dst = dir.path().join("out.gz");
-            let out = Command::new(pgzipwrite())
-                .args([level, src.to_str().unwrap(), dst.to_str().unwrap()])
-                .arg(block_size.to_string())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let go = std::fs::read(&dst).unwrap();
-            let p = klauspost::Pgzip {
-                level: rust_level(level),
-                block_size,
-            };
-            let mut c = p.start().unwrap();
-            let mut rust = go[..10].to_vec();
-            c.write(&input, &mut rust).unwrap();
-            c.finish(&mut rust).unwrap();
-            let mut crc = flate2::Crc::new();
-            crc.update(&input);
-            rust.extend_from_slice(&crc.sum().to_le_bytes());
-            rust.extend_from_slice(&(input.len() as u32).to_le_bytes());
+            let go = go_pgzip(dir.path(), "mix", &input, level, Some(block_size));
+            let rust = rust_pgzip(&go[..10], &input, level, block_size);
             if let Some(d) = difference(&go, &rust) {
                 failures.push(format!("block size {block_size}, level {level}: {d}"));
             }
@@ -329,7 +170,7 @@ fn other_block_sizes_match_pgzip() {
 fn pgzip_blob_is_identified_and_rebuilt() {
     let tar = tar_of("/usr/share/doc", 3 << 20);
     let dir = tempfile::tempdir().unwrap();
-    let blob = go_pgzip(dir.path(), "doc", &tar, "default");
+    let blob = go_pgzip(dir.path(), "doc", &tar, "default", None);
     let found = find_recipe(&blob[..], &default_encoders())
         .unwrap()
         .expect("a recipe");

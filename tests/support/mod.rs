@@ -20,6 +20,7 @@ pub mod referrers;
 pub mod referrers_api;
 pub mod registry;
 pub mod registry_api;
+pub mod regzip_compare;
 pub mod regzip_inputs;
 pub mod serve;
 pub mod tls;

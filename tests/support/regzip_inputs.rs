@@ -1,7 +1,8 @@
-//! The inputs the bit-exact encoder tests (`regzip_go`, `regzip_go127`) compress with
-//! Go and with Rust: deterministic random bytes, generated log text, this repository's
-//! sources, a tar of real files, and a mix of random and text cut at uneven sizes; and
-//! for streams too big to hold, a generated stream and a writer comparing with Go's.
+//! The inputs the bit-exact encoder tests (`regzip_go`, `regzip_go127`, `regzip_pgzip`)
+//! compress with the real writers and with Rust: deterministic random bytes, generated
+//! log text, this repository's sources, a tar of real files, mixes of random and text
+//! cut at uneven sizes, small and edge sizes, 17 MiB; and for streams too big to hold, a
+//! generated stream and a writer comparing with Go's as it arrives.
 
 use std::path::{Path, PathBuf};
 
@@ -96,16 +97,18 @@ pub fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
 
 /// Random and text pieces of uneven sizes, so block cuts fall inside and across them.
 pub fn mix() -> Vec<u8> {
-    let text = log_text(400_000);
-    let noise = random(700_000, 99);
+    let sizes = [30_000, 70_001, 5_000, 65_535, 100, 131_072, 12_345, 40_000];
+    mix_of(400_000, 700_000, &sizes, 16)
+}
+
+/// `pieces` pieces of `sizes` (cycled), text and random in turn, cut from `text_len`
+/// bytes of `log_text` and `noise_len` random bytes (enough for the pieces).
+pub fn mix_of(text_len: usize, noise_len: usize, sizes: &[usize], pieces: usize) -> Vec<u8> {
+    let text = log_text(text_len);
+    let noise = random(noise_len, 99);
     let mut out = Vec::new();
     let (mut t, mut n) = (0, 0);
-    for (i, size) in [30_000, 70_001, 5_000, 65_535, 100, 131_072, 12_345, 40_000]
-        .iter()
-        .cycle()
-        .take(16)
-        .enumerate()
-    {
+    for (i, size) in sizes.iter().cycle().take(pieces).enumerate() {
         if i % 2 == 0 {
             out.extend_from_slice(&text[t..t + size]);
             t += size;
@@ -115,6 +118,52 @@ pub fn mix() -> Vec<u8> {
         }
     }
     out
+}
+
+/// Small inputs and sizes at the encoders' edges, named: empty, one byte, 12/13,
+/// 16/17, 32/33 and 127/128 bytes (where the encoders' short-input paths change), zeros,
+/// and text around 64 KiB blocks.
+pub fn small_and_edge() -> Vec<(String, Vec<u8>)> {
+    let digits = b"0123456789abcdefg";
+    let mut inputs: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), Vec::new()),
+        ("one-byte".into(), b"x".to_vec()),
+        ("twelve".into(), digits[..12].to_vec()),
+        ("thirteen".into(), digits[..13].to_vec()),
+        ("sixteen".into(), digits[..16].to_vec()),
+        ("seventeen".into(), digits[..17].to_vec()),
+        ("thirty-two".into(), log_text(32)),
+        ("thirty-three".into(), log_text(33)),
+        ("short-text".into(), log_text(127)),
+        ("short-text-128".into(), log_text(128)),
+        ("zeros-64k".into(), vec![0u8; 65536]),
+        ("zeros-1m".into(), vec![0u8; 1 << 20]),
+    ];
+    for len in [65_535, 65_536, 2 * 65_535 + 1, 98_304 + 261] {
+        inputs.push((format!("text-{len}"), log_text(len)));
+    }
+    inputs
+}
+
+/// 17 MiB of text with random pieces of growing length: the fast levels' history moves
+/// down many times, the chained levels slide their window 500+ times and (Go 1.19)
+/// rebase their hash chains after 16 MiB.
+pub fn past_16_mib() -> Vec<u8> {
+    let text = log_text(3 << 20);
+    let noise = random(1 << 20, 5);
+    let mut input = Vec::with_capacity(18 << 20);
+    while input.len() < 17 << 20 {
+        input.extend_from_slice(&text);
+        input.extend_from_slice(&noise[..(input.len() / 7) % noise.len()]);
+    }
+    input
+}
+
+/// The pool the long-stream tests cut their streams from: 6 MiB of text, 2 MiB random.
+pub fn stream_pool() -> Vec<u8> {
+    let mut pool = log_text(6 << 20);
+    pool.extend_from_slice(&random(2 << 20, 11));
+    pool
 }
 
 /// `len` bytes made on the fly from 64 KiB pieces of `pool` at varying offsets; the
