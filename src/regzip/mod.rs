@@ -20,7 +20,11 @@
 //! - `gnugzip`: GNU gzip 1.12's own deflate (`tar | gzip`), not zlib, levels 1–9;
 //! - `klauspost`: klauspost/compress 1.15's flate under pgzip 1.2 (containers/image:
 //!   skopeo, podman, buildah).
+//!
+//! `deflate` holds the primitives the encoder ports share (RFC 1951 code tables, the
+//! token block of klauspost and Go 1.27), never their block policies.
 
+pub mod deflate;
 pub mod gnugzip;
 pub mod goflate;
 pub mod goflate27;

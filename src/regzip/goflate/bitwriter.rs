@@ -13,13 +13,14 @@
 //! Bits collect in a `u64` and go out as bytes to an in-memory buffer the compressor
 //! drains to its writer after each block, so the bytes do not depend on buffer sizes.
 
-use super::huffman::{Code, HuffmanEncoder};
-use super::tokens::{
-    self, END_BLOCK, LENGTH_BASE, LENGTH_CODES_START, MATCH, NUM_LITERALS, NUM_OFFSETS, OFFSET_BASE,
+use super::super::deflate::bits::{self, BAD_CODE, run_length_code};
+use super::super::deflate::codes::{
+    LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS, length_code, offset_code,
 };
+use super::huffman::{Code, HuffmanEncoder};
+use super::tokens::{self, END_BLOCK, LENGTH_CODES_START, MATCH, NUM_LITERALS, NUM_OFFSETS};
 
 const CODEGEN_COUNT: usize = 19;
-const BAD_CODE: u8 = 255;
 const MAX_STORE_BLOCK: usize = 65535;
 /// Order in which the code-length code's lengths are sent (RFC 1951 §3.2.7).
 const CODEGEN_ORDER: [usize; CODEGEN_COUNT] = [
@@ -76,13 +77,13 @@ impl BitWriter {
 
     #[inline]
     fn write_bits(&mut self, value: u32, nb: u32) {
-        self.bits |= (value as u64) << self.nbits;
-        self.nbits += nb;
-        if self.nbits >= 48 {
-            self.out.extend_from_slice(&self.bits.to_le_bytes()[..6]);
-            self.bits >>= 48;
-            self.nbits -= 48;
-        }
+        bits::put(
+            &mut self.bits,
+            &mut self.nbits,
+            &mut self.out,
+            value as u64,
+            nb,
+        );
     }
 
     #[inline]
@@ -92,10 +93,7 @@ impl BitWriter {
 
     /// Pads the pending bits to a byte boundary and moves them to `out`.
     pub fn flush(&mut self) {
-        let n = self.nbits.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.bits.to_le_bytes()[..n]);
-        self.bits = 0;
-        self.nbits = 0;
+        bits::pad(&mut self.bits, &mut self.nbits, &mut self.out);
     }
 
     /// Header of a stored block of `length` bytes (the bytes follow with `write_bytes`).
@@ -135,9 +133,8 @@ impl BitWriter {
             if t < MATCH {
                 self.literal_freq[t as usize] += 1;
             } else {
-                self.literal_freq[LENGTH_CODES_START + tokens::length_code(tokens::xlength(t))] +=
-                    1;
-                self.offset_freq[tokens::offset_code(tokens::xoffset(t))] += 1;
+                self.literal_freq[LENGTH_CODES_START + length_code(tokens::xlength(t))] += 1;
+                self.offset_freq[offset_code(tokens::xoffset(t)) as usize] += 1;
             }
         }
         self.literal_freq[END_BLOCK] += 1;
@@ -178,58 +175,7 @@ impl BitWriter {
         }
         cg[num_literals + num_offsets] = BAD_CODE;
 
-        let freq = &mut self.codegen_freq;
-        let mut size = cg[0];
-        let mut count: i32 = 1;
-        let mut out = 0;
-        let mut input = 1;
-        while size != BAD_CODE {
-            let next = cg[input];
-            input += 1;
-            if next == size {
-                count += 1;
-                continue;
-            }
-            if size != 0 {
-                cg[out] = size;
-                out += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-                while count >= 3 {
-                    let n = count.min(6);
-                    cg[out] = 16;
-                    cg[out + 1] = (n - 3) as u8;
-                    out += 2;
-                    freq[16] += 1;
-                    count -= n;
-                }
-            } else {
-                while count >= 11 {
-                    let n = count.min(138);
-                    cg[out] = 18;
-                    cg[out + 1] = (n - 11) as u8;
-                    out += 2;
-                    freq[18] += 1;
-                    count -= n;
-                }
-                if count >= 3 {
-                    cg[out] = 17;
-                    cg[out + 1] = (count - 3) as u8;
-                    out += 2;
-                    freq[17] += 1;
-                    count = 0;
-                }
-            }
-            while count > 0 {
-                cg[out] = size;
-                out += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-            }
-            size = next;
-            count = 1;
-        }
-        cg[out] = BAD_CODE;
+        run_length_code(cg, &mut self.codegen_freq);
     }
 
     /// Size in bits of a dynamic block with these codes, and how many code-length code
@@ -305,11 +251,11 @@ impl BitWriter {
         if stored.is_some() {
             for code in LENGTH_CODES_START + 8..num_literals {
                 extra_bits += self.literal_freq[code] as usize
-                    * tokens::length_extra_bits(code - LENGTH_CODES_START) as usize;
+                    * LENGTH_EXTRA_BITS[code - LENGTH_CODES_START] as usize;
             }
-            for code in 4..num_offsets {
-                extra_bits +=
-                    self.offset_freq[code] as usize * tokens::offset_extra_bits(code) as usize;
+            let offsets = self.offset_freq.iter().zip(&OFFSET_EXTRA_BITS);
+            for (&f, &extra) in offsets.take(num_offsets).skip(4) {
+                extra_bits += f as usize * extra as usize;
             }
         }
         let mut size = 3
@@ -394,15 +340,7 @@ impl BitWriter {
         let mut bits = self.bits;
         let mut nbits = self.nbits;
         let out = &mut self.out;
-        let mut put = |value: u64, nb: u32| {
-            bits |= value << nbits;
-            nbits += nb;
-            if nbits >= 48 {
-                out.extend_from_slice(&bits.to_le_bytes()[..6]);
-                bits >>= 48;
-                nbits -= 48;
-            }
-        };
+        let mut put = |value: u64, nb: u32| bits::put(&mut bits, &mut nbits, out, value, nb);
         for &t in tokens {
             if t < MATCH {
                 let c = lit[t as usize];
@@ -410,18 +348,18 @@ impl BitWriter {
                 continue;
             }
             let xlen = tokens::xlength(t);
-            let lcode = tokens::length_code(xlen);
+            let lcode = length_code(xlen);
             let c = lit[LENGTH_CODES_START + lcode];
             put(c.code as u64, c.len as u32);
-            let extra = tokens::length_extra_bits(lcode);
+            let extra = LENGTH_EXTRA_BITS[lcode] as u32;
             if extra > 0 {
-                put((xlen - LENGTH_BASE[lcode]) as u64, extra);
+                put((xlen - LENGTH_BASE[lcode] as u32) as u64, extra);
             }
             let xoff = tokens::xoffset(t);
-            let ocode = tokens::offset_code(xoff);
+            let ocode = offset_code(xoff) as usize;
             let c = off[ocode];
             put(c.code as u64, c.len as u32);
-            let extra = tokens::offset_extra_bits(ocode);
+            let extra = OFFSET_EXTRA_BITS[ocode] as u32;
             if extra > 0 {
                 put((xoff - OFFSET_BASE[ocode]) as u64, extra);
             }

@@ -10,17 +10,19 @@
 //! the reuse estimate (`Tokens::estimated_bits` plus a penalty of
 //! 1/2^`log_new_table_penalty`) and the stale table entries Go leaves in place.
 
+use super::super::deflate::bits::{self, BAD_CODE, run_length_code};
+use super::super::deflate::codes::{
+    LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS, length_code,
+};
+use super::super::deflate::tokens::{
+    END_BLOCK, LITERAL_COUNT, OFFSET_CODE_COUNT, OFFSET_MASK, Tokens,
+};
 use super::huffman::{
     HuffmanEncoder, code_bits, code_len, fixed_literal, fixed_offset, huff_offset,
-};
-use super::tokens::{
-    END_BLOCK_MARKER, LENGTH_BASE, LENGTH_CODES, LENGTH_EXTRA_BITS, LITERAL_COUNT,
-    MATCH_OFFSET_ONLY_MASK, OFFSET_BASE, OFFSET_CODE_COUNT, OFFSET_EXTRA_BITS, OFFSET_MASK, Tokens,
 };
 
 const LENGTH_CODES_START: usize = 257;
 const CODEGEN_CODE_COUNT: usize = 19;
-const BAD_CODE: u8 = 255;
 const MAX_PREDEFINED_TOKENS: usize = 250;
 const MAX_STORE_BLOCK_SIZE: usize = 65535;
 static CODEGEN_ORDER: [usize; 19] = [
@@ -75,13 +77,7 @@ impl BitWriter {
 
     #[inline]
     fn write_bits(&mut self, b: u64, nb: u32) {
-        self.bits |= b << (self.nbits & 63);
-        self.nbits += nb;
-        if self.nbits >= 48 {
-            self.out.extend_from_slice(&self.bits.to_le_bytes()[..6]);
-            self.bits >>= 48;
-            self.nbits -= 48;
-        }
+        bits::put(&mut self.bits, &mut self.nbits, &mut self.out, b, nb);
     }
 
     #[inline]
@@ -90,7 +86,7 @@ impl BitWriter {
     }
 
     fn write_eob(&mut self) {
-        let c = self.literal_encoding.codes[END_BLOCK_MARKER as usize];
+        let c = self.literal_encoding.codes[END_BLOCK as usize];
         self.write_code(c);
     }
 
@@ -100,21 +96,12 @@ impl BitWriter {
             self.write_eob();
             self.prev_header = 0;
         }
-        while self.nbits > 0 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.nbits = self.nbits.saturating_sub(8);
-        }
-        self.bits = 0;
+        bits::pad(&mut self.bits, &mut self.nbits, &mut self.out);
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) {
         debug_assert_eq!(self.nbits & 7, 0);
-        while self.nbits != 0 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.nbits -= 8;
-        }
+        bits::pad(&mut self.bits, &mut self.nbits, &mut self.out);
         self.out.extend_from_slice(bytes);
     }
 
@@ -137,59 +124,7 @@ impl BitWriter {
             *c = code_len(code) as u8;
         }
         cg[num_literals + num_offsets] = BAD_CODE;
-        let freq = &mut self.codegen_freq;
-        let mut size = cg[0];
-        let mut count: i32 = 1;
-        let mut out = 0;
-        let mut in_index = 1;
-        while size != BAD_CODE {
-            let next = cg[in_index];
-            in_index += 1;
-            if next == size {
-                count += 1;
-                continue;
-            }
-            if size != 0 {
-                cg[out] = size;
-                out += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-                while count >= 3 {
-                    let n = count.min(6);
-                    cg[out] = 16;
-                    cg[out + 1] = (n - 3) as u8;
-                    out += 2;
-                    freq[16] += 1;
-                    count -= n;
-                }
-            } else {
-                while count >= 11 {
-                    let n = count.min(138);
-                    cg[out] = 18;
-                    cg[out + 1] = (n - 11) as u8;
-                    out += 2;
-                    freq[18] += 1;
-                    count -= n;
-                }
-                if count >= 3 {
-                    cg[out] = 17;
-                    cg[out + 1] = (count - 3) as u8;
-                    out += 2;
-                    freq[17] += 1;
-                    count = 0;
-                }
-            }
-            count -= 1;
-            while count >= 0 {
-                cg[out] = size;
-                out += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-            }
-            size = next;
-            count = 1;
-        }
-        cg[out] = BAD_CODE;
+        run_length_code(cg, &mut self.codegen_freq);
         let freq = self.codegen_freq;
         self.codegen_encoding.generate(&freq, 7);
     }
@@ -412,7 +347,7 @@ impl BitWriter {
         let mut size;
         if self.prev_header > 0 {
             let mut new_size = self.prev_header + tokens.estimated_bits();
-            new_size += code_len(self.literal_encoding.codes[END_BLOCK_MARKER as usize]) as i32
+            new_size += code_len(self.literal_encoding.codes[END_BLOCK as usize]) as i32
                 + (new_size >> self.log_new_table_penalty);
             let reuse_size = self.literal_encoding.bit_length(&self.literal_freq)
                 + self.offset_encoding.bit_length(&self.offset_freq)
@@ -442,7 +377,7 @@ impl BitWriter {
             }
         }
         if self.prev_header == 0 {
-            self.literal_freq[END_BLOCK_MARKER as usize] = 1;
+            self.literal_freq[END_BLOCK as usize] = 1;
             self.generate();
             self.generate_codegen(num_literals, num_offsets, false);
             let num_codegens;
@@ -489,21 +424,13 @@ impl BitWriter {
         if toks.is_empty() {
             return;
         }
-        let defer_eob = *toks.last().unwrap() == END_BLOCK_MARKER;
+        let defer_eob = *toks.last().unwrap() == END_BLOCK;
         if defer_eob {
             toks = &toks[..toks.len() - 1];
         }
         let (mut bits, mut nbits) = (self.bits, self.nbits);
         let out = &mut self.out;
-        let mut put = |v: u64, n: u32| {
-            bits |= v << (nbits & 63);
-            nbits += n;
-            if nbits >= 48 {
-                out.extend_from_slice(&bits.to_le_bytes()[..6]);
-                bits >>= 48;
-                nbits -= 48;
-            }
-        };
+        let mut put = |v: u64, n: u32| bits::put(&mut bits, &mut nbits, out, v, n);
         for &t in toks {
             if t < 256 {
                 let c = lit.codes[t as usize];
@@ -511,7 +438,7 @@ impl BitWriter {
                 continue;
             }
             let length = (t >> 22) as u8;
-            let len_code = (LENGTH_CODES[length as usize] & 31) as usize;
+            let len_code = length_code(length as u32);
             let c = lit.codes[LENGTH_CODES_START + len_code];
             put(code_bits(c), code_len(c));
             if len_code >= 8 {
@@ -526,12 +453,12 @@ impl BitWriter {
             put(code_bits(c), code_len(c));
             if off_code >= 4 {
                 put(
-                    ((offset - OFFSET_BASE[off_code]) & MATCH_OFFSET_ONLY_MASK) as u64,
+                    ((offset - OFFSET_BASE[off_code]) & 0xffff) as u64,
                     OFFSET_EXTRA_BITS[off_code] as u32,
                 );
             }
         }
-        let eob = lit.codes[END_BLOCK_MARKER as usize];
+        let eob = lit.codes[END_BLOCK as usize];
         self.bits = bits;
         self.nbits = nbits;
         if defer_eob {
@@ -547,7 +474,7 @@ impl BitWriter {
         if !self.wrote_huffman {
             self.offset_freq = [0; 32];
         }
-        const NUM_LITERALS: usize = END_BLOCK_MARKER as usize + 1;
+        const NUM_LITERALS: usize = END_BLOCK as usize + 1;
         const GUESS_HEADER_SIZE_BITS: i32 = 70 * 8;
         for &b in input {
             self.literal_freq[b as usize] = self.literal_freq[b as usize].wrapping_add(1);
@@ -569,7 +496,7 @@ impl BitWriter {
                 return;
             }
         }
-        self.literal_freq[END_BLOCK_MARKER as usize] = 1;
+        self.literal_freq[END_BLOCK as usize] = 1;
         self.tmp_lit_encoding
             .generate(&self.literal_freq[..NUM_LITERALS], 15);
         let mut est_bits = self
@@ -608,13 +535,7 @@ impl BitWriter {
         let out = &mut self.out;
         for &b in input {
             let c = codes[b as usize];
-            bits |= code_bits(c) << (nbits & 63);
-            nbits += code_len(c);
-            if nbits >= 48 {
-                out.extend_from_slice(&bits.to_le_bytes()[..6]);
-                bits >>= 48;
-                nbits -= 48;
-            }
+            bits::put(&mut bits, &mut nbits, out, code_bits(c), code_len(c));
         }
         self.bits = bits;
         self.nbits = nbits;

@@ -8,10 +8,10 @@
 //! (unlike the classic encoder's corner case); `Flush` is the only thing that cuts
 //! early.
 
+use super::super::deflate::tokens::Tokens;
 use super::bitwriter::BitWriter;
 use super::fast::{FastEnc, MAX_STORE_BLOCK_SIZE};
 use super::lazy::Lazy;
-use super::tokens::Tokens;
 
 enum Mode {
     Store,

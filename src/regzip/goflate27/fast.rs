@@ -8,8 +8,8 @@
 //! history moves down and is rebased before it nears 2^31), so the same arithmetic
 //! and the same edge decisions (`<` vs `<=` against the 32 KiB window) carry over.
 
+use super::super::deflate::tokens::Tokens;
 use super::fast_long::{FastL4, FastL5, FastL6};
-use super::tokens::Tokens;
 
 pub(super) const MAX_MATCH_OFFSET: i32 = 1 << 15;
 pub(super) const MAX_MATCH_LENGTH: i32 = 258;

@@ -3,12 +3,12 @@
 //! match end for a better match; level 6 indexes more positions and also tries the
 //! previous match's distance ("repeat") first. Shared machinery is in `fast`.
 
+use super::super::deflate::tokens::Tokens;
 use super::fast::{
     FastGen, HASH_LONG_BYTES, INPUT_MARGIN, MAX_MATCH_LENGTH, MAX_MATCH_OFFSET,
     MIN_NON_LITERAL_BLOCK_SIZE, TABLE_BITS, TABLE_SIZE, emit_literals, hash_len, load32, load64,
     match_len,
 };
-use super::tokens::Tokens;
 
 const HS: u32 = 4;
 const HL: u32 = HASH_LONG_BYTES;

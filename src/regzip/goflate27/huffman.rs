@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use super::tokens::{LITERAL_COUNT, OFFSET_CODE_COUNT};
+use super::super::deflate::tokens::{LITERAL_COUNT, OFFSET_CODE_COUNT};
 
 const MAX_BITS_LIMIT: usize = 16;
 

@@ -8,9 +8,12 @@
 //! The window is filled and processed only when full (or on `Flush`/`Close`), so
 //! the output does not depend on how the input is split into writes.
 
+use super::super::deflate::codes::{
+    LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, length_code, offset_code,
+};
+use super::super::deflate::tokens::Tokens;
 use super::bitwriter::BitWriter;
 use super::huffman::HuffmanEncoder;
-use super::tokens::{LENGTH_CODES, LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, Tokens, offset_code};
 
 const WINDOW_SIZE: i32 = 1 << 15;
 const WINDOW_MASK: i32 = WINDOW_SIZE - 1;
@@ -179,7 +182,7 @@ impl Lazy {
                     let new_gain = h.bit_length_raw(&w_pos[..n as usize])
                         - OFFSET_EXTRA_BITS[offset_code((pos - i) as u32) as usize] as i32
                         - BASE_COST
-                        - LENGTH_EXTRA_BITS[LENGTH_CODES[((n - 3) & 255) as usize] as usize] as i32;
+                        - LENGTH_EXTRA_BITS[length_code((n - 3) as u32)] as i32;
                     if new_gain <= c_gain {
                         take = false;
                     } else {

@@ -13,8 +13,9 @@
 //! Split as Go splits it, because each part decides visible bits: `deflate` (the
 //! window per level and what a full one becomes), `fast` and `fast_long` (levels 1–6's
 //! match finders), `lazy` (levels 7–9), `bitwriter` (stored/fixed/dynamic choice,
-//! table reuse across blocks, block formats), `huffman` (code construction),
-//! `tokens` (the token block, its histograms and entropy estimate).
+//! table reuse across blocks, block formats), `huffman` (code construction). The
+//! token block, its histograms and entropy estimate are klauspost's, taken over
+//! unchanged by Go 1.27: `regzip::deflate::tokens`, shared with `klauspost`.
 //!
 //! Unlike the classic encoder, nothing depends on where `Write` calls split the
 //! input: every level cuts blocks by buffered input, so any chunking gives Go's
@@ -27,7 +28,6 @@ mod fast;
 mod fast_long;
 mod huffman;
 mod lazy;
-mod tokens;
 
 use std::io::{self, Read, Write};
 

@@ -11,9 +11,9 @@
 //! run the lazy matcher (`lazy`). A dictionary is encoded and its tokens dropped, so only
 //! the match finder's tables and history keep it.
 
+use super::super::deflate::tokens::{MAX_STORE_BLOCK, Tokens};
 use super::fast::{FastEnc, MAX_MATCH_OFFSET, new_fast};
 use super::lazy::Lazy;
-use super::tokens::{MAX_STORE_BLOCK, Tokens};
 use super::writer::BitWriter;
 
 enum Mode {

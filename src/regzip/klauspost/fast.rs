@@ -16,8 +16,8 @@
 //! or a fresh one's zeros, is always rejected by the distance checks, so a fresh encoder
 //! per block gives the pooled original's bytes.
 
+use super::super::deflate::tokens::{MAX_STORE_BLOCK, Tokens};
 use super::greedy::{L1, L2, L3, L4};
-use super::tokens::{MAX_STORE_BLOCK, Tokens};
 
 pub const MAX_MATCH_OFFSET: i32 = 1 << 15;
 pub(super) const TABLE_BITS: u32 = 15;

@@ -5,11 +5,11 @@
 //! After a match each level re-hashes a few positions inside it and immediately tries
 //! the match's end again. The shared history, hashing and emitting are in `fast`.
 
+use super::super::deflate::tokens::Tokens;
 use super::fast::{
     B_TABLE_BITS, FastEnc, FastGen, INPUT_MARGIN, MAX_MATCH_OFFSET, Pair, TABLE_BITS, emit,
     emit_remainder, hash4, hash5, hash7, load32, load64, match_len, matchlen_long, start,
 };
-use super::tokens::Tokens;
 
 pub struct L1 {
     pub(super) g: FastGen,

@@ -16,8 +16,11 @@
 //! original. The original re-bases `hash_offset` after 256 MiB through one writer; a
 //! pgzip block never gets there.
 
+use super::super::deflate::codes::{
+    LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, length_code, offset_code,
+};
+use super::super::deflate::tokens::Tokens;
 use super::super::goflate::huffman::HuffmanEncoder;
-use super::tokens::{LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, Tokens, length_code, offset_code};
 use super::writer::BitWriter;
 
 const WINDOW_SIZE: usize = 1 << 15;

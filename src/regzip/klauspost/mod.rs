@@ -20,15 +20,16 @@
 //!
 //! Split as the original is, because each part decides visible bits: `compressor` (the
 //! window, steps, flush/close, dictionary), `fast` and `greedy` (levels 1–6's match
-//! finders), `lazy` (levels 7–9), `writer` (block type choice and table reuse), `tokens`
-//! (token histograms and the size estimate). The Huffman code construction is Go's (`goflate::huffman`): klauspost's is
-//! the same algorithm with the same (frequency, symbol) order.
+//! finders), `lazy` (levels 7–9), `writer` (block type choice and table reuse). The
+//! token block (histograms and the size estimate) and the code tables are in
+//! `regzip::deflate`, shared with `goflate27` (Go 1.27 took them over unchanged). The
+//! Huffman code construction is Go's (`goflate::huffman`): klauspost's is the same
+//! algorithm with the same (frequency, symbol) order.
 
 mod compressor;
 mod fast;
 mod greedy;
 mod lazy;
-mod tokens;
 mod writer;
 
 use std::io;

@@ -15,14 +15,16 @@
 //! Bits are packed LSB first into `out`; how the original buffers them does not change
 //! the bytes, so this writer simply appends whole bytes as they fill.
 
-use super::super::goflate::huffman::HuffmanEncoder;
-use super::tokens::{
-    END_BLOCK, LENGTH_BASE, LENGTH_EXTRA_BITS, LITERAL_COUNT, MAX_STORE_BLOCK, OFFSET_BASE,
-    OFFSET_CODE_COUNT, OFFSET_EXTRA_BITS, Tokens, length_code, ocode, xlength, xoffset,
+use super::super::deflate::bits::{self, BAD_CODE, run_length_code};
+use super::super::deflate::codes::{
+    LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS, length_code,
 };
+use super::super::deflate::tokens::{
+    END_BLOCK, LITERAL_COUNT, MAX_STORE_BLOCK, OFFSET_CODE_COUNT, Tokens, ocode, xlength, xoffset,
+};
+use super::super::goflate::huffman::HuffmanEncoder;
 
 const CODEGEN_CODE_COUNT: usize = 19;
-const BAD_CODE: u8 = 255;
 const MAX_PREDEFINED_TOKENS: usize = 250;
 const CODEGEN_ORDER: [usize; 19] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
@@ -105,13 +107,7 @@ impl BitWriter {
 
     #[inline]
     fn write_bits(&mut self, b: u64, nb: u32) {
-        self.bits |= b << self.nbits;
-        self.nbits += nb;
-        if self.nbits >= 48 {
-            self.out.extend_from_slice(&self.bits.to_le_bytes()[..6]);
-            self.bits >>= 48;
-            self.nbits -= 48;
-        }
+        bits::put(&mut self.bits, &mut self.nbits, &mut self.out, b, nb);
     }
 
     #[inline]
@@ -130,21 +126,12 @@ impl BitWriter {
             self.write_eob();
             self.last_header = 0;
         }
-        while self.nbits > 0 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.nbits = self.nbits.saturating_sub(8);
-        }
-        self.bits = 0;
+        bits::pad(&mut self.bits, &mut self.nbits, &mut self.out);
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) {
         debug_assert_eq!(self.nbits % 8, 0);
-        while self.nbits > 0 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.nbits -= 8;
-        }
+        bits::pad(&mut self.bits, &mut self.nbits, &mut self.out);
         self.out.extend_from_slice(bytes);
     }
 
@@ -161,61 +148,8 @@ impl BitWriter {
         for i in 0..num_offsets {
             self.codegen[num_literals + i] = offsets.codes[i].len as u8;
         }
-        let codegen = &mut self.codegen;
-        let freq = &mut self.codegen_freq;
-        codegen[num_literals + num_offsets] = BAD_CODE;
-        let mut size = codegen[0];
-        let mut count: i32 = 1;
-        let mut out = 0usize;
-        let mut in_index = 1usize;
-        while size != BAD_CODE {
-            let next = codegen[in_index];
-            in_index += 1;
-            if next == size {
-                count += 1;
-                continue;
-            }
-            if size != 0 {
-                codegen[out] = size;
-                out += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-                while count >= 3 {
-                    let n = count.min(6);
-                    codegen[out] = 16;
-                    codegen[out + 1] = (n - 3) as u8;
-                    out += 2;
-                    freq[16] += 1;
-                    count -= n;
-                }
-            } else {
-                while count >= 11 {
-                    let n = count.min(138);
-                    codegen[out] = 18;
-                    codegen[out + 1] = (n - 11) as u8;
-                    out += 2;
-                    freq[18] += 1;
-                    count -= n;
-                }
-                if count >= 3 {
-                    codegen[out] = 17;
-                    codegen[out + 1] = (count - 3) as u8;
-                    out += 2;
-                    freq[17] += 1;
-                    count = 0;
-                }
-            }
-            count -= 1;
-            while count >= 0 {
-                codegen[out] = size;
-                out += 1;
-                freq[size as usize] += 1;
-                count -= 1;
-            }
-            size = next;
-            count = 1;
-        }
-        codegen[out] = BAD_CODE;
+        self.codegen[num_literals + num_offsets] = BAD_CODE;
+        run_length_code(&mut self.codegen, &mut self.codegen_freq);
     }
 
     fn codegens(&self) -> usize {

@@ -1,103 +1,66 @@
-//! Go 1.27's token block: packed literal/match tokens plus the three histograms kept
-//! while tokens are added (literals, length codes with the end-of-block marker at 0,
-//! offset codes), the RFC 1951 code tables, and the block's entropy estimate that
-//! decides whether a new Huffman table pays (`estimated_bits`, float32 as Go computes
-//! it: the estimate picks block boundaries, so its rounding is visible in the output).
+//! The token block between klauspost's (and Go 1.27's) match finders and their block
+//! writers: packed literal/match tokens, the three histograms kept while tokens are
+//! added (literals, length symbols with the end-of-block marker at 0, distance
+//! symbols), and the block's entropy estimate that decides whether a new Huffman table
+//! pays (`estimated_bits`, float32 as Go computes it: the estimate picks block
+//! boundaries, so its rounding is visible in the output).
 //!
-//! Histograms are 16-bit and wrap as Go's do; a block never holds more than 65 536
-//! tokens.
+//! Packing (visible through the thresholds that count tokens): a literal is its byte;
+//! the end-of-block token is 256; a match sets bit 30, holds `length - 3` in bits
+//! 22..30, its distance code in bits 16..21 and `distance - 1` in bits 0..16. The
+//! histograms are `u16` and wrap as the upstream's do; a block never holds more than
+//! 65 536 tokens. The estimate uses the upstream's single-precision logarithm
+//! approximation step for step (IEEE f32, no fused multiply-add: what Go emits for
+//! amd64).
 
-/// Token layout: bits 0–15 offset−1, bits 16–20 offset code, bits 22–29 length−3,
-/// bit 30 set for a match. A literal is its byte value; 256 is the end of block.
-pub(super) const LENGTH_SHIFT: u32 = 22;
-pub(super) const MATCH_TYPE: u32 = 1 << 30;
-pub(super) const OFFSET_MASK: u32 = (1 << LENGTH_SHIFT) - 1;
-pub(super) const MATCH_OFFSET_ONLY_MASK: u32 = 0xffff;
-pub(super) const END_BLOCK_MARKER: u32 = 256;
-pub(super) const LITERAL_COUNT: usize = 286;
-pub(super) const OFFSET_CODE_COUNT: usize = 30;
+use super::codes::{LENGTH_EXTRA_BITS, OFFSET_EXTRA_BITS, length_code, offset_code};
+
+/// Bit set on match tokens; every literal and the end-of-block token are below it.
+pub const MATCH: u32 = 1 << 30;
+pub const LENGTH_SHIFT: u32 = 22;
+/// A match token's distance code and `distance - 1` (bits 0..22).
+pub const OFFSET_MASK: u32 = (1 << LENGTH_SHIFT) - 1;
+pub const END_BLOCK: u32 = 256;
+/// The literal/length alphabet (0..=285).
+pub const LITERAL_COUNT: usize = 286;
+/// The distance alphabet.
+pub const OFFSET_CODE_COUNT: usize = 30;
+/// The largest window a fast level encodes at once (and the stored block limit).
+pub const MAX_STORE_BLOCK: usize = 65535;
 const BASE_MATCH_LENGTH: i32 = 3;
 
-/// Length code (0-based, code − 257) of a length − 3.
-pub(super) static LENGTH_CODES: [u8; 256] = build_length_codes();
-
-const fn build_length_codes() -> [u8; 256] {
-    // RFC 1951 length bases (minus 3) for codes 257..=284; 285 is length 258.
-    const BASE: [u16; 29] = [
-        0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112,
-        128, 160, 192, 224, 255,
-    ];
-    let mut t = [0u8; 256];
-    let mut code = 0;
-    let mut x = 0;
-    while x < 256 {
-        while code + 1 < 29 && BASE[code + 1] as usize <= x {
-            code += 1;
-        }
-        t[x] = code as u8;
-        x += 1;
-    }
-    t
-}
-
-/// Extra bits per length code (0-based).
-pub(super) static LENGTH_EXTRA_BITS: [u8; 32] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0, 0, 0, 0,
-];
-
-/// Length − 3 each length code starts at.
-pub(super) static LENGTH_BASE: [u8; 32] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128,
-    160, 192, 224, 255, 0, 0, 0,
-];
-
-/// Extra bits per offset code.
-pub(super) static OFFSET_EXTRA_BITS: [i8; 32] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-    13, 14, 14,
-];
-
-/// Offset − 1 each offset code starts at.
-pub(super) static OFFSET_BASE: [u32; 32] = [
-    0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0006, 0x0008, 0x000c, 0x0010, 0x0018, 0x0020, 0x0030,
-    0x0040, 0x0060, 0x0080, 0x00c0, 0x0100, 0x0180, 0x0200, 0x0300, 0x0400, 0x0600, 0x0800, 0x0c00,
-    0x1000, 0x1800, 0x2000, 0x3000, 0x4000, 0x6000, 0x8000, 0xc000,
-];
-
-/// The offset code of offset − 1 (`off` < 32 768).
+/// `length - 3` of a match token.
 #[inline]
-pub(super) fn offset_code(off: u32) -> u32 {
-    if off < 256 {
-        SMALL_OFFSET_CODES[off as usize] as u32
-    } else {
-        SMALL_OFFSET_CODES[(off >> 7) as u8 as usize] as u32 + 14
-    }
+pub fn xlength(t: u32) -> u32 {
+    (t >> LENGTH_SHIFT) & 0xff
 }
 
-static SMALL_OFFSET_CODES: [u8; 256] = build_small_offset_codes();
+/// `distance - 1` of a match token.
+#[inline]
+pub fn xoffset(t: u32) -> u32 {
+    t & 0xffff
+}
 
-const fn build_small_offset_codes() -> [u8; 256] {
-    let mut t = [0u8; 256];
-    let mut x = 0;
-    let mut code = 0;
-    while x < 256 {
-        while code + 1 < 16 && OFFSET_BASE[code + 1] as usize <= x {
-            code += 1;
-        }
-        t[x] = code as u8;
-        x += 1;
-    }
-    t
+/// The distance symbol of a match token.
+#[inline]
+pub fn ocode(t: u32) -> usize {
+    ((t >> 16) & 31) as usize
 }
 
 /// One block of tokens with its histograms.
-pub(super) struct Tokens {
+pub struct Tokens {
     /// Index 0: end of block; index 1 + k: length code k.
     pub extra_hist: [u16; 32],
     pub off_hist: [u16; 32],
     pub lit_hist: [u16; 256],
     pub n: usize,
     pub tokens: Box<[u32]>,
+}
+
+impl Default for Tokens {
+    fn default() -> Tokens {
+        Tokens::new()
+    }
 }
 
 impl Tokens {
@@ -138,10 +101,10 @@ impl Tokens {
     /// A match of length `xlength` + 3 at distance `xoffset` + 1.
     pub fn add_match(&mut self, xlength: u32, xoffset: u32) {
         let oc = offset_code(xoffset);
-        let lc = LENGTH_CODES[xlength as u8 as usize] as usize + 1;
+        let lc = length_code(xlength) + 1;
         self.extra_hist[lc] = self.extra_hist[lc].wrapping_add(1);
         self.off_hist[(oc & 31) as usize] = self.off_hist[(oc & 31) as usize].wrapping_add(1);
-        self.tokens[self.n] = MATCH_TYPE | xlength << LENGTH_SHIFT | xoffset | oc << 16;
+        self.tokens[self.n] = MATCH | xlength << LENGTH_SHIFT | xoffset | oc << 16;
         self.n += 1;
     }
 
@@ -161,16 +124,20 @@ impl Tokens {
             }
             xlength -= xl;
             xl -= BASE_MATCH_LENGTH;
-            let lc = LENGTH_CODES[xl as u8 as usize] as usize + 1;
+            let lc = length_code(xl as u32) + 1;
             self.extra_hist[lc] = self.extra_hist[lc].wrapping_add(1);
             self.off_hist[(oc & 31) as usize] = self.off_hist[(oc & 31) as usize].wrapping_add(1);
-            self.tokens[self.n] = MATCH_TYPE | (xl as u32) << LENGTH_SHIFT | packed;
+            self.tokens[self.n] = MATCH | (xl as u32) << LENGTH_SHIFT | packed;
             self.n += 1;
         }
     }
 
+    pub fn slice(&self) -> &[u32] {
+        &self.tokens[..self.n]
+    }
+
     pub fn add_eob(&mut self) {
-        self.tokens[self.n] = END_BLOCK_MARKER;
+        self.tokens[self.n] = END_BLOCK;
         self.extra_hist[0] = self.extra_hist[0].wrapping_add(1);
         self.n += 1;
     }
@@ -243,17 +210,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_match_rfc1951() {
-        assert_eq!(LENGTH_CODES[0], 0);
-        assert_eq!(LENGTH_CODES[8], 8);
-        assert_eq!(LENGTH_CODES[9], 8);
-        assert_eq!(LENGTH_CODES[254], 27);
-        assert_eq!(LENGTH_CODES[255], 28);
-        assert_eq!(offset_code(0), 0);
-        assert_eq!(offset_code(4), 4);
-        assert_eq!(offset_code(5), 4);
-        assert_eq!(offset_code(255), 15);
-        assert_eq!(offset_code(256), 16);
-        assert_eq!(offset_code(32767), 29);
+    fn match_tokens_unpack() {
+        let mut t = Tokens::new();
+        t.add_literal(b'a');
+        t.add_match(255, 32767);
+        t.add_eob();
+        let s = t.slice();
+        assert_eq!(s[0], b'a' as u32);
+        assert!(s[1] >= MATCH && xlength(s[1]) == 255 && xoffset(s[1]) == 32767);
+        assert_eq!(ocode(s[1]), 29);
+        assert_eq!(s[2], END_BLOCK);
+        assert_eq!(
+            (t.lit_hist[b'a' as usize], t.extra_hist[29], t.extra_hist[0]),
+            (1, 1, 1)
+        );
     }
 }
