@@ -1,7 +1,8 @@
 //! The bit-level primitives of the three ports' block writers, which are Go's
 //! `huffmanBitWriter` pieces in all of them: the 64-bit accumulator that hands out six
-//! bytes whenever 48 bits are pending, the zero-padding to a byte boundary, and the
-//! run-length coding of code lengths (RFC 1951 §3.2.7) a dynamic header sends.
+//! bytes whenever 48 bits are pending, the zero-padding to a byte boundary, the
+//! run-length coding of code lengths (RFC 1951 §3.2.7) and the dynamic header that
+//! sends them.
 //!
 //! Free functions over the writer's own fields rather than a struct: the hot token
 //! loops copy the accumulator into locals (so it stays in registers while the code
@@ -90,6 +91,50 @@ pub fn run_length_code<F: AddAssign + From<u8>>(cg: &mut [u8], freq: &mut [F]) {
         count = 1;
     }
     cg[out] = BAD_CODE;
+}
+
+/// Order in which a dynamic header sends the code-length code's lengths (RFC 1951
+/// §3.2.7).
+pub const CODEGEN_ORDER: [usize; 19] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
+
+/// A dynamic block's header through `put(value, bits)`: block type, alphabet sizes, the
+/// first `num_codegens` code-length code lengths in `CODEGEN_ORDER`, then the
+/// run-length coded lengths in `codegen` (as `run_length_code` left them), each symbol
+/// written with `code(symbol)` = (bits, length) of the code-length code.
+pub fn dynamic_header(
+    mut put: impl FnMut(u64, u32),
+    code: impl Fn(usize) -> (u64, u32),
+    codegen: &[u8],
+    (num_literals, num_offsets, num_codegens): (usize, usize, usize),
+    eof: bool,
+) {
+    put(if eof { 5 } else { 4 }, 3);
+    put((num_literals - 257) as u64, 5);
+    put((num_offsets - 1) as u64, 5);
+    put((num_codegens - 4) as u64, 4);
+    for &sym in &CODEGEN_ORDER[..num_codegens] {
+        put(code(sym).1 as u64, 3);
+    }
+    let mut i = 0;
+    loop {
+        let sym = codegen[i];
+        i += 1;
+        if sym == BAD_CODE {
+            break;
+        }
+        let (bits, len) = code(sym as usize);
+        put(bits, len);
+        let extra = match sym {
+            16 => 2,
+            17 => 3,
+            18 => 7,
+            _ => continue,
+        };
+        put(codegen[i] as u64, extra);
+        i += 1;
+    }
 }
 
 #[cfg(test)]

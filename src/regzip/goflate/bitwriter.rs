@@ -13,7 +13,7 @@
 //! Bits collect in a `u64` and go out as bytes to an in-memory buffer the compressor
 //! drains to its writer after each block, so the bytes do not depend on buffer sizes.
 
-use super::super::deflate::bits::{self, BAD_CODE, run_length_code};
+use super::super::deflate::bits::{self, BAD_CODE, CODEGEN_ORDER, run_length_code};
 use super::super::deflate::codes::{
     LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS, length_code, offset_code,
 };
@@ -22,10 +22,6 @@ use super::tokens::{self, END_BLOCK, LENGTH_CODES_START, MATCH, NUM_LITERALS, NU
 
 const CODEGEN_COUNT: usize = 19;
 const MAX_STORE_BLOCK: usize = 65535;
-/// Order in which the code-length code's lengths are sent (RFC 1951 §3.2.7).
-const CODEGEN_ORDER: [usize; CODEGEN_COUNT] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
 
 pub struct BitWriter {
     bits: u64,
@@ -213,32 +209,16 @@ impl BitWriter {
         num_codegens: usize,
         eof: bool,
     ) {
-        self.write_bits(if eof { 5 } else { 4 }, 3);
-        self.write_bits((num_literals - 257) as u32, 5);
-        self.write_bits((num_offsets - 1) as u32, 5);
-        self.write_bits((num_codegens - 4) as u32, 4);
-        for &sym in &CODEGEN_ORDER[..num_codegens] {
-            let len = self.codegen_enc.codes[sym].len;
-            self.write_bits(len as u32, 3);
-        }
-        let mut i = 0;
-        loop {
-            let sym = self.codegen[i];
-            i += 1;
-            if sym == BAD_CODE {
-                break;
-            }
-            self.write_code(self.codegen_enc.codes[sym as usize]);
-            let extra = match sym {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            let value = self.codegen[i];
-            i += 1;
-            self.write_bits(value as u32, extra);
-        }
+        let (mut bits, mut nbits, out) = (self.bits, self.nbits, &mut self.out);
+        let codes = &self.codegen_enc.codes;
+        bits::dynamic_header(
+            |v, n| bits::put(&mut bits, &mut nbits, out, v, n),
+            |sym| (codes[sym].code as u64, codes[sym].len as u32),
+            &self.codegen,
+            (num_literals, num_offsets, num_codegens),
+            eof,
+        );
+        (self.bits, self.nbits) = (bits, nbits);
     }
 
     /// Go's `writeBlock`: the block of `tokens` as fixed, dynamic or stored, whichever is

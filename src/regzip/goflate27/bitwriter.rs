@@ -10,7 +10,7 @@
 //! the reuse estimate (`Tokens::estimated_bits` plus a penalty of
 //! 1/2^`log_new_table_penalty`) and the stale table entries Go leaves in place.
 
-use super::super::deflate::bits::{self, BAD_CODE, run_length_code};
+use super::super::deflate::bits::{self, BAD_CODE, CODEGEN_ORDER, run_length_code};
 use super::super::deflate::codes::{
     LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS, length_code,
 };
@@ -25,9 +25,6 @@ const LENGTH_CODES_START: usize = 257;
 const CODEGEN_CODE_COUNT: usize = 19;
 const MAX_PREDEFINED_TOKENS: usize = 250;
 const MAX_STORE_BLOCK_SIZE: usize = 65535;
-static CODEGEN_ORDER: [usize; 19] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
 
 /// Which literal table a block is written with.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,33 +189,16 @@ impl BitWriter {
         num_codegens: usize,
         eof: bool,
     ) {
-        self.write_bits(if eof { 5 } else { 4 }, 3);
-        self.write_bits((num_literals - 257) as u64, 5);
-        self.write_bits((num_offsets - 1) as u64, 5);
-        self.write_bits((num_codegens - 4) as u64, 4);
-        for &sym in &CODEGEN_ORDER[..num_codegens] {
-            let len = code_len(self.codegen_encoding.codes[sym]);
-            self.write_bits(len as u64, 3);
-        }
-        let mut i = 0;
-        loop {
-            let word = self.codegen[i];
-            i += 1;
-            if word == BAD_CODE {
-                break;
-            }
-            let c = self.codegen_encoding.codes[word as usize];
-            self.write_code(c);
-            let extra = match word {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            let v = self.codegen[i];
-            i += 1;
-            self.write_bits(v as u64, extra);
-        }
+        let (mut bits, mut nbits, out) = (self.bits, self.nbits, &mut self.out);
+        let codes = &self.codegen_encoding.codes;
+        bits::dynamic_header(
+            |v, n| bits::put(&mut bits, &mut nbits, out, v, n),
+            |sym| (code_bits(codes[sym]), code_len(codes[sym])),
+            &self.codegen,
+            (num_literals, num_offsets, num_codegens),
+            eof,
+        );
+        (self.bits, self.nbits) = (bits, nbits);
     }
 
     /// A stored block's header; an empty final one is written as a fixed block

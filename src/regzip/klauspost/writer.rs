@@ -15,7 +15,7 @@
 //! Bits are packed LSB first into `out`; how the original buffers them does not change
 //! the bytes, so this writer simply appends whole bytes as they fill.
 
-use super::super::deflate::bits::{self, BAD_CODE, run_length_code};
+use super::super::deflate::bits::{self, BAD_CODE, CODEGEN_ORDER, run_length_code};
 use super::super::deflate::codes::{
     LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS, length_code,
 };
@@ -26,9 +26,6 @@ use super::super::goflate::huffman::HuffmanEncoder;
 
 const CODEGEN_CODE_COUNT: usize = 19;
 const MAX_PREDEFINED_TOKENS: usize = 250;
-const CODEGEN_ORDER: [usize; 19] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
 const EOB: usize = END_BLOCK as usize;
 
 pub struct BitWriter {
@@ -207,33 +204,16 @@ impl BitWriter {
         num_codegens: usize,
         eof: bool,
     ) {
-        self.write_bits(if eof { 5 } else { 4 }, 3);
-        self.write_bits((num_literals - 257) as u64, 5);
-        self.write_bits((num_offsets - 1) as u64, 5);
-        self.write_bits((num_codegens - 4) as u64, 4);
-        for &sym in &CODEGEN_ORDER[..num_codegens] {
-            let len = self.codegen_enc.codes[sym].len;
-            self.write_bits(len as u64, 3);
-        }
-        let mut i = 0;
-        loop {
-            let word = self.codegen[i];
-            i += 1;
-            if word == BAD_CODE {
-                break;
-            }
-            let c = self.codegen_enc.codes[word as usize];
-            self.write_code(c.code, c.len);
-            let extra = match word {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            let v = self.codegen[i];
-            i += 1;
-            self.write_bits(v as u64, extra);
-        }
+        let (mut bits, mut nbits, out) = (self.bits, self.nbits, &mut self.out);
+        let codes = &self.codegen_enc.codes;
+        bits::dynamic_header(
+            |v, n| bits::put(&mut bits, &mut nbits, out, v, n),
+            |sym| (codes[sym].code as u64, codes[sym].len as u32),
+            &self.codegen,
+            (num_literals, num_offsets, num_codegens),
+            eof,
+        );
+        (self.bits, self.nbits) = (bits, nbits);
     }
 
     /// A stored block header of `length` bytes (the bytes follow with `write_bytes`);
