@@ -41,6 +41,16 @@ pub trait Encoder: Sync {
     fn start(&self) -> io::Result<Box<dyn Candidate>>;
 }
 
+/// `input` compressed in one go by a fresh compressor of `encoder`: its whole raw
+/// deflate stream (the encoders' one-shot `encode`/`deflate` functions).
+pub fn deflate_all(encoder: &dyn Encoder, input: &[u8]) -> io::Result<Vec<u8>> {
+    let mut c = encoder.start()?;
+    let mut out = Vec::new();
+    c.write(input, &mut out)?;
+    c.finish(&mut out)?;
+    Ok(out)
+}
+
 impl Candidate for Deflater {
     fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         Deflater::write(self, raw, out)

@@ -34,4 +34,6 @@ pub mod identify;
 pub mod klauspost;
 pub mod pigz;
 pub mod recipe;
+#[cfg(test)]
+mod testdata;
 pub mod zlib;

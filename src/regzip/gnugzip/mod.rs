@@ -66,45 +66,17 @@ impl Candidate for Running {
 
 /// The raw deflate stream GNU gzip writes for `data` at `level`.
 pub fn deflate(level: u32, data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut c = GnuGzip { level }.start()?;
-    let mut out = Vec::new();
-    c.write(data, &mut out)?;
-    c.finish(&mut out)?;
-    Ok(out)
+    super::identify::deflate_all(&GnuGzip { level }, data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-
-    fn inflate(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::DeflateDecoder::new(data)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
-
-    fn sample() -> Vec<u8> {
-        let mut v = Vec::new();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in 0..40_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if (i / 5_000) % 3 == 0 {
-                v.push(x as u8);
-            } else {
-                v.extend_from_slice(format!("line {} value {}\n", i % 977, x % 13).as_bytes());
-            }
-        }
-        v
-    }
+    use crate::regzip::testdata::{inflate, sample};
 
     #[test]
     fn every_level_round_trips() {
-        let data = sample();
+        let data = sample(200_000);
         for level in 1..=9 {
             for input in [&data[..], &[][..], &b"a"[..], &data[..70_000]] {
                 let z = deflate(level, input).unwrap();

@@ -241,18 +241,11 @@ pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn inflate(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::DeflateDecoder::new(data)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
+    use crate::regzip::testdata::{inflate, sample};
 
     #[test]
     fn every_level_round_trips() {
-        let input = sample();
+        let input = sample(300_000);
         for level in -2..=9 {
             for len in [0, 1, 17, 200, 70_000, input.len()] {
                 let mut out = Vec::new();
@@ -265,7 +258,7 @@ mod tests {
 
     #[test]
     fn one_big_write_equals_32k_writes() {
-        let input = sample();
+        let input = sample(300_000);
         for level in -2..=9 {
             let mut chunked = Vec::new();
             encode(level, &input[..], &mut chunked).unwrap();
@@ -277,7 +270,7 @@ mod tests {
 
     #[test]
     fn candidate_fed_odd_pieces_equals_encode() {
-        let input = sample();
+        let input = sample(300_000);
         for enc in go_encoders() {
             let mut want = Vec::new();
             encode(enc.level, &input[..], &mut want).unwrap();
@@ -289,21 +282,5 @@ mod tests {
             c.finish(&mut got).unwrap();
             assert!(got == want, "{}", enc.name());
         }
-    }
-
-    fn sample() -> Vec<u8> {
-        let mut input = Vec::new();
-        let mut x = 12345u32;
-        for i in 0..300_000u32 {
-            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-            // Runs of text, repeats and noise, so every block type shows up.
-            let b = match (i / 5000) % 3 {
-                0 => b"the quick brown fox "[(i % 20) as usize],
-                1 => (x >> 24) as u8,
-                _ => (i % 7) as u8,
-            };
-            input.push(b);
-        }
-        input
     }
 }

@@ -165,43 +165,17 @@ impl Candidate for Running {
 
 /// Compresses `input` as pgzip's deflate stream (no gzip header or trailer) at `level`.
 pub fn encode(level: i32, input: &[u8]) -> io::Result<Vec<u8>> {
-    let mut c = Pgzip {
+    let pgzip = Pgzip {
         level,
         block_size: BLOCK_SIZE,
-    }
-    .start()?;
-    let mut out = Vec::new();
-    c.write(input, &mut out)?;
-    c.finish(&mut out)?;
-    Ok(out)
+    };
+    super::identify::deflate_all(&pgzip, input)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-
-    fn inflate(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::DeflateDecoder::new(data)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
-
-    fn sample(n: usize) -> Vec<u8> {
-        let mut x = 12345u32;
-        (0..n as u32)
-            .map(|i| {
-                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-                match (i / 5000) % 3 {
-                    0 => b"the quick brown fox "[(i % 20) as usize],
-                    1 => (x >> 24) as u8,
-                    _ => (i % 7) as u8,
-                }
-            })
-            .collect()
-    }
+    use crate::regzip::testdata::{inflate, sample};
 
     #[test]
     fn every_level_round_trips() {
