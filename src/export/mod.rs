@@ -452,7 +452,14 @@ fn write_bundle(
     progress.step("finishing", finishing_steps(settings.split.is_some()));
     let written = writer
         .finish_signed((!settings.sign_keys.is_empty()).then_some(&index_signer as _))
-        .map_err(|e| stopped(e.into(), has_layers));
+        .map_err(|e| {
+            // A compact save's writer keeps nothing when it fails (see the fetch loop).
+            if bundle.recipes.is_empty() {
+                stopped(e.into(), has_layers)
+            } else {
+                compact_stopped(e.into())
+            }
+        });
     match &written {
         Ok(_) => progress.finish_phase(),
         Err(_) => progress.abandon_phase(),
