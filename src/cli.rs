@@ -244,9 +244,9 @@ pub struct SaveArgs {
     /// one is required is named with the reason, and no bundle is written.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Make a compact bundle (first version): store each gzip layer that airlock can
-    /// recompress bit for bit (Go's compress/gzip as Docker pushes, Python's/zlib's gzip)
-    /// as its raw tar plus a small recipe, which zstd compresses far better than gzip. The
+    /// Make a compact bundle: store each gzip layer that airlock can recompress bit for bit
+    /// (Go's compress/gzip as Docker pushes it, classic and Go 1.27; skopeo's/podman's
+    /// pgzip; zlib, as Python writes it; pigz; GNU gzip) as its raw tar plus a small recipe, which zstd compresses far better than gzip. The
     /// inside rebuilds the exact gzip bytes and checks their digest (`verify`, `push`);
     /// other layers are stored as they are. Older airlock releases cannot read such a
     /// bundle; `zstd -dc BUNDLE | docker load` still works. Each layer is read twice from
