@@ -1,5 +1,8 @@
 //! The DEFLATE bit stream as gzip writes it: codes and extra bits packed from the
-//! least significant bit, byte alignment before stored data and at the end.
+//! least significant bit, byte alignment before stored data and at the end. The
+//! accumulator itself is the ports' shared one (`regzip::deflate::bits`).
+
+use crate::regzip::deflate::bits::{pad, put};
 
 /// Bits in, bytes out (`out` is drained by the caller).
 pub(super) struct BitWriter {
@@ -19,22 +22,13 @@ impl BitWriter {
 
     /// The low `n` bits of `value` (n <= 16).
     pub(super) fn bits(&mut self, value: u32, n: u32) {
-        self.acc |= ((value as u64) & ((1u64 << n) - 1)) << self.n;
-        self.n += n;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
-        }
+        let v = u64::from(value) & ((1u64 << n) - 1);
+        put(&mut self.acc, &mut self.n, &mut self.out, v, n);
     }
 
     /// Pads to a byte boundary with zero bits.
     pub(super) fn align(&mut self) {
-        if self.n > 0 {
-            self.out.push(self.acc as u8);
-        }
-        self.acc = 0;
-        self.n = 0;
+        pad(&mut self.acc, &mut self.n, &mut self.out);
     }
 
     /// Whole bytes (after [`align`](Self::align)).
