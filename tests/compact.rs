@@ -9,7 +9,7 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -21,6 +21,7 @@ use support::images::{
 };
 use support::registry::TestRegistry;
 use support::registry_api::{registry_manifest, try_registry_manifest};
+use support::regzip_inputs::sorted_files;
 
 const KEEP: PushOptions<'static> = PushOptions {
     format: None,
@@ -85,15 +86,7 @@ fn real_layer(dirs: &[&str], max: usize, writer: Writer) -> Layer {
     let mut files = Vec::new();
     let mut total = 0;
     for d in dirs {
-        let root = Path::new("/usr/lib/python3.11").join(d);
-        let mut paths: Vec<PathBuf> = walkdir::WalkDir::new(&root)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .map(|e| e.into_path())
-            .collect();
-        paths.sort();
-        for p in paths {
+        for p in sorted_files(Path::new("/usr/lib/python3.11").join(d)) {
             let content = std::fs::read(&p).unwrap();
             if total + content.len() > max {
                 break;

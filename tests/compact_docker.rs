@@ -18,18 +18,12 @@ use support::dockerd::{TestDockerd, assert_root};
 use support::images::sha256;
 use support::registry::TestRegistry;
 use support::registry_api::registry_manifest;
+use support::regzip_inputs::sorted_files;
 
 /// Copies up to `max` bytes of regular files from `from` (sorted walk) into `to`.
 fn copy_tree(from: &str, to: &Path, max: usize) {
     let mut total = 0;
-    let mut paths: Vec<_> = walkdir::WalkDir::new(from)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect();
-    paths.sort();
-    for p in paths {
+    for p in sorted_files(from) {
         let content = std::fs::read(&p).unwrap();
         if total + content.len() > max {
             break;

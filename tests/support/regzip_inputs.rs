@@ -75,8 +75,8 @@ pub fn own_sources() -> Vec<u8> {
         .collect()
 }
 
-/// A tar of real files from `dir` (path order) until about `limit` bytes.
-pub fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
+/// The regular files under `dir`, in path order (unreadable entries skipped).
+pub fn sorted_files(dir: impl AsRef<Path>) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(|e| e.ok())
@@ -84,6 +84,12 @@ pub fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
         .map(|e| e.into_path())
         .collect();
     files.sort();
+    files
+}
+
+/// A tar of real files from `dir` (path order) until about `limit` bytes.
+pub fn tar_of(dir: &str, limit: usize) -> Vec<u8> {
+    let files = sorted_files(dir);
     let mut builder = tar::Builder::new(Vec::new());
     for f in files {
         if builder.get_ref().len() >= limit {
