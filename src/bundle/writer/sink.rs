@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
-use super::{Frames, LONG_WINDOW_LOG};
+use super::{COARSE_GROUP_INPUT, Frames, LONG_WINDOW_LOG};
 use crate::bundle::parts::PartWriter;
 use crate::bundle::seekable::encode_seek_table;
 use crate::ordered;
@@ -90,6 +90,20 @@ impl Sink {
         }
     }
 
+    /// See [`BundleWriter::begin_group`](super::BundleWriter::begin_group).
+    pub(super) fn begin_group(&mut self, bytes: u64) {
+        if let Sink::Zstd(z) = self {
+            z.begin_group(bytes);
+        }
+    }
+
+    /// See [`BundleWriter::continue_group`](super::BundleWriter::continue_group).
+    pub(super) fn continue_group(&mut self) {
+        if let Sink::Zstd(z) = self {
+            z.continue_group();
+        }
+    }
+
     /// Writes every frame compressed so far, and the one being filled, to the file.
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
         match self {
@@ -97,6 +111,8 @@ impl Sink {
             Sink::Zstd(z) => {
                 z.stream.drain()?;
                 z.filled = 0;
+                z.limit = z.policy.max_input();
+                z.join_next = false;
                 z.stream.get_mut().out.flush()
             }
         }
@@ -161,8 +177,13 @@ impl Write for Sink {
 pub(super) struct ZstdSink {
     pub(super) stream: ordered::Stream<FrameSizes>,
     policy: Frames,
-    /// Bytes in the frame being filled (the stream cuts by itself at its chunk size).
+    /// Bytes in the frame being filled.
     filled: usize,
+    /// Where the frame being filled ends at the latest: the policy's maximum, or
+    /// [`COARSE_GROUP_INPUT`] while a group of similar layers is written.
+    limit: usize,
+    /// The next entry boundary does not end the frame (a group's next member).
+    join_next: bool,
 }
 
 /// Where the frames go: the file, and what the seek table needs.
@@ -213,27 +234,62 @@ impl ZstdSink {
             uncompressed: 0,
         };
         Ok(ZstdSink {
-            stream: ordered::Stream::new(&pool, policy.max_input(), frames),
+            // Chunks as big as the biggest frame; the sink cuts them at `limit`.
+            stream: ordered::Stream::new(&pool, policy.chunk_input(), frames),
             policy,
             filled: 0,
+            limit: policy.max_input(),
+            join_next: false,
         })
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.stream.write(buf)?;
+        if self.filled >= self.limit {
+            // A group ended past the usual maximum, inside an entry.
+            self.end_frame();
+        }
+        let room = self.limit - self.filled;
+        let n = self.stream.write(&buf[..buf.len().min(room)])?;
         self.filled += n;
-        if self.filled == self.policy.max_input() {
-            // The stream cut the frame there.
-            self.filled = 0;
+        if self.filled == self.limit {
+            self.end_frame();
         }
         Ok(n)
     }
 
-    /// An entry boundary: ends the frame, unless coarse frames want more.
+    fn end_frame(&mut self) {
+        self.stream.cut();
+        self.filled = 0;
+    }
+
+    /// An entry boundary: ends the frame, unless coarse frames want more or the entry
+    /// is a group's next member.
     fn cut(&mut self) {
+        if std::mem::take(&mut self.join_next) {
+            return;
+        }
+        self.limit = self.policy.max_input();
         if self.filled >= self.policy.min_input() {
-            self.stream.cut();
-            self.filled = 0;
+            self.end_frame();
+        }
+    }
+
+    fn begin_group(&mut self, bytes: u64) {
+        if self.policy != Frames::Coarse {
+            return;
+        }
+        let fits = self.filled as u64 + bytes <= COARSE_GROUP_INPUT as u64;
+        if self.filled >= self.policy.min_input() || !fits {
+            self.end_frame();
+        }
+        self.limit = COARSE_GROUP_INPUT;
+        // The first member's own entry boundary is decided here.
+        self.join_next = true;
+    }
+
+    fn continue_group(&mut self) {
+        if self.policy == Frames::Coarse {
+            self.join_next = true;
         }
     }
 
