@@ -27,15 +27,28 @@ use rayon::prelude::*;
 use super::check_interrupt;
 use super::compose::Documents;
 use super::fetch::LayerJob;
+use super::similar::{self, Candidate, Place, Sketch, SketchBuilder};
 use crate::bundle::toc::{RAW_LAYER_TYPE, TocBlob, TocCompact};
 use crate::bundle::writer::BundleWriter;
 use crate::digest::{Digest, VerifyingReader};
 use crate::progress::{Progress, ProgressReader, human_bytes};
 use crate::regzip::header::GzipError;
-use crate::regzip::recipe::{Found, default_encoders, find_recipe};
+use crate::regzip::recipe::{Found, default_encoders, find_recipe_seeing};
 
 /// The gzip layers that have a recipe, by layer digest.
 pub(crate) type Recipes = BTreeMap<Digest, Found>;
+
+/// What the encoder search learnt: the recipes, and a sketch of each rebuilt layer's raw
+/// bytes ([`similar`]) for the layer order.
+#[derive(Default)]
+pub(crate) struct Identified {
+    pub(crate) recipes: Recipes,
+    sketches: BTreeMap<Digest, Sketch>,
+}
+
+/// Where each compact layer goes among the coarse frames ([`similar::group`]), by layer
+/// digest; layers not listed are written as usual.
+pub(crate) type Placement = BTreeMap<Digest, Place>;
 
 /// Whether a layer's media type says gzip (OCI `…tar+gzip`, Docker `…tar.gzip`).
 fn is_gzip(media_type: &str) -> bool {
@@ -49,7 +62,7 @@ pub(crate) fn identify_all(
     jobs: &[LayerJob],
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
-) -> anyhow::Result<Recipes> {
+) -> anyhow::Result<Identified> {
     let gzip: Vec<&LayerJob> = jobs
         .iter()
         .filter(|j| is_gzip(&j.desc.media_type))
@@ -57,7 +70,8 @@ pub(crate) fn identify_all(
     let bytes = gzip.iter().map(|j| j.desc.size).sum();
     progress.phase_of("finding encoders", "layer", bytes, gzip.len() as u64);
     let encoders = default_encoders();
-    let results: Vec<anyhow::Result<Option<(Digest, Found)>>> = pool.install(|| {
+    type Hit = (Digest, Found, Sketch);
+    let results: Vec<anyhow::Result<Option<Hit>>> = pool.install(|| {
         gzip.par_iter()
             .map(|job| {
                 check_interrupt()?;
@@ -68,7 +82,9 @@ pub(crate) fn identify_all(
                     job.desc.digest.clone(),
                     job.desc.size,
                 );
-                let found = match find_recipe(reader, &encoders) {
+                let mut sketch = SketchBuilder::default();
+                let seen = &mut |raw: &[u8]| sketch.update(raw);
+                let found = match find_recipe_seeing(reader, &encoders, seen) {
                     Ok(found) => found,
                     Err(GzipError::Io(e)) => {
                         return Err(anyhow::Error::new(e)
@@ -78,15 +94,17 @@ pub(crate) fn identify_all(
                     Err(_) => None,
                 };
                 item.done();
-                Ok(found.map(|f| (job.desc.digest.clone(), f)))
+                Ok(found.map(|f| (job.desc.digest.clone(), f, sketch.finish())))
             })
             .collect()
     });
     check_interrupt()?;
     progress.finish_phase();
     let mut recipes = Recipes::new();
+    let mut sketches = BTreeMap::new();
     for r in results {
-        if let Some((d, f)) = r? {
+        if let Some((d, f, sketch)) = r? {
+            sketches.insert(d.clone(), sketch);
             recipes.insert(d, f);
         }
     }
@@ -102,15 +120,63 @@ pub(crate) fn identify_all(
         human_bytes(rebuilt),
         human_bytes(bytes)
     ));
-    Ok(recipes)
+    Ok(Identified { recipes, sketches })
+}
+
+/// Puts similar compact layers next to each other ([`similar::group`]): the layers in
+/// their bundle order, and where each compact layer goes among the frames.
+pub(crate) fn arrange(jobs: Vec<LayerJob>, identified: &Identified) -> (Vec<LayerJob>, Placement) {
+    let candidates: Vec<Candidate<'_>> = jobs
+        .iter()
+        .map(|j| match identified.recipes.get(&j.desc.digest) {
+            Some(f) => Candidate {
+                size: f.raw_len,
+                sketch: identified.sketches.get(&j.desc.digest),
+            },
+            None => Candidate {
+                size: j.desc.size,
+                sketch: None,
+            },
+        })
+        .collect();
+    let order = similar::group(&candidates);
+    let mut slots: Vec<Option<LayerJob>> = jobs.into_iter().map(Some).collect();
+    let mut placement = Placement::new();
+    let mut out = Vec::with_capacity(slots.len());
+    for (i, place) in order {
+        let job = slots[i].take().expect("each layer placed once");
+        if place != Place::Alone {
+            placement.insert(job.desc.digest.clone(), place);
+        }
+        out.push(job);
+    }
+    (out, placement)
 }
 
 /// Rewrites the documents for the layers in `recipes`: `blobs[]` lists the raw tar
 /// instead (once, however many layers share it), `compact` the recipe, and
-/// `manifest.json` the raw tar's path.
-pub(crate) fn apply(docs: &mut Documents, recipes: &Recipes) {
+/// `manifest.json` the raw tar's path. The layers' entries in `blobs[]` take the order of
+/// `layers` (the bundle's write order, see [`arrange`]), in the places layers held.
+pub(crate) fn apply(docs: &mut Documents, recipes: &Recipes, layers: &[LayerJob]) {
     if recipes.is_empty() {
         return;
+    }
+    let rank: BTreeMap<&Digest, usize> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (&j.desc.digest, i))
+        .collect();
+    let mut places: Vec<usize> = Vec::new();
+    let mut moved: Vec<(usize, TocBlob)> = Vec::new();
+    for (i, b) in docs.toc.blobs.iter().enumerate() {
+        if let Some(&r) = rank.get(&b.digest) {
+            places.push(i);
+            moved.push((r, b.clone()));
+        }
+    }
+    moved.sort_by_key(|(r, _)| *r);
+    for (place, (_, b)) in places.into_iter().zip(moved) {
+        docs.toc.blobs[place] = b;
     }
     let mut blobs: Vec<TocBlob> = Vec::with_capacity(docs.toc.blobs.len());
     for b in &docs.toc.blobs {
@@ -155,11 +221,17 @@ pub(crate) fn write_layer(
     writer: &mut BundleWriter,
     job: &LayerJob,
     found: &Found,
+    place: Option<&Place>,
     data: &mut dyn Read,
 ) -> anyhow::Result<()> {
     let digest = &job.desc.digest;
     let mut gzip = VerifyingReader::new(data, digest.clone(), job.desc.size);
     if !writer.contains(&found.raw_digest) {
+        match place {
+            Some(Place::Leads(bytes)) => writer.begin_group(*bytes),
+            Some(Place::Joins) => writer.continue_group(),
+            Some(Place::Alone) | None => {}
+        }
         let mut raw = flate2::read::MultiGzDecoder::new(&mut gzip);
         writer
             .add_blob(&found.raw_digest, found.raw_len, &mut raw)

@@ -45,6 +45,7 @@ pub mod fetch;
 pub mod plan;
 pub mod referrers;
 pub mod resume;
+mod similar;
 pub mod staging;
 pub mod summary;
 pub mod window;
@@ -218,12 +219,15 @@ fn save_with(
     }
     let layer_jobs = layer_jobs(&layers, &named);
     // --compact: which gzip layers go in as raw tar + recipe (the head must say so).
-    let recipes = if settings.compact {
+    let identified = if settings.compact {
         compact::identify_all(&layer_jobs, &pool, progress)?
     } else {
-        compact::Recipes::new()
+        compact::Identified::default()
     };
-    compact::apply(&mut docs, &recipes);
+    // Similar compact layers side by side, so that they share a zstd frame.
+    let (layer_jobs, placement) = compact::arrange(layer_jobs, &identified);
+    let recipes = identified.recipes;
+    compact::apply(&mut docs, &recipes, &layer_jobs);
     let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
 
     // 4. Write: small entries first, then layers as they arrive.
@@ -232,6 +236,7 @@ fn save_with(
         blobs: &blobs,
         layers: &layers,
         recipes: &recipes,
+        placement: &placement,
         base_identity: base
             .filter(|_| docs.toc.base.is_some())
             .map(|b| &b.identity),
@@ -328,6 +333,8 @@ struct Planned<'a> {
     layers: &'a [Descriptor],
     /// `--compact`: the gzip layers written as raw tar + recipe.
     recipes: &'a compact::Recipes,
+    /// `--compact`: which layers share a frame with similar ones.
+    placement: &'a compact::Placement,
     /// A differential bundle's base, as its signed statement names it.
     base_identity: Option<&'a Digest>,
 }
@@ -399,7 +406,10 @@ fn write_bundle(
         progress,
         |job, origin, data| {
             match bundle.recipes.get(&job.desc.digest) {
-                Some(found) => compact::write_layer(&mut writer, job, found, data)?,
+                Some(found) => {
+                    let place = bundle.placement.get(&job.desc.digest);
+                    compact::write_layer(&mut writer, job, found, place, data)?
+                }
                 None => writer
                     .add_blob(&job.desc.digest, job.desc.size, data)
                     .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?,

@@ -340,9 +340,22 @@ pub struct Found {
 /// bytes a recipe does not record (non-zero trailing bytes). Errors are the blob's
 /// (not gzip, corrupt) or the reader's.
 pub fn find_recipe(blob: impl Read, encoders: &[EncoderSpec]) -> Result<Option<Found>, GzipError> {
+    find_recipe_seeing(blob, encoders, &mut |_| {})
+}
+
+/// [`find_recipe`], showing every raw byte to `seen` as it is decompressed (once, in
+/// order), for whatever else the caller learns from the raw bytes.
+pub fn find_recipe_seeing(
+    blob: impl Read,
+    encoders: &[EncoderSpec],
+    seen: &mut dyn FnMut(&[u8]),
+) -> Result<Option<Found>, GzipError> {
     let list: Vec<&dyn Encoder> = encoders.iter().map(|e| e as &dyn Encoder).collect();
     let mut hasher = Hasher::new();
-    let found = identify_with(blob, &list, &mut |raw| hasher.update(raw))?;
+    let found = identify_with(blob, &list, &mut |raw| {
+        hasher.update(raw);
+        seen(raw);
+    })?;
     let (raw_digest, raw_len) = hasher.finish();
     if !found.rebuildable() {
         return Ok(None);
