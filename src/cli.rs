@@ -251,8 +251,9 @@ pub struct SaveArgs {
     /// other layers are stored as they are. Older airlock releases cannot read such a
     /// bundle; `zstd -dc BUNDLE | docker load` still works. Each layer is read twice from
     /// its source (once to find its encoder, once to write it). The bundle's zstd frames are
-    /// coarser (several layers each, so similar layers compress together) and the default
-    /// --zstd-level is 9. Example: --compact
+    /// coarser (several layers each) and similar layers are written side by side, whatever
+    /// the image order, so they compress together; the default --zstd-level is 9.
+    /// Example: --compact
     #[arg(long)]
     pub compact: bool,
     #[command(flatten)]

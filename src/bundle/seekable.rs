@@ -12,7 +12,7 @@
 //! decoding there. The writer starts every tar entry in a new frame, so seeking to an
 //! entry never decompresses the entries before it (except in a compact bundle, whose
 //! coarse frames span entries: an entry is reached by decoding its frame from the
-//! start, up to 64 MiB). When a `.zst` file has no (valid)
+//! start, up to 128 MiB). When a `.zst` file has no (valid)
 //! seek table, the reader treats the whole file as one frame: sequential reads still
 //! work, seeks forward decode and discard, seeks backward restart from the beginning.
 //! The table is written and parsed by hand because it is a dozen documented bytes;
