@@ -6,7 +6,8 @@
 //! unrelated image between them, so in image order a zstd frame boundary separates them.
 //! Checked on the bundle's bytes: the two raw tars follow each other inside one frame,
 //! the slim layer then costs a small fraction of what it costs alone, two saves are
-//! byte-identical, and the bundle verifies.
+//! byte-identical, the bundle verifies, and `convert` still writes the plain bundle byte
+//! for byte.
 
 mod support;
 
@@ -78,10 +79,11 @@ fn unrelated_layer() -> Layer {
     go_gzip(layer(&[file("opt/data.bin", bytes)]))
 }
 
-fn save(names: &[String], out: &Path) {
+fn save(names: &[String], out: &Path, extra: &[&str]) {
     let mut args: Vec<String> = vec!["save".into()];
     args.extend(names.iter().cloned());
-    args.extend(["-o".into(), out.display().to_string(), "--compact".into()]);
+    args.extend(["-o".into(), out.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(["--created".into(), "2024-05-01T00:00:00Z".into()]);
     airlock(&args).ok();
 }
@@ -151,7 +153,7 @@ fn similar_layers_of_different_images_share_one_frame() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.tar.zst");
-    save(&names, &out);
+    save(&names, &out, &["--compact"]);
 
     // All three layers are stored raw; the slim one right behind the full one, and both
     // inside one frame, although image order puts the big layer between them.
@@ -182,7 +184,7 @@ fn similar_layers_of_different_images_share_one_frame() {
 
     // What the slim layer costs in the bundle: far less than compressed on its own.
     let without = dir.path().join("without-slim.tar.zst");
-    save(&names[..2], &without);
+    save(&names[..2], &without, &["--compact"]);
     let cost = file_bytes.len() as i64 - std::fs::metadata(&without).unwrap().len() as i64;
     let alone = zstd::encode_all(&slim.tar[..], 9).unwrap().len() as i64;
     eprintln!("slim layer: {cost} bytes in the bundle, {alone} bytes compressed alone");
@@ -190,10 +192,26 @@ fn similar_layers_of_different_images_share_one_frame() {
 
     // The order is a function of the inputs: a second save is byte-identical.
     let again = dir.path().join("again.tar.zst");
-    save(&names, &again);
+    save(&names, &again, &["--compact"]);
     assert!(
         std::fs::read(&again).unwrap() == file_bytes,
         "two saves differ"
     );
     airlock(&["verify".to_string(), out.display().to_string()]).ok();
+
+    // The TOC keeps image order, so `convert` still writes the plain bundle byte for byte.
+    let plain = dir.path().join("plain.tar.zst");
+    save(&names, &plain, &[]);
+    let converted = dir.path().join("converted.tar.zst");
+    airlock(&[
+        "convert".to_string(),
+        out.display().to_string(),
+        "-o".to_string(),
+        converted.display().to_string(),
+    ])
+    .ok();
+    assert!(
+        std::fs::read(&converted).unwrap() == std::fs::read(&plain).unwrap(),
+        "convert does not give the plain bundle"
+    );
 }

@@ -155,28 +155,12 @@ pub(crate) fn arrange(jobs: Vec<LayerJob>, identified: &Identified) -> (Vec<Laye
 
 /// Rewrites the documents for the layers in `recipes`: `blobs[]` lists the raw tar
 /// instead (once, however many layers share it), `compact` the recipe, and
-/// `manifest.json` the raw tar's path. The layers' entries in `blobs[]` take the order of
-/// `layers` (the bundle's write order, see [`arrange`]), in the places layers held.
-pub(crate) fn apply(docs: &mut Documents, recipes: &Recipes, layers: &[LayerJob]) {
+/// `manifest.json` the raw tar's path. `blobs[]` keeps the usual order (the layers of a
+/// compact bundle are written in [`arrange`]'s order, not in `blobs[]`'s), so that
+/// `convert` gives back the plain bundle byte for byte.
+pub(crate) fn apply(docs: &mut Documents, recipes: &Recipes) {
     if recipes.is_empty() {
         return;
-    }
-    let rank: BTreeMap<&Digest, usize> = layers
-        .iter()
-        .enumerate()
-        .map(|(i, j)| (&j.desc.digest, i))
-        .collect();
-    let mut places: Vec<usize> = Vec::new();
-    let mut moved: Vec<(usize, TocBlob)> = Vec::new();
-    for (i, b) in docs.toc.blobs.iter().enumerate() {
-        if let Some(&r) = rank.get(&b.digest) {
-            places.push(i);
-            moved.push((r, b.clone()));
-        }
-    }
-    moved.sort_by_key(|(r, _)| *r);
-    for (place, (_, b)) in places.into_iter().zip(moved) {
-        docs.toc.blobs[place] = b;
     }
     let mut blobs: Vec<TocBlob> = Vec::with_capacity(docs.toc.blobs.len());
     for b in &docs.toc.blobs {

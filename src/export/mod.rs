@@ -227,7 +227,7 @@ fn save_with(
     // Similar compact layers side by side, so that they share a zstd frame.
     let (layer_jobs, placement) = compact::arrange(layer_jobs, &identified);
     let recipes = identified.recipes;
-    compact::apply(&mut docs, &recipes, &layer_jobs);
+    compact::apply(&mut docs, &recipes);
     let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
 
     // 4. Write: small entries first, then layers as they arrive.
