@@ -12,19 +12,30 @@
 //! `blobs/sha256/<hex>` entry that lies wholly inside them:
 //!
 //! - plain tar: the tar crate walks the headers, seeking over the data;
-//! - zstd: the frames are walked in order, each found with zstd's own
-//!   `ZSTD_findFrameCompressedSize` and sized by its content-size field (the writer always
-//!   sets it); the first frame that is cut, damaged in its header, or is the seek table
-//!   ends the walk. The frames found become the frame map of the usual seekable reader,
-//!   over which the tar crate walks the headers as for plain tar, decoding only the first
-//!   frame of each entry (every entry starts a new frame).
+//! - zstd: the frames are walked in order, each sized by walking its block headers
+//!   (RFC 8878: a few bytes read per 128 KiB block, never the frame's data, so memory
+//!   does not grow with the frame) and by its content-size field (the writer always sets
+//!   it); the first frame that is cut, damaged in its header or block headers, or is the
+//!   seek table ends the walk. The frames found become the frame map of the usual
+//!   seekable reader, over which the tar crate walks the headers as for plain tar. An
+//!   entry may start in one frame and end in another: a compact bundle's coarse frames
+//!   (32–64 MiB) span entries, and a kept compact partial ends after its last complete
+//!   frame, wherever that falls inside an entry. What counts is only that the entry's
+//!   data ends within the complete frames.
+//!
+//! A compact partial also says how its raw layer tars rebuild the gzip layers: the
+//! `compact` list of its TOC (`airlock.json`, read when its entry is whole and its
+//! checksum matches), kept as [`Partial::compact_layer`]. Nothing there is trusted
+//! either: the rerun proves each recipe again on the raw bytes it reads from here
+//! (`export::compact`), and [`Partial::forget`]s a raw tar that fails, so that nothing
+//! else takes it from here.
 //!
 //! A split partial is read as the concatenation of its parts. The scan trusts nothing
 //! inside the data: [`Partial::open`] hands out the recorded bytes unverified, and the
 //! caller reads them through a `VerifyingReader`, so a blob that was cut, damaged on
 //! disk or is simply not what its name says is caught there (and fetched again). A file
-//! that is no bundle at all yields no blobs. Memory is one frame buffer and one map entry
-//! per blob.
+//! that is no bundle at all yields no blobs. Memory is the decoder's window and one map
+//! entry per blob (and per recipe).
 //!
 //! [`Partial::discard`] deletes the files it was given, which are the save's own hidden
 //! files (found under their fixed names by `export::resume`): a save only ever deletes
@@ -33,19 +44,20 @@
 //! [`OutputFiles::partial`]: super::output::OutputFiles::partial
 //! [`OutputFiles::partial_part`]: super::output::OutputFiles::partial_part
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::blob_name_digest;
 use super::parts::{Location, PartSet};
 use super::reader::{Storage, open_stream};
 use super::seekable::{Frame, ZSTD_MAGIC};
 use super::source::BundleFile;
-use super::writer::FRAME_INPUT;
+use super::toc::{TOC_NAME, TocCompact, checksum_problem};
 use crate::digest::Digest;
+use crate::sync::lock;
 
 /// The blobs an unfinished bundle holds, and how to read them.
 pub(crate) struct Partial {
@@ -54,6 +66,10 @@ pub(crate) struct Partial {
     storage: Storage,
     /// Digest → (offset of the data in the tar stream, size).
     blobs: HashMap<Digest, (u64, u64)>,
+    /// A compact partial's recipes (its TOC's `compact` list), by gzip layer digest.
+    compact: HashMap<Digest, TocCompact>,
+    /// Blobs found unusable since the scan ([`Partial::forget`]).
+    forgotten: Mutex<HashSet<Digest>>,
     discarded: AtomicBool,
 }
 
@@ -96,6 +112,8 @@ impl Partial {
             loc,
             storage: storage.clone().unwrap_or(Storage::Plain),
             blobs: HashMap::new(),
+            compact: HashMap::new(),
+            forgotten: Mutex::new(HashSet::new()),
             discarded: AtomicBool::new(false),
         };
         if let Some(storage) = storage {
@@ -103,7 +121,7 @@ impl Partial {
                 Storage::Plain => file_size,
                 Storage::Zstd { frames, .. } => frames.last().map_or(0, |f| f.d_off + f.d_size),
             };
-            partial.blobs = walk_entries(&partial.loc, &storage, stream_len)?;
+            (partial.blobs, partial.compact) = walk_entries(&partial.loc, &storage, stream_len)?;
         }
         Ok(partial)
     }
@@ -115,21 +133,44 @@ impl Partial {
 
     /// How many whole blobs the files hold.
     pub fn len(&self) -> usize {
-        self.blobs.len()
+        let forgotten = lock(&self.forgotten);
+        self.blobs.keys().filter(|d| !forgotten.contains(d)).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.len() == 0
     }
 
     /// Their total size.
     pub fn bytes(&self) -> u64 {
-        self.blobs.values().map(|(_, size)| size).sum()
+        let forgotten = lock(&self.forgotten);
+        self.blobs
+            .iter()
+            .filter(|(d, _)| !forgotten.contains(d))
+            .map(|(_, (_, size))| size)
+            .sum()
     }
 
-    /// Whether the files hold a whole entry for blob `digest` of `size` bytes.
+    /// Whether the files hold a whole entry for blob `digest` of `size` bytes (not
+    /// [forgotten](Self::forget)).
     pub fn has(&self, digest: &Digest, size: u64) -> bool {
         self.blobs.get(digest).is_some_and(|&(_, s)| s == size)
+            && !lock(&self.forgotten).contains(digest)
+    }
+
+    /// The recipe a compact partial recorded for gzip layer `layer`, when the files also
+    /// hold its raw bytes whole: what a rerun may prove again and take from here.
+    /// Unverified, like everything here.
+    pub fn compact_layer(&self, layer: &Digest) -> Option<&TocCompact> {
+        self.compact
+            .get(layer)
+            .filter(|c| self.has(&c.raw, c.raw_size))
+    }
+
+    /// Blob `digest` proved unusable (its bytes or the recipe built on them are not what
+    /// they claim): from now on the partial does not offer it.
+    pub fn forget(&self, digest: &Digest) {
+        lock(&self.forgotten).insert(digest.clone());
     }
 
     /// The recorded bytes of blob `digest`, unverified: read them through a
@@ -171,37 +212,9 @@ fn read_full_at(source: &BundleFile, buf: &mut [u8], offset: u64) -> io::Result<
 
 /// The complete zstd data frames at the start of the file, in order.
 fn walk_frames(source: &BundleFile, file_size: u64) -> io::Result<Vec<Frame>> {
-    use zstd::zstd_safe;
-    // The largest frame the writer makes, with room for headers and checksum.
-    let window = zstd_safe::compress_bound(FRAME_INPUT) + 64 * 1024;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut buf_start = 0u64;
     let mut frames = Vec::new();
     let (mut c_off, mut d_off) = (0u64, 0u64);
-    while c_off < file_size {
-        let mut refilled = false;
-        let (c_size, d_size) = loop {
-            let rel = usize::try_from(c_off - buf_start).unwrap_or(usize::MAX);
-            let here = buf.get(rel..).unwrap_or_default();
-            if here.len() >= 4 && here[..4] != ZSTD_MAGIC {
-                // The seek table (a skippable frame), or not ours: the data ends here.
-                return Ok(frames);
-            }
-            if let Ok(c) = zstd_safe::find_frame_compressed_size(here)
-                && let Ok(Some(d)) = zstd_safe::get_frame_content_size(here)
-            {
-                break (c as u64, d);
-            }
-            if refilled {
-                // Cut (the file ends inside the frame) or damaged: stop here.
-                return Ok(frames);
-            }
-            buf.resize(window, 0);
-            let n = read_full_at(source, &mut buf, c_off)?;
-            buf.truncate(n);
-            buf_start = c_off;
-            refilled = true;
-        };
+    while let Some((c_size, d_size)) = frame_at(source, c_off, file_size)? {
         frames.push(Frame {
             c_off,
             c_size,
@@ -214,39 +227,126 @@ fn walk_frames(source: &BundleFile, file_size: u64) -> io::Result<Vec<Frame>> {
     Ok(frames)
 }
 
-/// Every `blobs/sha256/<hex>` entry whose data lies wholly within `stream_len`.
-fn walk_entries(
-    loc: &Location,
-    storage: &Storage,
-    stream_len: u64,
-) -> io::Result<HashMap<Digest, (u64, u64)>> {
+/// The compressed and content size of the zstd frame at `c_off`, when it is one the
+/// writer makes (no dictionary, content size set) and ends within the file; `None` for
+/// the seek table, anything else, or a frame that is cut.
+fn frame_at(source: &BundleFile, c_off: u64, file_size: u64) -> io::Result<Option<(u64, u64)>> {
+    let mut head = [0u8; 18];
+    let n = read_full_at(source, &mut head, c_off)?;
+    let head = &head[..n];
+    if head.len() < 6 || head[..4] != ZSTD_MAGIC {
+        return Ok(None);
+    }
+    let fhd = head[4];
+    if fhd & 0x0B != 0 {
+        return Ok(None); // a reserved bit, or a dictionary
+    }
+    let single = fhd & 0x20 != 0;
+    let fcs_len = match (fhd >> 6, single) {
+        (0, true) => 1,
+        (0, false) => return Ok(None), // no content size
+        (1, _) => 2,
+        (2, _) => 4,
+        _ => 8,
+    };
+    let at = if single { 5 } else { 6 };
+    let Some(field) = head.get(at..at + fcs_len) else {
+        return Ok(None);
+    };
+    let mut raw = [0u8; 8];
+    raw[..fcs_len].copy_from_slice(field);
+    let d_size = u64::from_le_bytes(raw) + if fcs_len == 2 { 256 } else { 0 };
+    let checksum = if fhd & 0x04 != 0 { 4 } else { 0 };
+    // The blocks: a 3-byte header each, then the content (one byte for RLE).
+    let mut pos = c_off + (at + fcs_len) as u64;
+    loop {
+        let mut h = [0u8; 3];
+        if read_full_at(source, &mut h, pos)? < 3 {
+            return Ok(None);
+        }
+        let word = u32::from(h[0]) | u32::from(h[1]) << 8 | u32::from(h[2]) << 16;
+        let size = u64::from(word >> 3);
+        let content = match (word >> 1) & 3 {
+            0 | 2 => size,
+            1 => 1,
+            _ => return Ok(None), // reserved: damaged
+        };
+        if size > 128 * 1024 {
+            return Ok(None);
+        }
+        pos += 3 + content;
+        if word & 1 != 0 {
+            break;
+        }
+        if pos > file_size {
+            return Ok(None);
+        }
+    }
+    let end = pos + checksum;
+    if end > file_size {
+        return Ok(None);
+    }
+    Ok(Some((end - c_off, d_size)))
+}
+
+/// The TOC's `compact` list (nothing else of the TOC is needed here).
+#[derive(serde::Deserialize)]
+struct TocRecipes {
+    #[serde(default)]
+    compact: Vec<TocCompact>,
+}
+
+/// The largest TOC read for its recipes.
+const MAX_TOC: u64 = 64 * 1024 * 1024;
+
+/// Blob digest → (data offset, size), and the recipes by layer digest.
+type Entries = (HashMap<Digest, (u64, u64)>, HashMap<Digest, TocCompact>);
+
+/// Every `blobs/sha256/<hex>` entry whose data lies wholly within `stream_len`, and
+/// the recipes of the TOC when it lies there too and its checksum matches.
+fn walk_entries(loc: &Location, storage: &Storage, stream_len: u64) -> io::Result<Entries> {
     let stream = open_stream(loc, storage, 64 * 1024, None)?;
     let mut archive = tar::Archive::new(stream);
     let mut blobs = HashMap::new();
+    let mut compact = HashMap::new();
     for entry in archive.entries_with_seek()? {
         // A header that is cut or damaged ends what can be used.
-        let Ok(entry) = entry else { break };
+        let Ok(mut entry) = entry else { break };
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path_bytes();
-        let Some(digest) = std::str::from_utf8(&name).ok().and_then(blob_name_digest) else {
-            continue;
-        };
+        let name = entry.path_bytes().into_owned();
         let (offset, size) = (entry.raw_file_position(), entry.size());
         if offset.saturating_add(size) > stream_len {
             break;
         }
+        if name == TOC_NAME.as_bytes() && size <= MAX_TOC {
+            let mut toc = Vec::new();
+            if entry.read_to_end(&mut toc).is_ok()
+                && checksum_problem(&toc).is_none()
+                && let Ok(t) = serde_json::from_slice::<TocRecipes>(&toc)
+            {
+                compact = t
+                    .compact
+                    .into_iter()
+                    .map(|c| (c.digest.clone(), c))
+                    .collect();
+            }
+            continue;
+        }
+        let Some(digest) = std::str::from_utf8(&name).ok().and_then(blob_name_digest) else {
+            continue;
+        };
         blobs.entry(digest).or_insert((offset, size));
     }
-    Ok(blobs)
+    Ok((blobs, compact))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bundle::output::OutputFiles;
-    use crate::bundle::writer::{BundleWriter, WriteOptions};
+    use crate::bundle::writer::{BundleWriter, FRAME_INPUT, WriteOptions};
     use std::fs;
 
     fn noise(len: usize, seed: u8) -> Vec<u8> {
@@ -342,5 +442,100 @@ mod tests {
         let junk = dir.path().join("junk");
         fs::write(&junk, b"hello").unwrap();
         assert!(Partial::scan(vec![junk]).unwrap().is_empty());
+    }
+
+    /// Coarse frames (compact bundles) span entries: a partial cut anywhere holds the
+    /// blobs whose data ends within its complete frames, entries cut by a frame
+    /// boundary included, and no others.
+    #[test]
+    fn scan_finds_blobs_across_coarse_frames() {
+        use crate::bundle::seekable::read_seek_table;
+        use crate::bundle::writer::{COARSE_FRAME_MIN, Compression, Frames};
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("c.tar.zst");
+        let opts = WriteOptions {
+            compression: Compression::Zstd { level: 1 },
+            threads: 2,
+            mtime: Some(0),
+            frames: Frames::Coarse,
+        };
+        // Compressible (fast at level 1), distinct per blob.
+        let blob = |n: usize, seed: u8| -> Vec<u8> {
+            (0..n)
+                .map(|i| {
+                    b"abcdefghij\n"[(i / 7 + seed as usize) % 11] ^ (i % 13 == seed as usize) as u8
+                })
+                .collect()
+        };
+        let blobs: Vec<Vec<u8>> = [20 << 20, 15 << 20, 1000, 40 << 20, 3 << 20]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| blob(n, i as u8))
+            .collect();
+        let mut w = BundleWriter::create(&out, opts).unwrap();
+        w.add_file("oci-layout", b"{}").unwrap();
+        w.add_dir("blobs/sha256").unwrap();
+        for b in &blobs {
+            w.add_blob(&Digest::of(b), b.len() as u64, &mut &b[..])
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let whole = fs::read(&out).unwrap();
+        let table = read_seek_table(&mut fs::File::open(&out).unwrap(), whole.len() as u64)
+            .unwrap()
+            .unwrap();
+        assert!(table.frames.len() >= 3, "{:?}", table.frames);
+        assert!(table.frames[0].d_size >= COARSE_FRAME_MIN as u64);
+        // Where each blob's data ends in the tar stream.
+        let tar = zstd::decode_all(&whole[..]).unwrap();
+        let mut ends = HashMap::new();
+        for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+            let e = e.unwrap();
+            if let Some(d) = blob_name_digest(&e.path().unwrap().to_string_lossy()) {
+                ends.insert(d, e.raw_file_position() + e.size());
+            }
+        }
+        let whole_frames = |cut: u64| -> (usize, u64) {
+            let done: Vec<_> = table
+                .frames
+                .iter()
+                .take_while(|f| f.c_off + f.c_size <= cut)
+                .collect();
+            (done.len(), done.last().map_or(0, |f| f.d_off + f.d_size))
+        };
+        let mut seen_partial_entry = false;
+        for f in &table.frames {
+            let frame_end = f.c_off + f.c_size;
+            for cut in [
+                f.c_off + 3,
+                f.c_off + f.c_size / 2,
+                frame_end - 1,
+                frame_end,
+            ] {
+                let cut_path = dir.path().join("cut");
+                fs::write(&cut_path, &whole[..cut as usize]).unwrap();
+                let p = Partial::scan(vec![cut_path]).unwrap();
+                let (_, d_end) = whole_frames(cut);
+                for b in &blobs {
+                    let d = Digest::of(b);
+                    let within = ends[&d] <= d_end;
+                    assert_eq!(p.has(&d, b.len() as u64), within, "cut at {cut}");
+                    if within {
+                        assert_eq!(&read_blob(&p, b), b, "cut at {cut}");
+                    }
+                }
+                // An entry that starts in a complete frame and ends in the cut one.
+                seen_partial_entry |= ends.values().any(|&e| e > d_end)
+                    && blobs.iter().any(|b| p.has(&Digest::of(b), b.len() as u64));
+            }
+        }
+        assert!(seen_partial_entry);
+        // The whole file (seek table included) holds them all; a forgotten blob is not offered.
+        let p = Partial::scan(vec![out.clone()]).unwrap();
+        assert_eq!(p.len(), blobs.len());
+        let d = Digest::of(&blobs[1]);
+        p.forget(&d);
+        assert!(!p.has(&d, blobs[1].len() as u64));
+        assert_eq!(p.len(), blobs.len() - 1);
     }
 }

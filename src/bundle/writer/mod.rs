@@ -11,8 +11,9 @@
 //!   [`BundleWriter::finish`] fsyncs and renames into place. Dropping the writer deletes
 //!   it (the only file it ever deletes, and one it created), unless
 //!   [`BundleWriter::keep_on_drop`] was set: then everything compressed so far
-//!   is written out and the file is left for `save` to resume from (see
-//!   [`resume`](super::resume)). The name is fixed so that a rerun finds it; the save
+//!   is written out (with coarse frames only the frames already compressed: the
+//!   writer never waits for one in flight) and the file is left for `save` to resume
+//!   from (see [`resume`](super::resume)). The name is fixed so that a rerun finds it; the save
 //!   pipeline holds a lock file so two saves never write it at once.
 //! - Every blob is hashed while it streams ([`VerifyingReader`]); a mismatch fails the
 //!   call and poisons the writer, so a bundle with a wrong blob is never finished.
@@ -586,7 +587,8 @@ impl Drop for BundleWriter {
 }
 
 impl BundleWriter {
-    /// Writes out every frame compressed or pending (best effort: after a write error
+    /// Writes out every frame compressed or pending (for coarse frames only those
+    /// compressed already: see `Sink::write_pending`; best effort: after a write error
     /// there may be nothing more to write), and leaves the partial file(s) in place.
     /// The tar end blocks are not written, so the file ends where the data ends; a
     /// reader of the partial file stops at the first incomplete entry.

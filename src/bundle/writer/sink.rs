@@ -104,10 +104,18 @@ impl Sink {
         }
     }
 
-    /// Writes every frame compressed so far, and the one being filled, to the file.
+    /// Writes what a kept bundle keeps to the file: for ordinary frames, every frame
+    /// compressed so far and the one being filled (they are small: waiting for them is
+    /// quick); for [`Frames::Coarse`] only the frames already compressed, in order,
+    /// without waiting for those in flight (one can take minutes at a high level) or
+    /// compressing the one being filled, so the file ends after the last complete frame.
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
         match self {
             Sink::Plain(out) => out.flush(),
+            Sink::Zstd(z) if z.policy == Frames::Coarse => {
+                z.stream.write_finished()?;
+                z.stream.get_mut().out.flush()
+            }
             Sink::Zstd(z) => {
                 z.stream.drain()?;
                 z.filled = 0;
