@@ -175,16 +175,30 @@ impl Partial {
 
     /// The recorded bytes of blob `digest`, unverified: read them through a
     /// `VerifyingReader`. `NotFound` when the files do not hold it.
-    pub fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send + '_>> {
-        let Some(&(offset, size)) = self.blobs.get(digest) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{digest} is not in the partial bundle"),
-            ));
-        };
-        let mut stream = open_stream(&self.loc, &self.storage, 1024 * 1024, None)?;
-        stream.seek(SeekFrom::Start(offset))?;
-        Ok(Box::new(stream.take(size)))
+    pub fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        self.blob(digest)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{digest} is not in the partial bundle"),
+                )
+            })?
+            .open()
+    }
+
+    /// Blob `digest` as a handle that opens it later, without borrowing the partial;
+    /// `None` when the files do not hold it (or it was forgotten).
+    pub(crate) fn blob(&self, digest: &Digest) -> Option<KeptBlob> {
+        let &(offset, size) = self.blobs.get(digest)?;
+        if lock(&self.forgotten).contains(digest) {
+            return None;
+        }
+        Some(KeptBlob {
+            loc: self.loc.clone(),
+            storage: self.storage.clone(),
+            offset,
+            size,
+        })
     }
 
     /// Deletes the files (once; later calls do nothing). Readers already open keep
@@ -195,6 +209,25 @@ impl Partial {
                 let _ = std::fs::remove_file(f);
             }
         }
+    }
+}
+
+/// One blob of a partial bundle ([`Partial::blob`]): where its bytes are.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptBlob {
+    loc: Location,
+    storage: Storage,
+    offset: u64,
+    size: u64,
+}
+
+impl KeptBlob {
+    /// Its recorded bytes, unverified (see [`Partial::open`]). The partial's files must
+    /// still exist.
+    pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        let mut stream = open_stream(&self.loc, &self.storage, 1024 * 1024, None)?;
+        stream.seek(SeekFrom::Start(self.offset))?;
+        Ok(Box::new(stream.take(self.size)))
     }
 }
 

@@ -17,6 +17,17 @@
 //!
 //! Reading each layer twice from its source is the price of the head-first layout; a
 //! later version can keep the identified layers in the scratch space instead.
+//!
+//! **Resuming.** A rerun of an interrupted compact save finds the raw tars its partial
+//! bundle holds, with the recipes of the partial's TOC ([`Partial::compact_layer`]).
+//! [`identify_all`] proves such a recipe again without the network: the raw bytes read
+//! from the partial must have the recipe's raw sha256, and the gzip rebuilt from them
+//! the layer's digest and size, exactly the proof a fresh identification gives (nothing
+//! in the partial is trusted). A layer that fails is [forgotten](Partial::forget) there
+//! and identified from its source as usual. A gzip layer the partial holds as it is (no
+//! recipe) is identified from that copy, verified against its digest. The fetch stage
+//! then stores the proven raw bytes from the partial ([`write_kept`], checked again
+//! against the raw sha256 by the writer); `resume::Reuse` decides which layers those are.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -28,12 +39,16 @@ use super::check_interrupt;
 use super::compose::Documents;
 use super::fetch::LayerJob;
 use super::similar::{self, Candidate, Place, Sketch, SketchBuilder};
+use crate::bundle::resume::Partial;
 use crate::bundle::toc::{RAW_LAYER_TYPE, TocBlob, TocCompact};
 use crate::bundle::writer::BundleWriter;
 use crate::digest::{Digest, VerifyingReader};
+use crate::interrupt::{self, InterruptibleReader};
 use crate::progress::{Progress, ProgressReader, human_bytes};
 use crate::regzip::header::GzipError;
-use crate::regzip::recipe::{Found, default_encoders, find_recipe_seeing};
+use crate::regzip::recipe::{
+    EncoderSpec, Found, RebuildReader, default_encoders, find_recipe_seeing,
+};
 
 /// The gzip layers that have a recipe, by layer digest.
 pub(crate) type Recipes = BTreeMap<Digest, Found>;
@@ -57,9 +72,11 @@ fn is_gzip(media_type: &str) -> bool {
 
 /// Reads every gzip layer once and finds its recipe. A layer no encoder rebuilds (or
 /// that is not gzip after all) simply has none; a layer that cannot be read or does not
-/// match its digest fails the save.
+/// match its digest fails the save. With the `partial` bundle of an interrupted run,
+/// what it holds is read from there instead (see the module docs).
 pub(crate) fn identify_all(
     jobs: &[LayerJob],
+    partial: Option<&Partial>,
     pool: &rayon::ThreadPool,
     progress: &dyn Progress,
 ) -> anyhow::Result<Identified> {
@@ -75,24 +92,20 @@ pub(crate) fn identify_all(
         gzip.par_iter()
             .map(|job| {
                 check_interrupt()?;
+                if let Some(p) = partial
+                    && let Some(found) = from_partial(job, p, &encoders, progress)?
+                {
+                    return Ok(found.map(|(f, sketch)| (job.desc.digest.clone(), f, sketch)));
+                }
                 let item = progress.item(&job.label, job.desc.size);
-                let source = job.store.blob(&job.desc)?;
-                let reader = VerifyingReader::new(
-                    ProgressReader::new(source, &*item),
-                    job.desc.digest.clone(),
-                    job.desc.size,
-                );
                 let mut sketch = SketchBuilder::default();
-                let seen = &mut |raw: &[u8]| sketch.update(raw);
-                let found = match find_recipe_seeing(reader, &encoders, seen) {
-                    Ok(found) => found,
-                    Err(GzipError::Io(e)) => {
-                        return Err(anyhow::Error::new(e)
-                            .context(format!("cannot read layer {}", job.desc.digest)));
-                    }
-                    // Not a gzip stream airlock can describe: stored as it is.
-                    Err(_) => None,
-                };
+                let found = identify(
+                    job,
+                    job.store.blob(&job.desc)?,
+                    &encoders,
+                    &*item,
+                    &mut sketch,
+                )?;
                 item.done();
                 Ok(found.map(|f| (job.desc.digest.clone(), f, sketch.finish())))
             })
@@ -153,6 +166,109 @@ pub(crate) fn arrange(jobs: Vec<LayerJob>, identified: &Identified) -> (Vec<Laye
     (out, placement)
 }
 
+/// Finds the recipe of gzip layer `job` from its bytes `source`, verified against its
+/// digest (`None`: no encoder rebuilds it, or it is not gzip after all); its raw bytes
+/// go through `sketch` on the way.
+fn identify(
+    job: &LayerJob,
+    source: Box<dyn Read + Send>,
+    encoders: &[EncoderSpec],
+    item: &dyn crate::progress::Item,
+    sketch: &mut SketchBuilder,
+) -> anyhow::Result<Option<Found>> {
+    let reader = VerifyingReader::new(
+        ProgressReader::new(source, item),
+        job.desc.digest.clone(),
+        job.desc.size,
+    );
+    let seen = &mut |raw: &[u8]| sketch.update(raw);
+    match find_recipe_seeing(reader, encoders, seen) {
+        Ok(found) => Ok(found),
+        Err(GzipError::Io(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot read layer {}", job.desc.digest)))
+        }
+        // Not a gzip stream airlock can describe: stored as it is.
+        Err(_) => Ok(None),
+    }
+}
+
+/// Layer `job` identified from what the partial bundle holds of it: its raw tar, with
+/// the recipe proved again on those bytes, or its gzip bytes as they are (with the
+/// sketch of the raw bytes, as from the source). `None` when the partial holds neither
+/// or its copy is unusable (then forgotten there; the caller reads the layer from its
+/// source); errors only on Ctrl-C.
+fn from_partial(
+    job: &LayerJob,
+    partial: &Partial,
+    encoders: &[EncoderSpec],
+    progress: &dyn Progress,
+) -> anyhow::Result<Option<Option<(Found, Sketch)>>> {
+    let digest = &job.desc.digest;
+    if partial.compact_layer(digest).is_none() && !partial.has(digest, job.desc.size) {
+        return Ok(None);
+    }
+    let item = progress.item(&format!("{} (kept)", job.label), job.desc.size);
+    let mut sketch = SketchBuilder::default();
+    let (attempt, copy) = if let Some(kept) = partial.compact_layer(digest) {
+        let proof = (|| -> anyhow::Result<Found> {
+            let raw = VerifyingReader::new(
+                Seeing {
+                    inner: InterruptibleReader(partial.open(&kept.raw)?),
+                    sketch: &mut sketch,
+                },
+                kept.raw.clone(),
+                kept.raw_size,
+            );
+            let rebuilt =
+                RebuildReader::verified(kept.recipe.clone(), raw, digest.clone(), job.desc.size);
+            io::copy(&mut ProgressReader::new(rebuilt, &*item), &mut io::sink())?;
+            Ok(Found {
+                recipe: kept.recipe.clone(),
+                raw_digest: kept.raw.clone(),
+                raw_len: kept.raw_size,
+            })
+        })();
+        (proof.map(Some), kept.raw.clone())
+    } else {
+        let source = partial
+            .open(digest)
+            .map(|r| Box::new(InterruptibleReader(r)) as _);
+        let found = source
+            .map_err(anyhow::Error::from)
+            .and_then(|s| identify(job, s, encoders, &*item, &mut sketch));
+        (found, digest.clone())
+    };
+    match attempt {
+        Ok(found) => {
+            item.done();
+            Ok(Some(found.map(|f| (f, sketch.finish()))))
+        }
+        Err(e) if interrupt::requested() => Err(e),
+        Err(e) => {
+            partial.forget(&copy);
+            progress.message(&format!(
+                "{digest}: the copy in {} is unusable ({e:#}); reading it from its source again",
+                partial.files()[0].display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// A reader passing the bytes it reads through a sketch.
+struct Seeing<'s, R> {
+    inner: R,
+    sketch: &'s mut SketchBuilder,
+}
+
+impl<R: Read> Read for Seeing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sketch.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Rewrites the documents for the layers in `recipes`: `blobs[]` lists the raw tar
 /// instead (once, however many layers share it), `compact` the recipe, and
 /// `manifest.json` the raw tar's path. `blobs[]` keeps the usual order (the layers of a
@@ -211,11 +327,7 @@ pub(crate) fn write_layer(
     let digest = &job.desc.digest;
     let mut gzip = VerifyingReader::new(data, digest.clone(), job.desc.size);
     if !writer.contains(&found.raw_digest) {
-        match place {
-            Some(Place::Leads(bytes)) => writer.begin_group(*bytes),
-            Some(Place::Joins) => writer.continue_group(),
-            Some(Place::Alone) | None => {}
-        }
+        announce(writer, place);
         let mut raw = flate2::read::MultiGzDecoder::new(&mut gzip);
         writer
             .add_blob(&found.raw_digest, found.raw_len, &mut raw)
@@ -231,4 +343,37 @@ pub(crate) fn write_layer(
     // already in the bundle), so their digest is checked.
     io::copy(&mut gzip, &mut io::sink()).with_context(|| format!("cannot read layer {digest}"))?;
     Ok(())
+}
+
+/// Writes a compact layer whose raw tar a resumed save takes from the interrupted run's
+/// partial bundle: `raw` is those bytes, which [`identify_all`] proved the recipe on; the
+/// writer checks them against `found.raw_digest` again as it stores them.
+pub(crate) fn write_kept(
+    writer: &mut BundleWriter,
+    job: &LayerJob,
+    found: &Found,
+    place: Option<&Place>,
+    raw: &mut dyn Read,
+) -> anyhow::Result<()> {
+    if !writer.contains(&found.raw_digest) {
+        announce(writer, place);
+        writer
+            .add_blob(&found.raw_digest, found.raw_len, raw)
+            .with_context(|| {
+                format!(
+                    "the raw tar of layer {} kept from the interrupted run changed since it was                      checked; add --fresh to start over",
+                    job.desc.digest
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Tells the writer where the raw entry written next goes among the frames.
+fn announce(writer: &mut BundleWriter, place: Option<&Place>) {
+    match place {
+        Some(Place::Leads(bytes)) => writer.begin_group(*bytes),
+        Some(Place::Joins) => writer.continue_group(),
+        Some(Place::Alone) | None => {}
+    }
 }

@@ -126,14 +126,26 @@ fn stopped_early(e: anyhow::Error, resume: Option<&Partial>) -> anyhow::Error {
     }
 }
 
-/// A compact save that stopped after writing layers: its partial bundle is not kept
-/// (see the fetch loop), and the message says so.
-fn compact_stopped(e: anyhow::Error) -> anyhow::Error {
-    let note = "a compact bundle's partial file is not kept (a rerun fetches its layers again)";
+/// A compact save that stopped after its writer started: it keeps its own partial
+/// bundle or the earlier run's, whichever holds more (`kept`, from
+/// [`resume::keep_compact`]: only complete frames count), and the message says what.
+fn compact_stopped(
+    e: anyhow::Error,
+    kept: Option<(Vec<std::path::PathBuf>, (usize, u64))>,
+    all: (usize, u64),
+    output: &std::path::Path,
+) -> anyhow::Error {
+    let notice = match kept {
+        Some((files, held)) => resume::kept_notice(&files, held, all),
+        None => "no frame of the compact bundle was complete yet, so nothing is kept".to_string(),
+    };
     let e = if interrupt::requested() {
-        Interrupted(format!("interrupted; {note}")).into()
+        Interrupted(format!("interrupted; {notice}")).into()
     } else {
-        e.context(crate::hint::Hint(note.to_string()))
+        e.context(crate::hint::Hint(format!(
+            "the save of {} stopped; {notice}",
+            output.display()
+        )))
     };
     Stopped(e).into()
 }
@@ -220,15 +232,15 @@ fn save_with(
     let layer_jobs = layer_jobs(&layers, &named);
     // --compact: which gzip layers go in as raw tar + recipe (the head must say so).
     let identified = if settings.compact {
-        compact::identify_all(&layer_jobs, &pool, progress)?
+        compact::identify_all(&layer_jobs, partial, &pool, progress)?
     } else {
         compact::Identified::default()
     };
     // Similar compact layers side by side, so that they share a zstd frame.
-    let (layer_jobs, placement) = compact::arrange(layer_jobs, &identified);
+    let (mut layer_jobs, placement) = compact::arrange(layer_jobs, &identified);
     let recipes = identified.recipes;
     compact::apply(&mut docs, &recipes);
-    let mut reuse = resume::Reuse::plan(partial, &layer_jobs);
+    let mut reuse = resume::Reuse::plan(partial, &mut layer_jobs, &recipes);
 
     // 4. Write: small entries first, then layers as they arrive.
     let bundle = Planned {
@@ -408,18 +420,20 @@ fn write_bundle(
             match bundle.recipes.get(&job.desc.digest) {
                 Some(found) => {
                     let place = bundle.placement.get(&job.desc.digest);
-                    compact::write_layer(&mut writer, job, found, place, data)?
+                    if reuse.takes_raw(job) {
+                        compact::write_kept(&mut writer, job, found, place, data)?
+                    } else {
+                        compact::write_layer(&mut writer, job, found, place, data)?
+                    }
                 }
                 None => writer
                     .add_blob(&job.desc.digest, job.desc.size, data)
                     .with_context(|| format!("cannot write {} into the bundle", job.desc.digest))?,
             }
-            // From the first layer on, what is written is worth keeping — except in a
-            // compact bundle: a rerun cannot reuse its coarse frames (the layers are
-            // fetched and identified again anyway), and keeping it would mean waiting for
-            // the frames in flight, minutes at high zstd levels, before stopping.
-            writer.keep_on_drop(bundle.recipes.is_empty());
-            tally.add(origin, job.desc.size);
+            // From the first layer on, what is written is worth keeping (a compact
+            // bundle's coarse frames too: only those complete, without waiting for any).
+            writer.keep_on_drop(true);
+            tally.add(reuse.origin(job, origin), job.desc.size);
             reuse.copied(job);
             Ok(())
         },
@@ -446,15 +460,19 @@ fn write_bundle(
         Stopped(e).into()
     };
     let has_layers = tally.reused + tally.fetched > 0;
+    let coarse = !bundle.recipes.is_empty();
+    let output = settings.output.as_path();
     if let Err(e) = fetched {
+        if coarse {
+            writer.keep_on_drop(has_layers);
+            drop(writer);
+            let kept = resume::keep_compact(reuse, files);
+            return Err(compact_stopped(e, kept, all, output));
+        }
         // The earlier partial bundle, when still there, is kept instead of the new one.
-        let keep_new = has_layers && reuse.pending().is_none() && bundle.recipes.is_empty();
+        let keep_new = has_layers && reuse.pending().is_none();
         writer.keep_on_drop(keep_new);
-        let err = if keep_new || !has_layers || reuse.pending().is_some() {
-            stopped(e, keep_new)
-        } else {
-            compact_stopped(e)
-        };
+        let err = stopped(e, keep_new);
         drop(writer);
         return Err(err);
     }
@@ -463,11 +481,11 @@ fn write_bundle(
     let written = writer
         .finish_signed((!settings.sign_keys.is_empty()).then_some(&index_signer as _))
         .map_err(|e| {
-            // A compact save's writer keeps nothing when it fails (see the fetch loop).
-            if bundle.recipes.is_empty() {
-                stopped(e.into(), has_layers)
+            if coarse {
+                let kept = resume::keep_compact(reuse, files.clone());
+                compact_stopped(e.into(), kept, all, output)
             } else {
-                compact_stopped(e.into())
+                stopped(e.into(), has_layers)
             }
         });
     match &written {

@@ -25,22 +25,40 @@
 //! more complete one and the next run starts from it again (a `.partial` beside a
 //! `.resume` is dropped). [`Reuse`] is that bookkeeping during a run.
 //!
+//! **Compact saves** (`--compact`) differ in two ways. Their layers are raw tars plus
+//! recipes, proved again from the partial by `compact::identify_all`; [`Reuse::plan`]
+//! points each such layer's job at its raw tar in the partial (a local blob store,
+//! [`KeptRaw`], read when the layer's turn comes and stored by `compact::write_kept`,
+//! which the writer checks against the raw sha256 again). And their frames are coarse
+//! (32–64 MiB): a layer copied into the new bundle is on disk only once its frame is
+//! compressed and written, and a stopped save keeps only complete frames without
+//! waiting for those in flight. So the old partial stays until the save finishes, and a
+//! save that stops keeps whichever of the two files holds more, as found by scanning
+//! the new one ([`keep_compact`]); the other is deleted.
+//!
 //! **What may be deleted.** A save only ever deletes files it created, never files
 //! found by a name pattern: here, the hidden partial and resume files under their fixed
 //! names (a save holding the output's lock is the only writer of those names), the
 //! lock file it linked into place and its own `.lock.<pid>` temporary, and a stale lock
 //! whose process is gone.
 
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use super::fetch::LayerJob;
+use super::compact::Recipes;
+use super::fetch::{LayerJob, Origin};
 use crate::bundle::output::OutputFiles;
-use crate::bundle::resume::Partial;
+use crate::bundle::resume::{KeptBlob, Partial};
+use crate::digest::Digest;
+use crate::oci::Descriptor;
+use crate::oci::RawManifest;
 use crate::progress::human_bytes;
+use crate::source::BlobStore;
 
 /// The files of an unfinished bundle under the given names: the single file if it
 /// exists, else the consecutive parts from 000.
@@ -134,22 +152,77 @@ pub(crate) struct Reuse<'p> {
     partial: Option<&'p Partial>,
     /// Layers still to copy from `partial`.
     left: usize,
+    /// Layers `partial` held at the start.
+    held: usize,
+    /// Compact layers whose raw tar is taken from `partial` (their jobs read it there).
+    raw: HashSet<Digest>,
+    /// A compact save: `partial` stays until the save finishes ([`keep_compact`]).
+    hold: bool,
 }
 
 impl<'p> Reuse<'p> {
     /// Counts the layers of `jobs` that `partial` holds; a partial bundle holding none
-    /// of them is deleted at once. The order of `jobs` is left alone: it is the bundle's
-    /// fixed order, the one the interrupted run wrote in too, so what it kept is a prefix
-    /// of it (see the module docs).
-    pub(crate) fn plan(partial: Option<&'p Partial>, jobs: &[LayerJob]) -> Reuse<'p> {
-        let held = |j: &LayerJob| partial.is_some_and(|p| p.has(&j.desc.digest, j.desc.size));
-        let left = jobs.iter().filter(|j| held(j)).count();
-        if left == 0
-            && let Some(p) = partial
-        {
+    /// of them is deleted at once. A compact layer (in `recipes`) whose raw tar the
+    /// partial holds under the same recipe — the one `compact::identify_all` proved on
+    /// those bytes — has its job read that raw tar from the partial ([`KeptRaw`]). The
+    /// order of `jobs` is left alone: it is the bundle's fixed order, the one the
+    /// interrupted run wrote in too, so what it kept is a prefix of it (see the module
+    /// docs).
+    pub(crate) fn plan(
+        partial: Option<&'p Partial>,
+        jobs: &mut [LayerJob],
+        recipes: &Recipes,
+    ) -> Reuse<'p> {
+        let mut reuse = Reuse {
+            partial,
+            left: 0,
+            held: 0,
+            raw: HashSet::new(),
+            hold: !recipes.is_empty(),
+        };
+        let Some(p) = partial else { return reuse };
+        for job in jobs {
+            let digest = &job.desc.digest;
+            let kept_raw = recipes
+                .get(digest)
+                .and_then(|f| {
+                    p.compact_layer(digest).filter(|c| {
+                        c.raw == f.raw_digest && c.raw_size == f.raw_len && c.recipe == f.recipe
+                    })
+                })
+                .and_then(|c| p.blob(&c.raw));
+            if let Some(blob) = kept_raw {
+                job.store = Arc::new(KeptRaw {
+                    blob,
+                    file: p.files()[0].clone(),
+                });
+                reuse.raw.insert(digest.clone());
+                reuse.left += 1;
+            } else if p.has(digest, job.desc.size) {
+                reuse.left += 1;
+            }
+        }
+        reuse.held = reuse.left;
+        if reuse.left == 0 {
             p.discard();
         }
-        Reuse { partial, left }
+        reuse
+    }
+
+    /// Whether `job` is a compact layer whose raw tar comes from the partial bundle: its
+    /// bytes are that raw tar (`compact::write_kept`), not the gzip blob.
+    pub(crate) fn takes_raw(&self, job: &LayerJob) -> bool {
+        self.raw.contains(&job.desc.digest)
+    }
+
+    /// Where `job`'s bytes came from, as the fetch reports it (`origin`) but counting a
+    /// raw tar read from the partial as reused.
+    pub(crate) fn origin(&self, job: &LayerJob, origin: Origin) -> Origin {
+        if self.takes_raw(job) {
+            Origin::Reused
+        } else {
+            origin
+        }
     }
 
     /// The partial bundle this run resumes from, if any.
@@ -161,18 +234,20 @@ impl<'p> Reuse<'p> {
     /// layer it held has been copied.
     pub fn copied(&mut self, job: &LayerJob) {
         let Some(p) = self.partial else { return };
-        if self.left > 0 && p.has(&job.desc.digest, job.desc.size) {
+        if self.left > 0 && (self.takes_raw(job) || p.has(&job.desc.digest, job.desc.size)) {
             self.left -= 1;
-            if self.left == 0 {
+            if self.left == 0 && !self.hold {
                 p.discard();
             }
         }
     }
 
     /// The partial bundle while it still holds layers the new one lacks: the file to
-    /// keep (and name) when the save stops now.
+    /// keep (and name) when the save stops now. (A compact save's stays to the end and
+    /// may hold more or less than the new one: [`keep_compact`].)
     pub(crate) fn pending(&self) -> Option<&'p Partial> {
-        self.partial.filter(|_| self.left > 0)
+        self.partial
+            .filter(|_| self.left > 0 || (self.hold && self.held > 0))
     }
 
     /// The save is complete: the partial bundle, if any, goes.
@@ -180,6 +255,75 @@ impl<'p> Reuse<'p> {
         if let Some(p) = self.partial {
             p.discard();
         }
+    }
+}
+
+/// What a compact save that stopped keeps (see the module docs): the files of its new
+/// partial bundle, `new_files` (left by the writer; they hold only complete frames), or
+/// the earlier run's partial, whichever holds more bytes of whole blobs, with the blobs
+/// and bytes it holds; the other is deleted. `None` when neither holds a whole blob
+/// (then both are gone).
+pub(crate) fn keep_compact(
+    reuse: &Reuse<'_>,
+    new_files: Vec<PathBuf>,
+) -> Option<(Vec<PathBuf>, (usize, u64))> {
+    let new = new_files
+        .iter()
+        .all(|f| f.is_file())
+        .then(|| Partial::scan(new_files).ok())
+        .flatten();
+    let new_bytes = new.as_ref().map_or(0, Partial::bytes);
+    let held = |p: &Partial| (p.files().to_vec(), (p.len(), p.bytes()));
+    match reuse.pending() {
+        Some(old) if old.bytes() >= new_bytes => {
+            if let Some(n) = new {
+                n.discard();
+            }
+            Some(held(old))
+        }
+        old => {
+            if let Some(o) = old {
+                o.discard();
+            }
+            let new = new?;
+            if new.is_empty() {
+                new.discard();
+                return None;
+            }
+            Some(held(&new))
+        }
+    }
+}
+
+/// A compact layer's raw tar in the partial bundle of an interrupted run, as the blob
+/// store its job reads when the layer's turn comes ([`Reuse::plan`]). Its `blob` is the
+/// raw tar, not the gzip blob the descriptor names: only `compact::write_kept` reads it.
+struct KeptRaw {
+    blob: KeptBlob,
+    file: PathBuf,
+}
+
+impl BlobStore for KeptRaw {
+    fn describe(&self) -> String {
+        format!("the partial bundle {}", self.file.display())
+    }
+
+    fn manifest(&self, desc: &Descriptor) -> anyhow::Result<RawManifest> {
+        bail!(
+            "{} holds no manifest {} (only layers are taken from it)",
+            self.describe(),
+            desc.digest
+        )
+    }
+
+    fn blob(&self, _desc: &Descriptor) -> anyhow::Result<Box<dyn Read + Send>> {
+        self.blob
+            .open()
+            .with_context(|| format!("cannot read {}", self.describe()))
+    }
+
+    fn local(&self) -> bool {
+        true
     }
 }
 
