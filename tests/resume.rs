@@ -1,9 +1,11 @@
 //! Resume: an interrupted `save` (Ctrl-C, SIGKILL) keeps its partial bundle and a rerun
-//! of the same command reuses it; an interrupted `push` is finished by running it again.
+//! of the same command reuses it (a compact save's too: its raw layer tars in complete
+//! coarse frames); an interrupted `push` is finished by running it again.
 //!
 //! Real registries, real signals to the real process. The source (or, for push, the
 //! target) sits behind a throttling TCP proxy so that a transfer takes long enough to
-//! be interrupted midway; `--jobs 1` makes progress sequential.
+//! be interrupted midway; `--jobs 1` makes progress sequential. The proxy also records
+//! the blob requests that pass it, so a test can tell which layers a rerun fetched.
 
 mod support;
 
@@ -13,14 +15,16 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::cli::{KillOnDrop, Run, airlock, airlock_bin};
-use support::images::{Image, ImageSpec, PushOptions, layer, push, random_file};
+use support::images::{
+    Blob, Image, ImageSpec, Layer, OCI_LAYER_GZIP, PushOptions, layer, push, random_file,
+};
 use support::registry::TestRegistry;
 use support::registry_api::registry_digest;
 
@@ -35,11 +39,21 @@ const SLOW: u64 = 12 * MIB;
 // A throttling TCP proxy.
 
 /// Forwards loopback TCP connections to `upstream`, each direction at most `rate`
-/// bytes per second (0: unlimited), changeable while running.
+/// bytes per second (0: unlimited), changeable while running; records the request
+/// lines that go up (`GET /v2/…`) and counts the bytes that come down.
 struct Throttle {
     addr: String,
     rate: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    requests: Arc<Mutex<Vec<String>>>,
+    down: Arc<AtomicU64>,
+}
+
+/// What a [`pipe`] records: the request lines going up, or the bytes coming down.
+#[derive(Clone)]
+enum Tap {
+    Requests(Arc<Mutex<Vec<String>>>),
+    Bytes(Arc<AtomicU64>),
 }
 
 impl Throttle {
@@ -48,7 +62,13 @@ impl Throttle {
         let addr = listener.local_addr().unwrap().to_string();
         let rate = Arc::new(AtomicU64::new(rate));
         let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(AtomicU64::new(0));
         let (up, r, s) = (upstream.to_string(), Arc::clone(&rate), Arc::clone(&stop));
+        let taps = [
+            Tap::Requests(Arc::clone(&requests)),
+            Tap::Bytes(Arc::clone(&down)),
+        ];
         listener.set_nonblocking(true).unwrap();
         thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
@@ -58,23 +78,57 @@ impl Throttle {
                         let Ok(server) = TcpStream::connect(&up) else {
                             continue;
                         };
-                        for (from, to) in [
+                        for ((from, to), tap) in [
                             (client.try_clone().unwrap(), server.try_clone().unwrap()),
                             (server, client),
-                        ] {
+                        ]
+                        .into_iter()
+                        .zip(taps.clone())
+                        {
                             let (r, s) = (Arc::clone(&r), Arc::clone(&s));
-                            thread::spawn(move || pipe(from, to, &r, &s));
+                            thread::spawn(move || pipe(from, to, &r, &s, &tap));
                         }
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Throttle { addr, rate, stop }
+        Throttle {
+            addr,
+            rate,
+            stop,
+            requests,
+            down,
+        }
     }
 
     fn set_rate(&self, rate: u64) {
         self.rate.store(rate, Ordering::Relaxed);
+    }
+
+    /// Forgets what was recorded so far.
+    fn reset(&self) {
+        self.requests.lock().unwrap().clear();
+        self.down.store(0, Ordering::Relaxed);
+    }
+
+    /// How many times each blob was asked for with GET since the last reset.
+    fn blob_gets(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut gets = std::collections::BTreeMap::new();
+        for line in self.requests.lock().unwrap().iter() {
+            if let Some(rest) = line.strip_prefix("GET ")
+                && let Some((_, digest)) = rest.split_once("/blobs/")
+            {
+                let digest = digest.split_whitespace().next().unwrap_or_default();
+                *gets.entry(digest.to_string()).or_insert(0) += 1;
+            }
+        }
+        gets
+    }
+
+    /// Bytes that came down from the upstream since the last reset.
+    fn bytes_down(&self) -> u64 {
+        self.down.load(Ordering::Relaxed)
     }
 }
 
@@ -84,7 +138,7 @@ impl Drop for Throttle {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream, rate: &AtomicU64, stop: &AtomicBool) {
+fn pipe(mut from: TcpStream, mut to: TcpStream, rate: &AtomicU64, stop: &AtomicBool, tap: &Tap) {
     let mut buf = vec![0u8; 64 * 1024];
     from.set_read_timeout(Some(Duration::from_millis(500))).ok();
     loop {
@@ -98,6 +152,18 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, rate: &AtomicU64, stop: &AtomicB
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
             Err(_) => break,
         };
+        match tap {
+            // A request's head arrives in one piece on loopback.
+            Tap::Requests(lines) => lines.lock().unwrap().extend(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .filter(|l| l.starts_with("GET ") || l.starts_with("HEAD "))
+                    .map(str::to_string),
+            ),
+            Tap::Bytes(count) => {
+                count.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
@@ -120,13 +186,19 @@ struct Source {
 
 impl Source {
     fn start(seed: u64) -> Source {
+        Source::start_with(seed, |l| l)
+    }
+
+    /// [`Source::start`] with each layer passed through `regzip` first.
+    fn start_with(seed: u64, regzip: fn(Layer) -> Layer) -> Source {
         let reg = TestRegistry::start();
         let mut images = Vec::new();
         for (i, name) in ["app:1", "tools:2"].iter().enumerate() {
             let mut spec = ImageSpec::new("linux/amd64").label("n", name);
             for l in 0..LAYERS {
                 let s = seed * 100 + (i * LAYERS + l) as u64;
-                spec = spec.layer(&layer(&[random_file(&format!("data/{l}"), s, LAYER_SIZE)]));
+                let data = random_file(&format!("data/{l}"), s, LAYER_SIZE);
+                spec = spec.layer(&regzip(layer(&[data])));
             }
             let image = spec.build();
             push(
@@ -144,6 +216,10 @@ impl Source {
             .iter()
             .flat_map(|i| i.layers.iter().map(|l| l.digest().to_string()))
             .collect()
+    }
+
+    fn layers(&self) -> impl Iterator<Item = &Layer> {
+        self.images.iter().flat_map(|i| i.layers.iter())
     }
 
     fn layer_bytes(&self) -> u64 {
@@ -635,4 +711,209 @@ fn dir_size(dir: &Path) -> u64 {
             _ => e.metadata().map_or(0, |m| m.len()),
         })
         .sum()
+}
+
+// ---------------------------------------------------------------------------------
+// Compact saves.
+
+/// The layer gzipped again by Python's `gzip` (stock zlib, level 6, mtime 0): an
+/// independent writer whose output `save --compact` rebuilds, so every layer is stored
+/// as raw tar + recipe.
+fn python_gzip(mut l: Layer) -> Layer {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.buffer.write(gzip.compress(sys.stdin.buffer.read(), 6, mtime=0))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdin = child.stdin.take().unwrap();
+    let tar = l.tar.clone();
+    let writer = thread::spawn(move || stdin.write_all(&tar).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "python3 gzip failed");
+    l.gz = Blob::new(OCI_LAYER_GZIP, out.stdout);
+    l
+}
+
+/// The offset of the first `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = needle[0];
+    (0..=haystack.len().saturating_sub(needle.len()))
+        .filter(|&i| haystack[i] == first)
+        .find(|&i| &haystack[i..i + needle.len()] == needle)
+}
+
+/// The layers whose raw tar lies in `file` (a compact partial, which keeps their random
+/// bytes as zstd raw blocks, verbatim), with the offset of a stretch from each one's
+/// middle: found by content, not by airlock's own scan.
+fn raw_layers_in(src: &Source, file: &Path) -> Vec<(String, usize)> {
+    let bytes = fs::read(file).unwrap();
+    src.layers()
+        .filter_map(|l| {
+            let mid = l.tar.len() / 2;
+            find(&bytes, &l.tar[mid..mid + 64]).map(|at| (l.digest().to_string(), at))
+        })
+        .collect()
+}
+
+#[test]
+fn interrupted_compact_save_resumes_from_its_complete_frames() {
+    let src = Source::start_with(5, python_gzip);
+    let proxy = Throttle::start(&src.reg.addr(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--compact", "--created", "2024-05-01T12:00:00Z"];
+    let layers = src.layer_digests();
+
+    // The reference: uninterrupted, every layer read twice (identified, then written).
+    proxy.reset();
+    let (fresh, fresh_json) = fresh_save(&proxy, dir.path(), "fresh-c.tar.zst", &extra);
+    let gets = proxy.blob_gets();
+    for d in &layers {
+        assert_eq!(gets.get(d), Some(&2), "{d}: {gets:?}");
+    }
+    assert_eq!(num(&fresh_json, "fetched_bytes"), src.layer_bytes());
+    let fresh_down = proxy.bytes_down();
+    assert!(fresh_down >= 2 * src.layer_bytes(), "{fresh_down}");
+    let toc = support::cli::Bundle::open(&fresh).toc();
+    assert_eq!(
+        toc["compact"].as_array().map_or(0, |c| c.len()),
+        layers.len(),
+        "every layer is stored as raw tar + recipe: {toc:#}"
+    );
+
+    // Ctrl-C once the first coarse frame (the head and the first layers, 32 MiB and
+    // more of raw tar) is on disk: exit 130, the partial kept, the notice says what.
+    let out = dir.path().join("c.tar.zst");
+    let run = interrupted_compact_save(&proxy, &out, &extra);
+    let partial = dir.path().join(".c.tar.zst.partial");
+    assert!(partial.exists(), "{run}\n{:?}", listing(dir.path()));
+    eprintln!("COMPACT CTRL-C MESSAGE: {}", run.stderr);
+    assert!(
+        run.stderr.contains(".c.tar.zst.partial")
+            && run.stderr.contains("are kept in")
+            && run.stderr.contains("run the same command again to resume"),
+        "{run}"
+    );
+    let kept = raw_layers_in(&src, &partial);
+    assert!(
+        kept.len() >= 2 && kept.len() < layers.len(),
+        "{kept:?}: {run}"
+    );
+    let saved = fs::read(&partial).unwrap();
+
+    // The same partial, damaged inside the first kept raw tar, for a second output.
+    let damaged_out = dir.path().join("d.tar.zst");
+    let mut damaged = saved.clone();
+    damaged[kept[0].1 + 10] ^= 0x01;
+    fs::write(dir.path().join(".d.tar.zst.partial"), &damaged).unwrap();
+
+    // The rerun takes every kept layer from the partial (no request for it), fetches
+    // and identifies the others as usual, and writes the uninterrupted bundle, byte
+    // for byte.
+    proxy.reset();
+    let args = save_args(&proxy.addr, &out, &extra);
+    let run = finish(spawn(&args), &args).ok();
+    let v = run.json();
+    assert_eq!(num(&v, "reused"), kept.len() as u64, "{v:#}\n{run}");
+    let gets = proxy.blob_gets();
+    for d in &layers {
+        let want = if kept.iter().any(|(k, _)| k == d) {
+            None
+        } else {
+            Some(&2)
+        };
+        assert_eq!(gets.get(d), want, "{d}: {gets:?}");
+    }
+    let kept_bytes: u64 = src
+        .layers()
+        .filter(|l| kept.iter().any(|(k, _)| k == l.digest()))
+        .map(|l| l.gz.size())
+        .sum();
+    assert_eq!(num(&v, "reused_bytes"), kept_bytes, "{v:#}");
+    assert!(
+        proxy.bytes_down() < fresh_down - 2 * kept_bytes + MIB,
+        "{} bytes came down, {fresh_down} for the uninterrupted save",
+        proxy.bytes_down()
+    );
+    assert!(
+        fs::read(&out).unwrap() == fs::read(&fresh).unwrap(),
+        "the resumed compact bundle differs from the uninterrupted one"
+    );
+    assert_eq!(contents(&out), contents(&fresh));
+    assert_eq!(
+        listing(dir.path()),
+        vec![".d.tar.zst.partial", "c.tar.zst", "fresh-c.tar.zst"],
+        "the partial bundle is gone"
+    );
+    eprintln!(
+        "RESUME FIGURE (Ctrl-C, --compact): the rerun did not fetch {} of {} layer bytes again \
+         ({} of {} layers; {} bytes came down, {fresh_down} for an uninterrupted save)",
+        kept_bytes,
+        src.layer_bytes(),
+        kept.len(),
+        layers.len(),
+        proxy.bytes_down()
+    );
+
+    // Pushed, the resumed bundle gives the source's digests.
+    let target = TestRegistry::start();
+    airlock(&[
+        "push",
+        out.to_str().unwrap(),
+        &target.addr(),
+        "--no-progress",
+    ])
+    .ok();
+    for name in ["app:1", "tools:2"] {
+        let (repo, tag) = name.split_once(':').unwrap();
+        assert_eq!(
+            registry_digest(&target.addr(), repo, tag),
+            registry_digest(&src.reg.addr(), repo, tag),
+            "{name}"
+        );
+    }
+
+    // A damaged raw tar in the partial: that layer is read from its source again, the
+    // other kept layers are still taken from the partial, the bundle is the same. (The
+    // last layer of the damaged frame too is read again: reading it to the frame's end
+    // runs into the frame's content checksum, which the damage breaks.)
+    proxy.reset();
+    let args = save_args(&proxy.addr, &damaged_out, &extra);
+    let run = finish(spawn(&args), &args).ok();
+    let v = run.json();
+    let frame_end = kept.iter().max_by_key(|(_, at)| *at).unwrap().0.clone();
+    assert_ne!(frame_end, kept[0].0);
+    assert_eq!(num(&v, "reused"), kept.len() as u64 - 2, "{v:#}\n{run}");
+    let gets = proxy.blob_gets();
+    for (d, _) in &kept {
+        let want = (*d == kept[0].0 || *d == frame_end).then_some(&2);
+        assert_eq!(gets.get(d), want, "{d}: {gets:?}");
+    }
+    assert!(
+        fs::read(&damaged_out).unwrap() == fs::read(&fresh).unwrap(),
+        "the bundle resumed from a damaged partial differs from the uninterrupted one"
+    );
+    let left: Vec<String> = listing(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "leftovers {left:?}");
+}
+
+/// Starts a throttled compact save and sends it Ctrl-C as soon as its partial file
+/// grows (the first coarse frame is being written: the save completes that write
+/// before it looks at the signal).
+fn interrupted_compact_save(proxy: &Throttle, out: &Path, extra: &[&str]) -> Run {
+    proxy.set_rate(SLOW);
+    let args = save_args(&proxy.addr, out, extra);
+    let mut child = spawn(&args);
+    wait_for(&mut child, "the partial bundle", 1, || partial_size(out));
+    signal(&child, "INT");
+    let run = finish(child, &args).expect_code(130);
+    proxy.set_rate(0);
+    run
 }
