@@ -897,11 +897,51 @@ fn interrupted_compact_save_resumes_from_its_complete_frames() {
         fs::read(&damaged_out).unwrap() == fs::read(&fresh).unwrap(),
         "the bundle resumed from a damaged partial differs from the uninterrupted one"
     );
+
+    // kill -9 once the first frame is on disk (each frame is written as soon as it is
+    // compressed): the rerun reuses what that frame holds and makes the same bundle.
+    let killed_out = dir.path().join("k.tar.zst");
+    proxy.set_rate(SLOW);
+    let args = save_args(&proxy.addr, &killed_out, &extra);
+    let mut child = spawn(&args);
+    wait_for(&mut child, "the partial bundle", 1, || {
+        partial_size(&killed_out)
+    });
+    wait_stable(|| partial_size(&killed_out));
+    signal(&child, "KILL");
+    assert_eq!(finish(child, &args).code, None);
+    proxy.set_rate(0);
+    let in_killed = raw_layers_in(&src, &dir.path().join(".k.tar.zst.partial"));
+    assert!(!in_killed.is_empty());
+    proxy.reset();
+    let v = finish(spawn(&args), &args).ok().json();
+    assert_eq!(num(&v, "reused"), in_killed.len() as u64, "{v:#}");
+    let gets = proxy.blob_gets();
+    for (d, _) in &in_killed {
+        assert_eq!(gets.get(d), None, "{d}: {gets:?}");
+    }
+    assert!(
+        fs::read(&killed_out).unwrap() == fs::read(&fresh).unwrap(),
+        "the compact bundle resumed after kill -9 differs from the uninterrupted one"
+    );
     let left: Vec<String> = listing(dir.path())
         .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(left.is_empty(), "leftovers {left:?}");
+}
+
+/// Waits until `size()` has not changed for half a second.
+fn wait_stable(size: impl Fn() -> u64) {
+    let mut last = size();
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        let now = size();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// Starts a throttled compact save and sends it Ctrl-C as soon as its partial file
