@@ -476,6 +476,65 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    /// Leaves the partial bundle of a save to `out` holding `blobs`; returns its file.
+    fn kept_partial(out: &Path, blobs: &[&[u8]]) -> PathBuf {
+        use crate::bundle::writer::{BundleWriter, WriteOptions};
+        let mut w = BundleWriter::create(out, WriteOptions::for_path(out)).unwrap();
+        w.add_dir("blobs/sha256").unwrap();
+        for b in blobs {
+            w.add_blob(&Digest::of(b), b.len() as u64, &mut &b[..])
+                .unwrap();
+        }
+        w.keep_on_drop(true);
+        drop(w);
+        OutputFiles::new(out).partial()
+    }
+
+    #[test]
+    fn a_stopped_compact_save_keeps_the_fuller_partial_and_deletes_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("b.tar");
+        let files = OutputFiles::new(&out);
+        let (a, b, c) = (&[1u8; 700][..], &[2u8; 900][..], &[3u8; 50][..]);
+        fn reuse_of(p: &Partial) -> Reuse<'_> {
+            Reuse {
+                partial: Some(p),
+                left: 0,
+                held: 1,
+                raw: HashSet::new(),
+                hold: true,
+            }
+        }
+        for (old_blobs, new_blobs, keeps_new) in [
+            (&[a][..], &[a, b][..], true),
+            (&[a, b][..], &[c][..], false),
+            (&[a][..], &[][..], false),
+        ] {
+            fs::rename(kept_partial(&out, old_blobs), files.resume()).unwrap();
+            let old = Partial::scan(vec![files.resume()]).unwrap();
+            let new = kept_partial(&out, new_blobs);
+            let (kept, (n, bytes)) = keep_compact(&reuse_of(&old), vec![new.clone()]).unwrap();
+            let want = if keeps_new { new_blobs } else { old_blobs };
+            assert_eq!(n, want.len());
+            assert_eq!(bytes, want.iter().map(|b| b.len() as u64).sum::<u64>());
+            assert_eq!(kept, vec![if keeps_new { new } else { files.resume() }]);
+            // The other file is gone; only the kept one is left.
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+            fs::remove_file(&kept[0]).unwrap();
+        }
+        // Nothing whole anywhere: nothing kept, nothing left.
+        let new = kept_partial(&out, &[]);
+        let none = Reuse {
+            partial: None,
+            left: 0,
+            held: 0,
+            raw: HashSet::new(),
+            hold: true,
+        };
+        assert!(keep_compact(&none, vec![new]).is_none());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
     #[test]
     fn own_start_time_is_readable() {
         assert!(start_time(std::process::id()).is_some());
