@@ -23,5 +23,6 @@ pub mod registry_api;
 pub mod regzip_compare;
 pub mod regzip_inputs;
 pub mod serve;
+pub mod throttle;
 pub mod tls;
 pub mod tmpfs;
