@@ -128,3 +128,36 @@ fn a_group_shares_one_frame_up_to_the_window() {
     assert!(frames[0] < 11 << 20, "{frames:?}");
     assert_eq!(frames[1], COARSE_GROUP_INPUT as u64, "{frames:?}");
 }
+
+/// A kept coarse writer does not wait for the frame being compressed (minutes at a
+/// high level on big frames): dropping it returns at once and leaves the file with
+/// only the frames already complete.
+#[test]
+fn keeping_a_coarse_writer_does_not_wait_for_frames_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.tar.zst");
+    let opts = WriteOptions {
+        compression: Compression::Zstd { level: 19 },
+        threads: 1,
+        mtime: Some(0),
+        frames: Frames::Coarse,
+    };
+    let mut w = BundleWriter::create(&path, opts).unwrap();
+    // Past the minimum, then one more entry: the first frame goes to the pool.
+    let big: Vec<u8> = (0..COARSE_FRAME_MIN as u64 + 4096)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8)
+        .collect();
+    w.add_blob(&Digest::of(&big), big.len() as u64, &mut &big[..])
+        .unwrap();
+    w.add_file("after", b"x").unwrap();
+    w.keep_on_drop(true);
+    let started = std::time::Instant::now();
+    drop(w);
+    let took = started.elapsed();
+    let partial = OutputFiles::new(&path).partial();
+    assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+    assert!(partial.exists());
+    // Nothing complete yet: the frame in flight was not waited for, and nothing
+    // half-written is there either.
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), 0);
+}
