@@ -19,9 +19,10 @@
 //!   seek table ends the walk. The frames found become the frame map of the usual
 //!   seekable reader, over which the tar crate walks the headers as for plain tar. An
 //!   entry may start in one frame and end in another: a compact bundle's coarse frames
-//!   (32–64 MiB) span entries, and a kept compact partial ends after its last complete
-//!   frame, wherever that falls inside an entry. What counts is only that the entry's
-//!   data ends within the complete frames.
+//!   (32–64 MiB, up to 128 MiB for a group of similar layers) span entries, and a
+//!   kept compact partial ends after its last complete frame, wherever that falls
+//!   inside an entry. What counts is only that the entry's data ends within the
+//!   complete frames.
 //!
 //! A compact partial also says how its raw layer tars rebuild the gzip layers: the
 //! `compact` list of its TOC (`airlock.json`, read when its entry is whole and its

@@ -30,7 +30,7 @@
 //! points each such layer's job at its raw tar in the partial (a local blob store,
 //! [`KeptRaw`], read when the layer's turn comes and stored by `compact::write_kept`,
 //! which the writer checks against the raw sha256 again). And their frames are coarse
-//! (32–64 MiB): a layer copied into the new bundle is on disk only once its frame is
+//! (32–128 MiB): a layer copied into the new bundle is on disk only once its frame is
 //! compressed and written, and a stopped save keeps only complete frames without
 //! waiting for those in flight. So the old partial stays until the save finishes, and a
 //! save that stops keeps whichever of the two files holds more, as found by scanning

@@ -260,7 +260,7 @@ impl ZstdSink {
         let n = self.stream.write(&buf[..buf.len().min(room)])?;
         if self.policy == Frames::Coarse {
             // A coarse frame is written as soon as it is compressed, not when the next
-            // one starts (which may be 64 MiB later): so a partial bundle left by Ctrl-C
+            // one starts (which may be 128 MiB later): so a partial bundle left by Ctrl-C
             // or `kill -9` holds every frame finished by then. Order and bytes do not
             // change, only when they reach the file.
             self.stream.write_finished()?;
