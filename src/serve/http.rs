@@ -26,6 +26,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 
+use super::flight::{Member, Step};
+use crate::digest::Hasher;
+
 /// A request head, as the routes and the access log read it.
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
@@ -136,9 +139,27 @@ pub(crate) enum Sent {
     Damaged(u64, String),
 }
 
+/// Starts a reader of a blob from an offset, hashing on from a state (for a member of a
+/// flight that fell behind; see [`flight`](super::flight)).
+pub(crate) type ReadOn = Box<dyn FnOnce(u64, Hasher) -> mpsc::Receiver<Chunk> + Send>;
+
+impl Sent {
+    /// The same outcome, counted for an answer that had sent `sent` bytes (a reader
+    /// that took over mid-blob counts only its own).
+    fn after(self, sent: u64) -> Sent {
+        match self {
+            Sent::Done(_) => Sent::Done(sent),
+            Sent::ClientGone(_) => Sent::ClientGone(sent),
+            Sent::SourceFailed(_, e) => Sent::SourceFailed(sent, e),
+            Sent::Damaged(_, got) => Sent::Damaged(sent, got),
+        }
+    }
+}
+
 enum Source {
     Bytes(Option<Bytes>),
     Channel(mpsc::Receiver<Chunk>),
+    Flight(Member, Option<ReadOn>),
 }
 
 /// What an [`Answer`] calls with its outcome (writes the access log line).
@@ -166,6 +187,12 @@ impl Answer {
     /// `len` bytes arriving on `rx`.
     pub fn channel(len: u64, rx: mpsc::Receiver<Chunk>) -> Answer {
         Answer::new(len, Source::Channel(rx))
+    }
+
+    /// A blob of `len` bytes taken from a shared read; `read_on` takes over if the
+    /// member falls behind.
+    pub fn flight(len: u64, member: Member, read_on: ReadOn) -> Answer {
+        Answer::new(len, Source::Flight(member, Some(read_on)))
     }
 
     fn new(len: u64, source: Source) -> Answer {
@@ -217,12 +244,48 @@ impl http_body::Body for Answer {
                     this.sent += b.len() as u64;
                     Poll::Ready(Some(Ok(Frame::data(b))))
                 }
-                Poll::Ready(Some(Chunk::Failed(why))) => this.fail(why),
+                Poll::Ready(Some(Chunk::Failed(why))) => {
+                    let sent = this.sent;
+                    this.fail(why.after(sent))
+                }
                 Poll::Ready(None) if this.sent < this.len => {
                     let sent = this.sent;
                     this.fail(Sent::SourceFailed(sent, "the blob ends early".to_string()))
                 }
                 Poll::Ready(None) => Poll::Ready(None),
+            },
+            Source::Flight(member, read_on) => match member.poll_next(cx) {
+                Step::Pending => Poll::Pending,
+                Step::Data(b) => {
+                    this.sent += b.len() as u64;
+                    Poll::Ready(Some(Ok(Frame::data(b))))
+                }
+                Step::End if this.sent < this.len => {
+                    let sent = this.sent;
+                    this.fail(Sent::SourceFailed(sent, "the blob ends early".to_string()))
+                }
+                Step::End => Poll::Ready(None),
+                Step::Failed { damaged: true, why } => {
+                    let sent = this.sent;
+                    this.fail(Sent::Damaged(sent, why))
+                }
+                Step::Failed { why, .. } => {
+                    let sent = this.sent;
+                    this.fail(Sent::SourceFailed(sent, why))
+                }
+                Step::Lagged { offset, hashed } => match read_on.take() {
+                    Some(read_on) => {
+                        this.source = Source::Channel(read_on(offset, hashed));
+                        Pin::new(this).poll_frame(cx)
+                    }
+                    None => {
+                        let sent = this.sent;
+                        this.fail(Sent::SourceFailed(
+                            sent,
+                            "the shared read fell behind".into(),
+                        ))
+                    }
+                },
             },
         }
     }
@@ -230,7 +293,9 @@ impl http_body::Body for Answer {
     fn is_end_stream(&self) -> bool {
         match &self.source {
             Source::Bytes(b) => b.is_none(),
-            Source::Channel(_) => self.failed.is_none() && self.sent >= self.len,
+            Source::Channel(_) | Source::Flight(..) => {
+                self.failed.is_none() && self.sent >= self.len
+            }
         }
     }
 

@@ -14,7 +14,8 @@
 //! and for a full blob, which is hashed anyway, copies its raw zstd blocks without
 //! decoding them; split parts read as one file), never extracted, never buffered whole.
 //!
-//! A blob served in full is hashed while it streams; before its last bytes are sent the
+//! A blob served in full is hashed while it streams (downloads of it that start together
+//! share one read and one hash: [`flight`]); before its last bytes are sent the
 //! hash is checked, and on a mismatch the connection is cut and the blob named on
 //! stderr, so a client sees a short body and fails instead of storing wrong bytes.
 //! `--tls-cert`/`--tls-key` serve HTTPS (rustls). Every request gets an access log line
@@ -25,6 +26,7 @@
 
 pub(crate) mod catalog;
 pub mod config;
+mod flight;
 pub(crate) mod http;
 pub(crate) mod routes;
 mod server;

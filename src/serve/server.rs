@@ -12,21 +12,29 @@
 //! download is a few chunks, and a slow client holds its reader back instead of letting
 //! it run ahead. A full blob is hashed as it is read and checked before its last chunk
 //! is sent; on a mismatch the body ends with an error, hyper aborts the connection,
-//! and the client sees a short body.
+//! and the client sees a short body. Downloads of the same full blob that start
+//! together share that read and that hash (a [`flight`]): on two cores the sha256 is
+//! about half of serve's CPU, and a cluster pulling one image asks for each blob many
+//! times at once. A shared download that falls behind reads on by itself, so a slow
+//! client never holds back the others.
 //!
 //! Memory, per download being read: at most four chunks (512 KiB: one being read, one in
-//! the channel, two in hyper's queue). A full blob's raw zstd blocks are copied from the
-//! file into the chunk and add nothing; a compressed frame (small entries, tails of
-//! layers, compressible data) brings in the zstd decoder for that frame: its window
-//! (at most the frame's size, 4 MiB as airlock writes frames) and a 256 KiB input buffer.
-//! So `workers` (48 for `serve`) downloads hold at most 24 MiB when they read raw
-//! blocks, and about 230 MiB in the worst case of all 48 inside 4 MiB compressed frames.
+//! the channel, two in hyper's queue) for a range or a download reading on by itself;
+//! a flight holds at most [`flight::WINDOW`] chunks plus the one being read, shared by its
+//! members, so a download that is a flight's only member holds at most seven (896 KiB:
+//! its hyper queue's two may be chunks the flight has already dropped). A full blob's
+//! raw zstd blocks are copied from the file into the chunk and add nothing; a
+//! compressed frame (small entries, tails of layers, compressible data) brings in the
+//! zstd decoder for that frame: its window (at most the frame's size, 4 MiB as airlock
+//! writes frames) and a 256 KiB input buffer. So `workers` (48 for `serve`) downloads
+//! hold at most 42 MiB when they read raw blocks, and about 250 MiB in the worst case of
+//! all 48 inside 4 MiB compressed frames.
 //!
 //! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
 //! connection to shut down gracefully (idle ones close at once, answers in flight
 //! finish) and returns when they have.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +48,8 @@ use tokio::task::JoinSet;
 
 use super::LogMode;
 use super::catalog::Catalog;
-use super::http::{Answer, Chunk, Request, Sent};
+use super::flight::{self, Flight, Flights};
+use super::http::{self, Answer, Chunk, Request, Sent};
 use super::routes::{self, Body, Reply};
 use crate::digest::{Digest, Hasher};
 
@@ -103,6 +112,7 @@ async fn accept_loop(
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
+    let flights = Arc::new(Flights::default());
     while !stopping(stop) {
         while conns.try_join_next().is_some() {}
         if conns.len() >= MAX_CONNECTIONS {
@@ -125,6 +135,7 @@ async fn accept_loop(
         };
         let ctx = Ctx {
             cat: Arc::clone(&cat),
+            flights: Arc::clone(&flights),
             log,
             peer,
         };
@@ -141,6 +152,8 @@ async fn accept_loop(
 #[derive(Clone)]
 struct Ctx {
     cat: Arc<Catalog>,
+    /// Full-blob reads under way, shared by the downloads of the same blob.
+    flights: Arc<Flights>,
     log: LogMode,
     peer: SocketAddr,
 }
@@ -217,10 +230,15 @@ async fn answer(ctx: Ctx, req: hyper::Request<Incoming>) -> hyper::Response<Answ
                 digest: digest.clone(),
                 start,
                 len: blob_len,
-                verify: full,
+                verify: full.then(Hasher::new),
             };
-            match blob.start().await {
-                Ok(rx) => Answer::channel(blob_len, rx),
+            let started = if full && start == 0 {
+                blob.share(&ctx.flights).await
+            } else {
+                blob.start().await.map(|rx| Answer::channel(blob_len, rx))
+            };
+            match started {
+                Ok(answer) => answer,
                 Err(e) => {
                     eprintln!("error: cannot read blob {digest}: {e}");
                     reply = routes::error(
@@ -275,10 +293,72 @@ struct BlobRead {
     digest: Digest,
     start: u64,
     len: u64,
-    verify: bool,
+    /// For a blob read to its end: the hash of its bytes before `start`, hashed on and
+    /// checked against `digest` before the last chunk is sent.
+    verify: Option<Hasher>,
 }
 
 impl BlobRead {
+    /// The whole blob for one download: a member of the flight already reading it, or
+    /// of a new flight this starts ([`flight`]); an error to open it comes back before
+    /// any byte is sent (a 500).
+    async fn share(self, flights: &Arc<Flights>) -> Result<Answer, String> {
+        let (member, lead) = flights.join(self.bundle, &self.digest);
+        if let Some(flight) = lead {
+            let me = self.again();
+            tokio::task::spawn_blocking(move || me.lead(&flight));
+        }
+        member.opened().await?;
+        Ok(Answer::flight(self.len, member, self.read_on()))
+    }
+
+    /// The same read, for another thread.
+    fn again(&self) -> BlobRead {
+        BlobRead {
+            cat: Arc::clone(&self.cat),
+            bundle: self.bundle,
+            digest: self.digest.clone(),
+            start: self.start,
+            len: self.len,
+            verify: self.verify.clone(),
+        }
+    }
+
+    /// What reads on by itself for a member that fell out of its flight's window.
+    fn read_on(self) -> http::ReadOn {
+        Box::new(move |offset, hashed| {
+            let blob = BlobRead {
+                start: offset,
+                len: self.len - offset,
+                verify: Some(hashed),
+                ..self
+            };
+            let (tx, rx) = mpsc::channel(AHEAD);
+            tokio::task::spawn_blocking(move || {
+                let failed = tx.clone();
+                let (opened_tx, opened_rx) = oneshot::channel();
+                blob.pump(opened_tx, tx);
+                if let Ok(Err(e)) = opened_rx.blocking_recv() {
+                    let _ = failed.blocking_send(Chunk::Failed(Sent::SourceFailed(0, e)));
+                }
+            });
+            rx
+        })
+    }
+
+    /// Feeds `flight` with the whole blob (on the blocking pool).
+    fn lead(self, flight: &Flight) {
+        let bundle = &self.cat.bundles[self.bundle];
+        let mut src = match bundle.blob_from(&self.digest, 0, true) {
+            Ok(r) => r,
+            Err(e) => return flight.opened(Err(e.to_string())),
+        };
+        flight.opened(Ok(()));
+        if let Some(_got) = flight.lead(&mut src, self.len, &self.digest, CHUNK) {
+            damaged(&self.digest, bundle.path());
+        }
+    }
+
     /// Opens the blob on the blocking pool and returns the channel its chunks arrive
     /// on; an error to open it comes back before any byte is sent (a 500).
     async fn start(self) -> Result<mpsc::Receiver<Chunk>, String> {
@@ -295,7 +375,7 @@ impl BlobRead {
     /// Reads the blob in chunks into `tx`, each once the channel has room for it.
     fn pump(self, opened: oneshot::Sender<Result<(), String>>, tx: mpsc::Sender<Chunk>) {
         let bundle = &self.cat.bundles[self.bundle];
-        let mut src = match bundle.blob_from(&self.digest, self.start, self.verify) {
+        let mut src = match bundle.blob_from(&self.digest, self.start, self.verify.is_some()) {
             Ok(r) => r,
             Err(e) => {
                 let _ = opened.send(Err(e.to_string()));
@@ -306,7 +386,7 @@ impl BlobRead {
             return;
         }
         let runtime = tokio::runtime::Handle::current();
-        let mut hasher = self.verify.then(Hasher::new);
+        let mut hasher = self.verify;
         let mut sent = 0u64;
         while sent < self.len {
             // Wait for room before reading, so no chunk waits in hand for a slow client.
@@ -314,14 +394,8 @@ impl BlobRead {
                 return; // the client went away
             };
             let want = (self.len - sent).min(CHUNK as u64) as usize;
-            // read_to_end fills the spare capacity without zeroing it first.
-            let mut buf = Vec::with_capacity(want);
-            let chunk = match (&mut src).take(want as u64).read_to_end(&mut buf) {
-                Ok(n) if n == want => Bytes::from(buf),
-                Ok(_) => {
-                    let why = "the blob ends early".to_string();
-                    return room.send(Chunk::Failed(Sent::SourceFailed(sent, why)));
-                }
+            let chunk = match flight::read_chunk(&mut src, want) {
+                Ok(c) => c,
                 Err(e) => return room.send(Chunk::Failed(Sent::SourceFailed(sent, e.to_string()))),
             };
             if let Some(h) = hasher.as_mut() {
@@ -332,12 +406,7 @@ impl BlobRead {
             {
                 let (got, _) = h.finish();
                 if got != self.digest {
-                    eprintln!(
-                        "error: blob {} in bundle {} is damaged (its bytes do not hash to its \
-                         digest); its download was cut off. Run `airlock verify` on the bundle.",
-                        self.digest,
-                        bundle.path().display()
-                    );
+                    damaged(&self.digest, bundle.path());
                     return room.send(Chunk::Failed(Sent::Damaged(sent, got.to_string())));
                 }
             }
@@ -345,6 +414,15 @@ impl BlobRead {
             room.send(Chunk::Data(chunk));
         }
     }
+}
+
+/// Names a damaged blob on stderr.
+fn damaged(digest: &Digest, bundle: &std::path::Path) {
+    eprintln!(
+        "error: blob {digest} in bundle {} is damaged (its bytes do not hash to its \
+         digest); its download was cut off. Run `airlock verify` on the bundle.",
+        bundle.display()
+    );
 }
 
 fn access_log(
