@@ -10,9 +10,14 @@
 # (the peer) from that bundle, so both serve the very same bytes. Then, sides alternating
 # (order flipped every run), page cache dropped before each:
 #   pull  — `docker pull` of every tag into a fresh dockerd (images removed between runs)
-#   blobs — CLIENTS (default 32) concurrent `curl` GETs of every blob, twice over: MB/s
-# and, for each serving process, peak RSS (VmHWM) and the CPU time (user + system) the
-# timed runs cost it. Prints one line per run, the medians and ratios airlock/registry.
+#   blobs — CLIENTS (default 32) concurrent `curl` GETs of every blob, twice over (each
+#           blob's two GETs side by side, so they run at the same time): MB/s
+#   blobs-apart — the same GETs as two passes, every blob once per pass, the second pass
+#           started when the first is done: no blob is fetched twice at the same time, so
+#           serve cannot share a read between two downloads (see src/serve/flight.rs)
+# and, for each serving process, the CPU time (user + system) each blob run cost it,
+# peak RSS (VmHWM) and the CPU time all timed runs cost it. Prints one line per run,
+# the medians and ratios airlock/registry.
 # Needs root (dockerd, drop_caches).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,7 +34,7 @@ while (($#)); do
     --layers) layers=${2:?}; shift 2 ;;
     --clients) clients=${2:?}; shift 2 ;;
     --format) format=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -107,17 +112,30 @@ pull_run() {
     log "$(tail -n 1 "$results")"
 }
 
+# blobs_run KIND SIDE RUN: KIND blobs (each blob's two GETs side by side) or blobs-apart
+# (two passes of one GET per blob).
 blobs_run() {
-    local side=$1 r=$2 addr t0 t1
+    local kind=$1 side=$2 r=$3 addr t0 t1 pid c0
     addr=$(addr_of "$side")
+    pid=$serve_pid
+    [[ $side == registry ]] && pid=$peer_pid
     sync
     echo 3 >/proc/sys/vm/drop_caches
+    c0=$(cpu "$pid")
     t0=$(date +%s%N)
-    awk -v a="$addr" '{ u = "http://" a "/v2/" $1 "/blobs/" $2; print u; print u }' "$work/blobs" |
-        xargs -P "$clients" -n 1 curl -fsS -o /dev/null
+    if [[ $kind == blobs ]]; then
+        awk -v a="$addr" '{ u = "http://" a "/v2/" $1 "/blobs/" $2; print u; print u }' "$work/blobs" |
+            xargs -P "$clients" -n 1 curl -fsS -o /dev/null
+    else
+        for pass in 1 2; do
+            awk -v a="$addr" '{ print "http://" a "/v2/" $1 "/blobs/" $2 }' "$work/blobs" |
+                xargs -P "$clients" -n 1 curl -fsS -o /dev/null
+        done
+    fi
     t1=$(date +%s%N)
-    printf 'blobs\t%s\t%s\t%s\n' "$side" "$r" "$(awk -v a="$t0" -v b="$t1" -v n="$blob_bytes" 'BEGIN { printf "%.1f", 2 * n / ((b - a) / 1e9) / 1e6 }')" >>"$results"
-    log "$(tail -n 1 "$results")"
+    printf '%s\t%s\t%s\t%s\n' "$kind" "$side" "$r" "$(awk -v a="$t0" -v b="$t1" -v n="$blob_bytes" 'BEGIN { printf "%.1f", 2 * n / ((b - a) / 1e9) / 1e6 }')" >>"$results"
+    printf '%s-cpu\t%s\t%s\t%s\n' "$kind" "$side" "$r" "$(($(cpu "$pid") - c0))" >>"$results"
+    log "$(tail -n 2 "$results" | head -n 1), server CPU $(($(cpu "$pid") - c0)) ticks"
 }
 
 # CPU time (user + system, in clock ticks) a process has used so far.
@@ -127,7 +145,8 @@ for ((r = 1; r <= runs; r++)); do
     order=(airlock registry)
     ((r % 2 == 0)) && order=(registry airlock)
     for side in "${order[@]}"; do pull_run "$side" "$r"; done
-    for side in "${order[@]}"; do blobs_run "$side" "$r"; done
+    for side in "${order[@]}"; do blobs_run blobs "$side" "$r"; done
+    for side in "${order[@]}"; do blobs_run blobs-apart "$side" "$r"; done
 done
 hwm() { awk '/VmHWM/ { print $2 * 1024 }' "/proc/$1/status"; }
 printf 'rss\tairlock\t-\t%s\n' "$(hwm "$serve_pid")" >>"$results"
@@ -143,11 +162,13 @@ print(f"\n{sys.argv[2]} images, layers {sys.argv[3]} MiB, {sys.argv[4]} concurre
 print("| measure | side | runs | median |")
 print("|---|---|---|---|")
 med = {}
-for kind in ("pull", "blobs"):
+for kind in ("pull", "blobs", "blobs-cpu", "blobs-apart", "blobs-apart-cpu"):
     for side in ("airlock", "registry"):
         v = [float(x[3]) for x in rows if x[0] == kind and x[1] == side]
+        if kind.endswith("-cpu"):
+            v = [x / hz for x in v]
         med[kind, side] = statistics.median(v)
-        unit = "s" if kind == "pull" else "MB/s"
+        unit = "s" if kind == "pull" else "server CPU-s" if kind.endswith("-cpu") else "MB/s"
         print(f"| {kind} ({unit}) | {side} | {', '.join(f'{x:g}' for x in v)} | {med[kind, side]:g} |")
 rss = {x[1]: int(x[3]) for x in rows if x[0] == "rss"}
 for side in ("airlock", "registry"):
@@ -157,4 +178,7 @@ for side in ("airlock", "registry"):
     print(f"| server CPU, all runs (s) | {side} | - | {cpu[side] / hz:.2f} |")
 print(f"\ndocker pull time airlock/registry: {med['pull', 'airlock'] / med['pull', 'registry']:.2f}x (goal <= 1.0)")
 print(f"blob GET throughput airlock/registry: {med['blobs', 'airlock'] / med['blobs', 'registry']:.2f}x (goal >= 1.0)")
+print(f"blob GET throughput, no blob fetched twice at once, airlock/registry: {med['blobs-apart', 'airlock'] / med['blobs-apart', 'registry']:.2f}x")
+for kind in ("blobs", "blobs-apart"):
+    print(f"server CPU per {kind} run airlock/registry: {med[kind + '-cpu', 'airlock'] / med[kind + '-cpu', 'registry']:.2f}x")
 PY
