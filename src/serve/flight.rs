@@ -8,15 +8,20 @@
 //! and every member's connection is cut). Each chunk carries the hash state after it, so
 //! a member that falls behind keeps the state of what it received.
 //!
-//! Pacing: the reader reads [`AHEAD`] chunk ahead of the fastest member and keeps at
-//! most [`WINDOW`] chunks; a slower member takes them from the window at its own pace.
-//! A member that falls out of the window gets [`Step::Lagged`] (its offset and hash
-//! state) and goes on with its own reader from there, so a slow client never holds the
-//! others back and never holds more than the window. A download joins a flight only
-//! while the flight's first chunk is still in the window ([`Flights::join`]); a later
-//! one reads on its own. Once past its first [`WINDOW`] chunks a flight drops every
-//! chunk that all its members have taken, so a lone download holds one or two chunks,
-//! as an unshared one does.
+//! Pacing: the reader reads [`AHEAD`] chunk ahead of the fastest member and keeps a
+//! window of the last chunks it read; a slower member takes them from the window at its
+//! own pace. A member that falls out of the window gets [`Step::Lagged`] (its offset and
+//! hash state) and goes on with its own reader from there, so a slow client never holds
+//! the others back. A download joins a flight only while the flight's first chunk is
+//! still in the window ([`Flights::join`]); a later one reads on its own. Once its first
+//! chunk is gone a flight drops every chunk that all its members have taken, so a lone
+//! download then holds one or two chunks, as an unshared one does.
+//!
+//! The window's size is what sharing costs and what it tolerates: clients of one blob
+//! that start a few milliseconds apart are megabytes apart on loopback. A flight may
+//! always keep [`WINDOW`] chunks (512 KiB), and up to [`MAX_WINDOW`] (4 MiB) while all
+//! flights together keep less than [`BUDGET`] (16 MiB): a bound on memory whatever the
+//! number of downloads, spent on the flights that start first.
 //!
 //! This module knows nothing of HTTP or of bundles: the server feeds a flight from any
 //! `Read` ([`Flight::lead`], on the blocking pool) and the response body polls its
@@ -24,6 +29,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::task::{Context, Waker};
 
@@ -33,9 +39,13 @@ use tokio::sync::watch;
 use crate::digest::{Digest, Hasher};
 use crate::sync::lock;
 
-/// Chunks a flight keeps: the blob's first ones for downloads that join late, later the
-/// ones its slowest member has yet to take.
+/// Chunks a flight may always keep: the blob's first ones for downloads that join late,
+/// later the ones its slowest member has yet to take.
 pub(crate) const WINDOW: usize = 4;
+/// Chunks a flight may keep while all flights together keep less than [`BUDGET`] bytes.
+pub(crate) const MAX_WINDOW: usize = 32;
+/// Bytes all flights together may keep before each is held to [`WINDOW`] chunks.
+pub(crate) const BUDGET: usize = 16 << 20;
 /// Chunks the reader reads ahead of the fastest member.
 const AHEAD: u64 = 1;
 
@@ -43,6 +53,8 @@ const AHEAD: u64 = 1;
 #[derive(Default)]
 pub(crate) struct Flights {
     open: Mutex<HashMap<(usize, Digest), Weak<Flight>>>,
+    /// Bytes all flights keep in their windows.
+    kept: Arc<AtomicUsize>,
 }
 
 impl Flights {
@@ -61,7 +73,7 @@ impl Flights {
             return (member, None);
         }
         open.retain(|_, f| f.strong_count() > 0);
-        let (flight, member) = Flight::start();
+        let (flight, member) = Flight::start(Arc::clone(&self.kept));
         open.insert(key, Arc::downgrade(&flight));
         (member, Some(flight))
     }
@@ -121,6 +133,8 @@ pub(crate) struct Flight {
     room: Condvar,
     /// Whether the blob could be opened (`None` until the reader tried).
     opened: watch::Sender<Option<Result<(), String>>>,
+    /// Bytes all flights keep in their windows (shared with [`Flights`]).
+    kept: Arc<AtomicUsize>,
 }
 
 /// What a member's next poll gives.
@@ -145,7 +159,7 @@ pub(crate) enum Step {
 
 impl Flight {
     /// A new flight and its first member.
-    fn start() -> (Arc<Flight>, Member) {
+    fn start(kept: Arc<AtomicUsize>) -> (Arc<Flight>, Member) {
         let flight = Arc::new(Flight {
             state: Mutex::new(State {
                 first: 0,
@@ -158,6 +172,7 @@ impl Flight {
             }),
             room: Condvar::new(),
             opened: watch::Sender::new(None),
+            kept,
         });
         let member = flight.member().expect("a new flight takes members");
         (flight, member)
@@ -265,18 +280,19 @@ impl Flight {
     fn push(&self, piece: Piece, last: bool) {
         let wakers = {
             let mut st = lock(&self.state);
+            self.kept.fetch_add(piece.data.len(), Ordering::Relaxed);
             st.window.push_back(piece);
-            if st.window.len() > WINDOW {
-                st.window.pop_front();
-                st.first += 1;
-            }
             if st.first > 0 {
                 // Past the joinable start: keep only what a member has yet to take.
                 let slowest = st.members.iter().flatten().min().copied();
                 while slowest.is_some_and(|s| s > st.first) && st.window.len() > 1 {
-                    st.window.pop_front();
-                    st.first += 1;
+                    self.pop(&mut st);
                 }
+            }
+            while st.window.len() > WINDOW
+                && (st.window.len() > MAX_WINDOW || self.kept.load(Ordering::Relaxed) > BUDGET)
+            {
+                self.pop(&mut st);
             }
             if last {
                 st.end = Some(End::Complete);
@@ -285,6 +301,14 @@ impl Flight {
         };
         for (_, w) in wakers {
             w.wake();
+        }
+    }
+
+    /// Drops the window's first chunk.
+    fn pop(&self, st: &mut State) {
+        if let Some(p) = st.window.pop_front() {
+            self.kept.fetch_sub(p.data.len(), Ordering::Relaxed);
+            st.first += 1;
         }
     }
 
@@ -297,6 +321,14 @@ impl Flight {
         for (_, w) in wakers {
             w.wake();
         }
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let st = lock(&self.state);
+        let bytes: usize = st.window.iter().map(|p| p.data.len()).sum();
+        self.kept.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -385,4 +417,131 @@ pub(crate) fn read_chunk(src: &mut dyn Read, want: usize) -> io::Result<Bytes> {
         ));
     }
     Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    const CHUNK: usize = 1024;
+
+    fn data(chunks: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..chunks * CHUNK + 100)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Polls `m` until it gives something other than `Pending`.
+    fn next(m: &mut Member) -> Step {
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            match m.poll_next(&mut cx) {
+                Step::Pending => std::thread::yield_now(),
+                s => return s,
+            }
+        }
+    }
+
+    /// Takes every chunk up to the end (or a failure) and returns them.
+    fn drain(m: &mut Member) -> (Vec<u8>, Step) {
+        let mut got = Vec::new();
+        loop {
+            match next(m) {
+                Step::Data(b) => got.extend_from_slice(&b),
+                s => return (got, s),
+            }
+        }
+    }
+
+    #[test]
+    fn members_get_every_byte_and_one_that_stops_taking_falls_out_with_its_hash_state() {
+        let blob = data(MAX_WINDOW + 20);
+        let digest = Digest::of(&blob);
+        let flights = Flights::default();
+        let (mut fast, lead) = flights.join(0, &digest);
+        let flight = lead.expect("the first download leads");
+        let (mut slow, none) = flights.join(0, &digest);
+        assert!(none.is_none(), "a download at the start joins");
+        let reader = {
+            let (flight, blob, digest) = (Arc::clone(&flight), blob.clone(), digest.clone());
+            std::thread::spawn(move || {
+                flight.lead(&mut &blob[..], blob.len() as u64, &digest, CHUNK)
+            })
+        };
+        let Step::Data(first) = next(&mut slow) else {
+            panic!("no first chunk")
+        };
+        let (got, end) = drain(&mut fast);
+        assert!(matches!(end, Step::End));
+        assert!(got == blob, "the fast member's bytes differ");
+        assert!(reader.join().unwrap().is_none());
+        // The slow member fell out of the window after its first chunk.
+        let Step::Lagged { offset, hashed } = next(&mut slow) else {
+            panic!("the slow member did not fall behind")
+        };
+        assert_eq!(offset, first.len() as u64);
+        assert_eq!(hashed.finish().0, Digest::of(&blob[..CHUNK]));
+        // Past its first chunk the flight takes no one; a new download leads its own.
+        assert!(flights.join(0, &digest).1.is_some());
+        drop((fast, slow, flight));
+        assert_eq!(
+            flights.kept.load(Ordering::Relaxed),
+            0,
+            "kept bytes are given back"
+        );
+    }
+
+    #[test]
+    fn a_blob_that_does_not_hash_to_its_digest_never_hands_out_its_last_chunk() {
+        let blob = data(10);
+        let wrong = Digest::of(b"something else");
+        let flights = Flights::default();
+        let (mut a, lead) = flights.join(0, &wrong);
+        let flight = lead.unwrap();
+        let (mut b, _) = flights.join(0, &wrong);
+        let reader = {
+            let (flight, blob, wrong) = (Arc::clone(&flight), blob.clone(), wrong.clone());
+            std::thread::spawn(move || {
+                flight.lead(&mut &blob[..], blob.len() as u64, &wrong, CHUNK)
+            })
+        };
+        for m in [&mut a, &mut b] {
+            let (got, end) = drain(m);
+            assert!(
+                matches!(end, Step::Failed { damaged: true, ref why } if *why == Digest::of(&blob).to_string())
+            );
+            assert_eq!(got, blob[..10 * CHUNK], "everything but the last chunk");
+        }
+        assert_eq!(reader.join().unwrap(), Some(Digest::of(&blob)));
+        assert!(
+            flights.join(0, &wrong).1.is_some(),
+            "a failed flight takes no one"
+        );
+    }
+
+    #[test]
+    fn the_reader_stops_when_every_member_left() {
+        let blob = data(40);
+        let digest = Digest::of(&blob);
+        let flights = Flights::default();
+        let (mut m, lead) = flights.join(0, &digest);
+        let flight = lead.unwrap();
+        let reader = {
+            let (flight, blob, digest) = (Arc::clone(&flight), blob.clone(), digest.clone());
+            std::thread::spawn(move || {
+                flight.lead(&mut &blob[..], blob.len() as u64, &digest, CHUNK)
+            })
+        };
+        assert!(matches!(next(&mut m), Step::Data(_)));
+        drop(m);
+        assert!(reader.join().unwrap().is_none());
+        assert!(lock(&flight.state).abandoned);
+    }
 }

@@ -20,15 +20,16 @@
 //!
 //! Memory, per download being read: at most four chunks (512 KiB: one being read, one in
 //! the channel, two in hyper's queue) for a range or a download reading on by itself;
-//! a flight holds at most [`flight::WINDOW`] chunks plus the one being read, shared by its
+//! a flight holds [`flight::WINDOW`] chunks plus the one being read, shared by its
 //! members, so a download that is a flight's only member holds at most seven (896 KiB:
-//! its hyper queue's two may be chunks the flight has already dropped). A full blob's
-//! raw zstd blocks are copied from the file into the chunk and add nothing; a
-//! compressed frame (small entries, tails of layers, compressible data) brings in the
-//! zstd decoder for that frame: its window (at most the frame's size, 4 MiB as airlock
-//! writes frames) and a 256 KiB input buffer. So `workers` (48 for `serve`) downloads
-//! hold at most 42 MiB when they read raw blocks, and about 250 MiB in the worst case of
-//! all 48 inside 4 MiB compressed frames.
+//! its hyper queue's two may be chunks the flight has already dropped); beyond that,
+//! all flights together keep at most [`flight::BUDGET`] (16 MiB) more, for downloads
+//! that join late or fall behind. A full blob's raw zstd blocks are copied from the
+//! file into the chunk and add nothing; a compressed frame (small entries, tails of
+//! layers, compressible data) brings in the zstd decoder for that frame: its window (at
+//! most the frame's size, 4 MiB as airlock writes frames) and a 256 KiB input buffer.
+//! So `workers` (48 for `serve`) downloads hold at most 58 MiB when they read raw
+//! blocks, and about 270 MiB in the worst case of all 48 inside 4 MiB compressed frames.
 //!
 //! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
 //! connection to shut down gracefully (idle ones close at once, answers in flight
