@@ -361,7 +361,8 @@ pub(crate) fn write_kept(
             .add_blob(&found.raw_digest, found.raw_len, raw)
             .with_context(|| {
                 format!(
-                    "the raw tar of layer {} kept from the interrupted run changed since it was                      checked; add --fresh to start over",
+                    "the raw tar of layer {} kept from the interrupted run changed since it was \
+                     checked; add --fresh to start over",
                     job.desc.digest
                 )
             })?;
