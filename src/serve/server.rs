@@ -30,6 +30,10 @@
 //! most the frame's size, 4 MiB as airlock writes frames) and a 256 KiB input buffer.
 //! So `workers` (48 for `serve`) downloads hold at most 58 MiB when they read raw
 //! blocks, and about 270 MiB in the worst case of all 48 inside 4 MiB compressed frames.
+//! A compact bundle's layers are the exception: each one read is rebuilt from its raw
+//! tar, whose coarse frame brings a zstd window of up to 128 MiB, so every such read
+//! (a flight's lead, a range, a download reading on by itself) may hold that much; not
+//! bounded further here (README: convert a compact bundle before serving it to many).
 //!
 //! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
 //! connection to shut down gracefully (idle ones close at once, answers in flight
