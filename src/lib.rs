@@ -28,5 +28,7 @@ pub mod settings;
 pub mod signing;
 pub mod source;
 pub(crate) mod sync;
+#[cfg(test)]
+pub(crate) mod testdata;
 pub mod trust;
 pub mod words;

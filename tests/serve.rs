@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cli::{airlock, blob_path, copy_with_flipped_byte};
+use support::cli::{airlock, blob_path, copy_with_flip_in_raw_block, copy_with_flipped_byte};
 use support::corpus::{Corpus, base_layer, data_layer};
 use support::dockerd::{TestDockerd, assert_root};
 use support::images::{Flavor, Image, Index, OciLayout, skopeo};
@@ -354,16 +354,8 @@ fn a_damaged_raw_block_of_a_zst_bundle_is_cut_off_by_the_digest_check() {
     let zst = dir.path().join("b.tar.zst");
     save_bundle(dir.path(), &zst, &[]);
     let layer = &SOURCE.oci.layers[1].gz;
-    let mut bytes = fs::read(&zst).unwrap();
-    // 64 bytes of the (gzip) layer appear verbatim in the file: a raw block.
-    let needle = &layer.bytes[200_000..200_064];
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the layer's bytes are stored as a raw block");
-    bytes[at + 10] ^= 0x20;
     let damaged = dir.path().join("damaged.tar.zst");
-    fs::write(&damaged, &bytes).unwrap();
+    copy_with_flip_in_raw_block(&zst, &damaged, &layer.bytes[200_000..200_064]);
     let served = Served::start(&[&damaged], &[]);
     let path = format!("/v2/serve/oci/blobs/{}", layer.digest);
     let bad = request("GET", &served.addr, &path, &[]);

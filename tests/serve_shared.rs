@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -14,7 +13,7 @@ use std::sync::LazyLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::cli::airlock;
+use support::cli::{airlock, copy_with_flip_in_raw_block};
 use support::corpus::{Corpus, base_layer, data_layer};
 use support::images::{Blob, Image, OciLayout, sha256};
 use support::serve::{Served, get};
@@ -178,16 +177,9 @@ fn a_damaged_blob_downloaded_by_many_at_once_reaches_none_of_them_whole() {
     let dir = tempfile::tempdir().unwrap();
     let zst = save(dir.path());
     let blob = big_layer();
-    let mut bytes = fs::read(&zst).unwrap();
-    // 64 bytes of the (gzip) layer near its end appear verbatim in the file: a raw block.
-    let needle = &blob.bytes[11_000_000..11_000_064];
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the layer's bytes are stored as a raw block");
-    bytes[at + 10] ^= 0x20;
     let damaged = dir.path().join("damaged.tar.zst");
-    fs::write(&damaged, &bytes).unwrap();
+    // Near the layer's end.
+    copy_with_flip_in_raw_block(&zst, &damaged, &blob.bytes[11_000_000..11_000_064]);
     let served = Served::start(&[&damaged], &[]);
     // A slow client among them too: it falls behind, reads on by itself and must be
     // cut off as well.

@@ -214,19 +214,7 @@ pub(crate) fn group(layers: &[Candidate<'_>]) -> Vec<(usize, Place)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic pseudo-random bytes (xorshift), incompressible and distinct per seed.
-    fn noise(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::testdata::noise;
 
     fn sketch_of(bytes: &[u8], piece: usize) -> Sketch {
         let mut b = SketchBuilder::default();

@@ -427,15 +427,7 @@ mod tests {
     const CHUNK: usize = 1024;
 
     fn data(chunks: usize) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        (0..chunks * CHUNK + 100)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::testdata::noise(1, chunks * CHUNK + 100)
     }
 
     /// Polls `m` until it gives something other than `Pending`.

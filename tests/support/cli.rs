@@ -596,3 +596,16 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Writes to `dst` a copy of the `.tar.zst` bundle `src` with one bit flipped inside
+/// `needle`: bytes of a gzip layer, which the bundle stores verbatim (zstd cannot
+/// shrink gzip, so it keeps a raw block). Only that blob's digest can catch it.
+pub fn copy_with_flip_in_raw_block(src: &Path, dst: &Path, needle: &[u8]) {
+    let mut bytes = std::fs::read(src).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the layer's bytes are stored as a raw block");
+    bytes[at + 10] ^= 0x20;
+    std::fs::write(dst, &bytes).unwrap();
+}
