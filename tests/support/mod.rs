@@ -22,6 +22,7 @@ pub mod registry;
 pub mod registry_api;
 pub mod regzip_compare;
 pub mod regzip_inputs;
+pub mod resume;
 pub mod serve;
 pub mod throttle;
 pub mod tls;
