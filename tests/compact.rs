@@ -595,6 +595,19 @@ fn serve_answers_compact_layers_with_the_source_bytes() {
             );
         }
     }
+    // More rebuilding reads at once than serve runs (ranges are never shared): they
+    // wait their turn, and every one gets its exact bytes.
+    std::thread::scope(|s| {
+        for i in 0..12 {
+            let (addr, layer) = (&served.addr, &src.one.layers[i % 2]);
+            s.spawn(move || {
+                let path = format!("/v2/compact/one/blobs/{}", layer.gz.digest);
+                let (status, body) = support::serve::get(addr, &path, &[("Range", "bytes=100-")]);
+                assert_eq!(status, 206, "{path}");
+                assert!(body == layer.gz.bytes[100..], "{path}: range {i} differs");
+            });
+        }
+    });
     let out = d.join("copy");
     support::images::skopeo(&[
         "--insecure-policy",

@@ -31,9 +31,11 @@
 //! So `workers` (48 for `serve`) downloads hold at most 58 MiB when they read raw
 //! blocks, and about 270 MiB in the worst case of all 48 inside 4 MiB compressed frames.
 //! A compact bundle's layers are the exception: each one read is rebuilt from its raw
-//! tar, whose coarse frame brings a zstd window of up to 128 MiB, so every such read
-//! (a flight's lead, a range, a download reading on by itself) may hold that much; not
-//! bounded further here (README: convert a compact bundle before serving it to many).
+//! tar, whose coarse frame brings a zstd window of up to 128 MiB, plus an encoder run on
+//! a core. So at most [`REBUILDS`] such reads (a flight's lead, a range, a download
+//! reading on by itself) run at once in the process, about 0.5 GiB; the others wait
+//! for one to end (a client that stops reading holds its pass while it stays
+//! connected; README: convert a compact bundle before serving it to many).
 //!
 //! Stopping (the `stop` flag, Ctrl-C or SIGTERM) closes the listener, asks every
 //! connection to shut down gracefully (idle ones close at once, answers in flight
@@ -41,8 +43,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -57,6 +59,7 @@ use super::flight::{self, Flight, Flights};
 use super::http::{self, Answer, Chunk, Request, Sent};
 use super::routes::{self, Body, Reply};
 use crate::digest::{Digest, Hasher};
+use crate::sync::lock;
 
 /// How long a connection may wait for its next request head (keep-alive idleness, or a
 /// client that is slow to send one).
@@ -303,7 +306,58 @@ struct BlobRead {
     verify: Option<Hasher>,
 }
 
+/// Most compact layers rebuilt at once (see the module doc).
+const REBUILDS: usize = 4;
+
+/// The passes for rebuilding compact layers, for the whole process: memory is.
+static REBUILD_PASSES: Gate = Gate::new(REBUILDS);
+
+/// A counting gate for readers on the blocking pool: [`enter`](Gate::enter) waits for
+/// a free pass, which its drop gives back.
+struct Gate {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Gate {
+    const fn new(passes: usize) -> Gate {
+        Gate {
+            free: Mutex::new(passes),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn enter(&self) -> Pass<'_> {
+        let mut free = lock(&self.free);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Pass(self)
+    }
+}
+
+struct Pass<'g>(&'g Gate);
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.free) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 impl BlobRead {
+    /// A pass from [`REBUILD_PASSES`] when the blob is a compact layer (rebuilt as it is
+    /// read), held by the caller while it reads.
+    fn rebuild_pass(&self) -> Option<Pass<'static>> {
+        let bundle = &self.cat.bundles[self.bundle];
+        let compact = bundle.toc().compact_layer(&self.digest).is_some();
+        compact.then(|| REBUILD_PASSES.enter())
+    }
+
     /// The whole blob for one download: a member of the flight already reading it, or
     /// of a new flight this starts ([`flight`]); an error to open it comes back before
     /// any byte is sent (a 500).
@@ -354,6 +408,7 @@ impl BlobRead {
     /// Feeds `flight` with the whole blob (on the blocking pool).
     fn lead(self, flight: &Flight) {
         let bundle = &self.cat.bundles[self.bundle];
+        let _pass = self.rebuild_pass();
         let mut src = match bundle.blob_from(&self.digest, 0, true) {
             Ok(r) => r,
             Err(e) => return flight.opened(Err(e.to_string())),
@@ -380,6 +435,7 @@ impl BlobRead {
     /// Reads the blob in chunks into `tx`, each once the channel has room for it.
     fn pump(self, opened: oneshot::Sender<Result<(), String>>, tx: mpsc::Sender<Chunk>) {
         let bundle = &self.cat.bundles[self.bundle];
+        let _pass = self.rebuild_pass();
         let mut src = match bundle.blob_from(&self.digest, self.start, self.verify.is_some()) {
             Ok(r) => r,
             Err(e) => {
