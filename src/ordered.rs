@@ -34,13 +34,13 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::interrupt::InterruptibleReader;
-use crate::sync::lock;
+use crate::sync::{Permit, Semaphore};
 
 /// Compresses one chunk into one self-contained unit (a zstd frame, a gzip member).
 type CompressFn = dyn Fn(&[u8]) -> io::Result<Vec<u8>> + Send + Sync;
@@ -52,7 +52,7 @@ pub(crate) struct Pool(Arc<Shared>);
 
 struct Shared {
     workers: rayon::ThreadPool,
-    budget: Arc<Budget>,
+    budget: Arc<Semaphore>,
     compress: Arc<CompressFn>,
     label: &'static str,
 }
@@ -74,7 +74,7 @@ impl Pool {
             .map_err(io::Error::other)?;
         Ok(Pool(Arc::new(Shared {
             workers,
-            budget: Arc::new(Budget::new(in_flight.max(1))),
+            budget: Arc::new(Semaphore::new(in_flight.max(1))),
             compress: Arc::new(compress),
             label,
         })))
@@ -315,52 +315,10 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// A counting semaphore for chunks in flight.
-struct Budget {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-/// A slot in the [`Budget`], given back when dropped (also when a result is dropped
-/// unread because its stream failed or went away).
-struct Permit(Arc<Budget>);
-
-impl Budget {
-    fn new(n: usize) -> Budget {
-        Budget {
-            free: Mutex::new(n),
-            cv: Condvar::new(),
-        }
-    }
-    fn acquire(self: &Arc<Self>) -> Permit {
-        let mut free = lock(&self.free);
-        while *free == 0 {
-            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit(Arc::clone(self))
-    }
-    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
-        let mut free = lock(&self.free);
-        if *free == 0 {
-            return None;
-        }
-        *free -= 1;
-        Some(Permit(Arc::clone(self)))
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut free = lock(&self.0.free);
-        *free += 1;
-        self.0.cv.notify_one();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 

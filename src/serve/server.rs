@@ -44,7 +44,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -59,7 +59,7 @@ use super::flight::{self, Flight, Flights};
 use super::http::{self, Answer, Chunk, Request, Sent};
 use super::routes::{self, Body, Reply};
 use crate::digest::{Digest, Hasher};
-use crate::sync::lock;
+use crate::sync::{Permit, Semaphore};
 
 /// How long a connection may wait for its next request head (keep-alive idleness, or a
 /// client that is slow to send one).
@@ -310,52 +310,16 @@ struct BlobRead {
 const REBUILDS: usize = 4;
 
 /// The passes for rebuilding compact layers, for the whole process: memory is.
-static REBUILD_PASSES: Gate = Gate::new(REBUILDS);
-
-/// A counting gate for readers on the blocking pool: [`enter`](Gate::enter) waits for
-/// a free pass, which its drop gives back.
-struct Gate {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Gate {
-    const fn new(passes: usize) -> Gate {
-        Gate {
-            free: Mutex::new(passes),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn enter(&self) -> Pass<'_> {
-        let mut free = lock(&self.free);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *free -= 1;
-        Pass(self)
-    }
-}
-
-struct Pass<'g>(&'g Gate);
-
-impl Drop for Pass<'_> {
-    fn drop(&mut self) {
-        *lock(&self.0.free) += 1;
-        self.0.freed.notify_one();
-    }
-}
+static REBUILD_PASSES: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(REBUILDS)));
 
 impl BlobRead {
     /// A pass from [`REBUILD_PASSES`] when the blob is a compact layer (rebuilt as it is
     /// read), held by the caller while it reads.
-    fn rebuild_pass(&self) -> Option<Pass<'static>> {
+    fn rebuild_pass(&self) -> Option<Permit> {
         let bundle = &self.cat.bundles[self.bundle];
         let compact = bundle.toc().compact_layer(&self.digest).is_some();
-        compact.then(|| REBUILD_PASSES.enter())
+        compact.then(|| REBUILD_PASSES.acquire())
     }
 
     /// The whole blob for one download: a member of the flight already reading it, or
