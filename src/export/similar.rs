@@ -179,32 +179,30 @@ pub(crate) fn group(layers: &[Candidate<'_>]) -> Vec<(usize, Place)> {
         if !candidate[first] {
             continue;
         }
-        let mut members = vec![first];
-        let mut bytes = layers[first].size;
+        // Each later candidate's similarity to the group: the best over its members,
+        // brought up to date with each member as it joins (never computed twice).
+        let mut closeness = vec![0.0f64; layers.len()];
+        let (mut joined, mut newest, mut bytes) = (0, first, layers[first].size);
         loop {
             let mut best: Option<(usize, f64)> = None;
             for next in first + 1..layers.len() {
                 if placed[next] || !candidate[next] {
                     continue;
                 }
-                if bytes + layers[next].size > GROUP_ROOM {
-                    continue;
-                }
-                let s = members
-                    .iter()
-                    .map(|&m| sketch(m).similarity(sketch(next)))
-                    .fold(0.0, f64::max);
-                if s >= SIMILAR && best.is_none_or(|(_, b)| s > b) {
+                closeness[next] = closeness[next].max(sketch(newest).similarity(sketch(next)));
+                let s = closeness[next];
+                let fits = bytes + layers[next].size <= GROUP_ROOM;
+                if fits && s >= SIMILAR && best.is_none_or(|(_, b)| s > b) {
                     best = Some((next, s));
                 }
             }
             let Some((next, _)) = best else { break };
             placed[next] = true;
-            members.push(next);
+            (joined, newest) = (joined + 1, next);
             bytes += layers[next].size;
             out.push((next, Place::Joins));
         }
-        if members.len() > 1 {
+        if joined > 0 {
             out[start].1 = Place::Leads(bytes);
         }
     }
