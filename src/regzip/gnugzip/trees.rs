@@ -464,7 +464,7 @@ impl Trees {
         let bl = &mut self.bltree.freq;
         for_runs(&tree.len, max_code, |run| match run {
             Run::Single(len) => bl[len] += 1,
-            Run::Repeat(len, first) => {
+            Run::Repeat(len, _, first) => {
                 if first {
                     bl[len] += 1;
                 }
@@ -544,55 +544,31 @@ impl Trees {
         self.send_lengths(1, w);
     }
 
-    /// gzip's `send_tree`: tree `which`'s code lengths in the code-length code.
+    /// gzip's `send_tree`: tree `which`'s code lengths in the code-length code, by the
+    /// same walk [`scan_tree`](Self::scan_tree) counted them with (its guard is still set).
     fn send_lengths(&self, which: usize, w: &mut BitWriter) {
         let tree = self.tree(which);
         let bl = &self.bltree;
         let send = |w: &mut BitWriter, c: usize| w.bits(bl.code[c] as u32, bl.len[c] as u32);
-        let lens = &tree.len;
-        let max_code = tree.max_code;
-        let mut prevlen: i32 = -1;
-        let mut nextlen = lens[0] as i32;
-        let mut count = 0;
-        let (mut max_count, mut min_count) = if nextlen == 0 { (138, 3) } else { (7, 4) };
-        for n in 0..=max_code {
-            let curlen = nextlen;
-            nextlen = if n + 1 > max_code {
-                0xffff
-            } else {
-                lens[n + 1] as i32
-            };
-            count += 1;
-            if count < max_count && curlen == nextlen {
-                continue;
-            } else if count < min_count {
-                for _ in 0..count {
-                    send(w, curlen as usize);
-                }
-            } else if curlen != 0 {
-                if curlen != prevlen {
-                    send(w, curlen as usize);
+        for_runs(&tree.len, tree.max_code, |run| match run {
+            Run::Single(len) => send(w, len),
+            Run::Repeat(len, mut count, first) => {
+                if first {
+                    send(w, len);
                     count -= 1;
                 }
                 send(w, REP_3_6);
                 w.bits(count - 3, 2);
-            } else if count <= 10 {
+            }
+            Run::Zeros(count) if count <= 10 => {
                 send(w, REPZ_3_10);
                 w.bits(count - 3, 3);
-            } else {
+            }
+            Run::Zeros(count) => {
                 send(w, REPZ_11_138);
                 w.bits(count - 11, 7);
             }
-            count = 0;
-            prevlen = curlen;
-            (max_count, min_count) = if nextlen == 0 {
-                (138, 3)
-            } else if curlen == nextlen {
-                (6, 3)
-            } else {
-                (7, 4)
-            };
-        }
+        });
     }
 
     fn compress_block(&self, w: &mut BitWriter, fixed: bool) {
@@ -635,9 +611,12 @@ impl Trees {
     }
 }
 
+/// A step of the code-length run-length walk: one length sent as it is; a length
+/// repeated `count` times (the first sent as it is when it differs from the previous
+/// length, `true`); `count` zeros.
 enum Run {
     Single(usize),
-    Repeat(usize, bool),
+    Repeat(usize, u32, bool),
     Zeros(u32),
 }
 
@@ -659,7 +638,7 @@ fn for_runs(lens: &[u16], max_code: usize, mut f: impl FnMut(Run)) {
                 f(Run::Single(curlen as usize));
             }
         } else if curlen != 0 {
-            f(Run::Repeat(curlen as usize, curlen != prevlen));
+            f(Run::Repeat(curlen as usize, count, curlen != prevlen));
         } else {
             f(Run::Zeros(count));
         }
