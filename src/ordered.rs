@@ -168,14 +168,6 @@ impl<O: ChunkOut> Stream<O> {
         Ok(())
     }
 
-    /// Writes out the chunks at the head of the queue that are compressed already,
-    /// without waiting for any other: what a bundle kept on Ctrl-C keeps when its chunks
-    /// take too long to wait for (coarse zstd frames). Chunks still in flight and the one
-    /// being filled stay where they are.
-    pub(crate) fn write_finished(&mut self) -> io::Result<()> {
-        self.write_ready()
-    }
-
     /// [`drain`](Self::drain)s and returns the output.
     pub fn finish(mut self) -> io::Result<O> {
         self.drain()?;
@@ -278,8 +270,11 @@ impl<O: ChunkOut> Stream<O> {
         Ok(true)
     }
 
-    /// Writes out the chunks at the head of the queue that are finished already.
-    fn write_ready(&mut self) -> io::Result<()> {
+    /// Writes out the chunks at the head of the queue that are compressed already,
+    /// without waiting for any other: what a bundle kept on Ctrl-C keeps when its chunks
+    /// take too long to wait for (coarse zstd frames). Chunks still in flight and the one
+    /// being filled stay where they are.
+    pub(crate) fn write_ready(&mut self) -> io::Result<()> {
         while let Some(rx) = self.in_flight.front() {
             let done = match rx.try_recv() {
                 Ok(done) => done,

@@ -113,7 +113,7 @@ impl Sink {
         match self {
             Sink::Plain(out) => out.flush(),
             Sink::Zstd(z) if z.policy == Frames::Coarse => {
-                z.stream.write_finished()?;
+                z.stream.write_ready()?;
                 z.stream.get_mut().out.flush()
             }
             Sink::Zstd(z) => {
@@ -263,7 +263,7 @@ impl ZstdSink {
             // one starts (which may be 128 MiB later): so a partial bundle left by Ctrl-C
             // or `kill -9` holds every frame finished by then. Order and bytes do not
             // change, only when they reach the file.
-            self.stream.write_finished()?;
+            self.stream.write_ready()?;
         }
         self.filled += n;
         if self.filled == self.limit {
