@@ -139,6 +139,12 @@ fn compact_stopped(
         Some((files, held)) => resume::kept_notice(&files, held, all),
         None => "no frame of the compact bundle was complete yet, so nothing is kept".to_string(),
     };
+    stopped_keeping(e, &notice, output)
+}
+
+/// A save that stopped after its writer started, with `notice` saying what is kept:
+/// "interrupted; …" after Ctrl-C, otherwise the error with the notice as its hint.
+fn stopped_keeping(e: anyhow::Error, notice: &str, output: &std::path::Path) -> anyhow::Error {
     let e = if interrupt::requested() {
         Interrupted(format!("interrupted; {notice}")).into()
     } else {
@@ -449,15 +455,7 @@ fn write_bundle(
             (None, true) => resume::kept_notice(&files, written_so_far, all),
             (None, false) => return Stopped(stopped_early(e, None)).into(),
         };
-        let e = if interrupt::requested() {
-            Interrupted(format!("interrupted; {notice}")).into()
-        } else {
-            e.context(crate::hint::Hint(format!(
-                "the save of {} stopped; {notice}",
-                settings.output.display()
-            )))
-        };
-        Stopped(e).into()
+        stopped_keeping(e, &notice, &settings.output)
     };
     let has_layers = tally.reused + tally.fetched > 0;
     let coarse = !bundle.recipes.is_empty();
